@@ -1,0 +1,115 @@
+# streamgate: see README.md.  `make run` and `make test` are the two entry points.
+
+BUILD		?= build
+CC		?= gcc
+CLANG		?= clang
+PREFIX		?= /usr/local
+
+# Debian keeps asm/ under the multiarch directory; the BPF target needs it.
+MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
+
+WARN		:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+		   -Wmissing-prototypes -Wformat=2
+CFLAGS		?= -O2 -g
+CFLAGS		+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Idaemon \
+		   -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDLIBS_TOOL	:= -lbpf -lelf -lz -lcjson
+SAN		:= -fsanitize=address,undefined -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+
+BPF_CFLAGS	:= -O2 -g -target bpf -Wall -Werror -Iinclude \
+		   -I/usr/include/$(MULTIARCH)
+
+# daemon/*.c: every file but the mains is a library module.
+MAINS		:= daemon/streamgate.c
+LIB_SRCS	:= $(filter-out $(MAINS),$(wildcard daemon/*.c))
+LIB_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/obj/%.o)
+LIB_ASAN_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/asan/obj/%.o)
+HDRS		:= $(wildcard include/*.h daemon/*.h)
+
+UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
+UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%) \
+		   $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
+BPFT_SRCS	:= $(wildcard tests/bpf/test_*.c)
+BPFT_BINS	:= $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/bpf_%)
+FUZZ_SRCS	:= $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS	:= $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BENCH_SRCS	:= $(filter-out %.bpf.c,$(wildcard bench/*.c))
+BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+DEPS_STAMP	:= $(BUILD)/.deps-ok
+
+.PHONY: all deps run test unit bench bench-xdp install clean
+.SECONDARY:
+all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate
+
+# install-deps.sh is idempotent and quick; the stamp only saves re-running it
+# within one build.  It is re-checked whenever the script changes.
+$(DEPS_STAMP): scripts/install-deps.sh
+	@mkdir -p $(BUILD)
+	@scripts/install-deps.sh
+	@touch $@
+deps: $(DEPS_STAMP)
+
+$(BUILD)/streamgate.bpf.o: bpf/streamgate.bpf.c include/streamgate.h | $(DEPS_STAMP)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/streamgate: $(BUILD)/obj/streamgate.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_TOOL)
+
+# Unit tests: cmocka, once plain and once under ASan + UBSan.
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS_TOOL) -lcmocka
+
+$(BUILD)/asan/tests/%: tests/unit/%.c $(LIB_ASAN_OBJS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $< $(LIB_ASAN_OBJS) $(LDLIBS_TOOL) -lcmocka
+
+# XDP tests by BPF_PROG_TEST_RUN: they load build/streamgate.bpf.o.
+$(BUILD)/tests/bpf_%: tests/bpf/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)/streamgate.bpf.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS_TOOL) -lcmocka
+
+# Fuzz targets: libFuzzer, built with clang and the sanitizers.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LDLIBS_TOOL)
+
+$(BUILD)/bench/%: bench/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)/streamgate.bpf.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS_TOOL)
+
+# `make run`: safe defaults.  Nothing is attached to any interface here:
+# the region table and the filter's state are shown, and the README says
+# how to attach the filter to a real device.
+run: all
+	@echo "== streamgate region table (built in) =="
+	@$(BUILD)/streamgate regions
+	@echo
+	@echo "== XDP filter status =="
+	@$(BUILD)/streamgate filter stats || true
+	@echo
+	@echo "Attach to a device: $(BUILD)/streamgate filter attach DEV   (see README.md)"
+
+test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
+	@BUILD=$(BUILD) tests/run.sh
+
+unit: all $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/run.sh unit
+
+bench: bench-xdp
+bench-xdp: all $(BENCH_BINS)
+	@BUILD=$(BUILD) bench/bench-xdp.sh
+
+clean:
+	rm -rf $(BUILD)

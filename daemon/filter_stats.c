@@ -1,0 +1,268 @@
+/*
+ * filter_stats.c: the filter's counters, summed over CPUs: passed per region,
+ * dropped per reason, passed unchecked per reason.  As a table for people,
+ * or as JSON for scripts (cJSON).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cjson/cJSON.h>
+
+#include "filter.h"
+#include "log.h"
+
+static const char *drop_names[SG_DROP_MAX] = {
+	[SG_DROP_NOT_ALLOWED]	= "not_allowed",
+	[SG_DROP_NOT_ALLOWED6]	= "ipv6_not_allowed",
+	[SG_DROP_FRAGMENT]	= "fragment",
+	[SG_DROP_MALFORMED]	= "malformed",
+};
+
+static const char *skip_names[SG_SKIP_MAX] = {
+	[SG_SKIP_PORT]		= "unprotected_port",
+	[SG_SKIP_NON_IP]	= "non_ip",
+	[SG_SKIP_ARP_ND]	= "arp_nd",
+	[SG_SKIP_FRAGMENT]	= "later_fragment",
+};
+
+struct region_stat {
+	char		name[SG_REGION_NAME_LEN];
+	uint64_t	entries;
+	struct sg_counter c;
+};
+
+struct stats {
+	struct sg_config	cfg;
+	struct region_stat	region[SG_MAX_REGIONS];
+	struct sg_counter	drop[SG_DROP_MAX];
+	struct sg_counter	skip[SG_SKIP_MAX];
+	struct filter_user	users[16];
+	int			nusers;
+};
+
+static int
+percpu_sum(int fd, uint32_t idx, struct sg_counter *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	struct sg_counter *v;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0 || (v = calloc(ncpu, sizeof(*v))) == NULL)
+		return -1;
+	if (bpf_map_lookup_elem(fd, &idx, v) != 0) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < ncpu; i++) {
+		sum->packets += v[i].packets;
+		sum->bytes += v[i].bytes;
+	}
+	free(v);
+	return 0;
+}
+
+/* Hosts per region in the live half of sg_exact4. */
+static void
+exact4_count(const struct filter_maps *m, struct stats *st)
+{
+	struct sg_x4_bucket b;
+	uint32_t k, base = st->cfg.x4_half ? SG_X4_BUCKETS : 0;
+	int s;
+
+	if (st->cfg.version == 0)
+		return;		/* never synced: the program reads nothing */
+	for (k = base; k < base + SG_X4_BUCKETS; k++) {
+		if (bpf_map_lookup_elem(m->fd[FM_EXACT4], &k, &b) != 0)
+			continue;
+		for (s = 0; s < SG_X4_SLOTS; s++)
+			if (b.tag[s] && b.tag[s] <= SG_MAX_REGIONS)
+				st->region[b.tag[s] - 1].entries++;
+	}
+}
+
+/* How many allowlist entries each region id has, over all the maps. */
+static void
+entries_count(const struct filter_maps *m, struct stats *st)
+{
+	static const int maps[] = { FM_ALLOW4, FM_ALLOW6, FM_LPM4, FM_LPM6 };
+	uint8_t key[32], next[32];
+	uint32_t region;
+	size_t i;
+
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		int fd = m->fd[maps[i]];
+		void *prev = NULL;
+
+		while (bpf_map_get_next_key(fd, prev, next) == 0) {
+			memcpy(key, next, sizeof(key));
+			prev = key;
+			if (bpf_map_lookup_elem(fd, key, &region) == 0 &&
+			    region < SG_MAX_REGIONS)
+				st->region[region].entries++;
+		}
+	}
+	exact4_count(m, st);
+}
+
+static int
+stats_read(const struct filter_maps *m, struct stats *st)
+{
+	struct sg_region_name rn;
+	uint32_t k;
+
+	memset(st, 0, sizeof(*st));
+	k = 0;
+	if (bpf_map_lookup_elem(m->fd[FM_CONFIG], &k, &st->cfg) != 0)
+		goto fail;
+	for (k = 0; k < SG_MAX_REGIONS; k++) {
+		if (bpf_map_lookup_elem(m->fd[FM_REGIONS], &k, &rn) != 0 ||
+		    percpu_sum(m->fd[FM_PASS], k, &st->region[k].c) != 0)
+			goto fail;
+		memcpy(st->region[k].name, rn.name, SG_REGION_NAME_LEN - 1);
+	}
+	for (k = 0; k < SG_DROP_MAX; k++)
+		if (percpu_sum(m->fd[FM_DROP], k, &st->drop[k]) != 0)
+			goto fail;
+	for (k = 0; k < SG_SKIP_MAX; k++)
+		if (percpu_sum(m->fd[FM_SKIP], k, &st->skip[k]) != 0)
+			goto fail;
+	entries_count(m, st);
+	st->nusers = filter_users(m, st->users, 16);
+	return 0;
+fail:
+	log_warn("%s", __func__);
+	return -1;
+}
+
+static void
+ports_string(const struct filter_maps *m, const struct sg_config *cfg,
+    char *buf, size_t len)
+{
+	uint64_t bits[SG_PORT_WORDS];
+	uint32_t w;
+
+	if (cfg->version == 0) {	/* never synced: the built-in default */
+		snprintf(buf, len, "%d", SG_DEFAULT_PORT);
+		return;
+	}
+	for (w = 0; w < SG_PORT_WORDS; w++)
+		if (bpf_map_lookup_elem(m->fd[FM_PORTS], &w, &bits[w]) != 0)
+			bits[w] = 0;
+	filter_ports_format(bits, buf, len);
+}
+
+static void
+stats_table(const struct stats *st, const char *ports)
+{
+	int k;
+
+	printf("attached:   ");
+	for (k = 0; k < st->nusers; k++)
+		printf("%s%s (%s, prog %u)", k ? ", " : "", st->users[k].ifname,
+		    st->users[k].mode, st->users[k].prog_id);
+	printf("%s\n", st->nusers > 0 ? "" : "nowhere in this network "
+	    "namespace (maps pinned)");
+	printf("mode:       %s%s\n", filter_mode_name(st->cfg.mode),
+	    st->cfg.version == 0 ? " (never synced: default, fail-closed)" : "");
+	printf("ports:      %s\n", st->cfg.mode == SG_MODE_STRICT ?
+	    "all (strict)" : ports);
+	printf("generation: %u\n\n", st->cfg.generation);
+
+	printf("%-20s %8s %14s %16s\n", "PASSED (region)", "ENTRIES",
+	    "PACKETS", "BYTES");
+	for (k = 0; k < SG_MAX_REGIONS; k++)
+		if (st->region[k].name[0] != '\0')
+			printf("%-20s %8llu %14llu %16llu\n", st->region[k].name,
+			    (unsigned long long)st->region[k].entries,
+			    (unsigned long long)st->region[k].c.packets,
+			    (unsigned long long)st->region[k].c.bytes);
+	printf("\n%-20s %8s %14s %16s\n", "DROPPED (reason)", "", "PACKETS",
+	    "BYTES");
+	for (k = 0; k < SG_DROP_MAX; k++)
+		printf("%-20s %8s %14llu %16llu\n", drop_names[k], "",
+		    (unsigned long long)st->drop[k].packets,
+		    (unsigned long long)st->drop[k].bytes);
+	printf("\n%-20s %8s %14s %16s\n", "UNCHECKED (reason)", "", "PACKETS",
+	    "BYTES");
+	for (k = 0; k < SG_SKIP_MAX; k++)
+		printf("%-20s %8s %14llu %16llu\n", skip_names[k], "",
+		    (unsigned long long)st->skip[k].packets,
+		    (unsigned long long)st->skip[k].bytes);
+}
+
+static cJSON *
+counter_json(const struct sg_counter *c)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "packets", (double)c->packets);
+	cJSON_AddNumberToObject(o, "bytes", (double)c->bytes);
+	return o;
+}
+
+static int
+stats_json(const struct stats *st, const char *ports)
+{
+	cJSON *root = cJSON_CreateObject(), *arr, *o;
+	char *text;
+	int k;
+
+	arr = cJSON_AddArrayToObject(root, "attached");
+	for (k = 0; k < st->nusers; k++) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "dev", st->users[k].ifname);
+		cJSON_AddStringToObject(o, "xdp_mode", st->users[k].mode);
+		cJSON_AddNumberToObject(o, "prog_id", st->users[k].prog_id);
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddStringToObject(root, "mode", filter_mode_name(st->cfg.mode));
+	cJSON_AddBoolToObject(root, "synced", st->cfg.version != 0);
+	arr = cJSON_AddArrayToObject(root, "ports");
+	for (const char *p = ports; *p; p += strcspn(p, ","), p += *p == ',')
+		cJSON_AddItemToArray(arr, cJSON_CreateNumber(atoi(p)));
+	cJSON_AddNumberToObject(root, "generation", st->cfg.generation);
+	arr = cJSON_AddArrayToObject(root, "regions");
+	for (k = 0; k < SG_MAX_REGIONS; k++) {
+		if (st->region[k].name[0] == '\0')
+			continue;
+		o = counter_json(&st->region[k].c);
+		cJSON_AddStringToObject(o, "region", st->region[k].name);
+		cJSON_AddNumberToObject(o, "id", k);
+		cJSON_AddNumberToObject(o, "entries",
+		    (double)st->region[k].entries);
+		cJSON_AddItemToArray(arr, o);
+	}
+	o = cJSON_AddObjectToObject(root, "dropped");
+	for (k = 0; k < SG_DROP_MAX; k++)
+		cJSON_AddItemToObject(o, drop_names[k], counter_json(&st->drop[k]));
+	o = cJSON_AddObjectToObject(root, "unchecked");
+	for (k = 0; k < SG_SKIP_MAX; k++)
+		cJSON_AddItemToObject(o, skip_names[k], counter_json(&st->skip[k]));
+
+	if ((text = cJSON_Print(root)) == NULL) {
+		cJSON_Delete(root);
+		return -1;
+	}
+	printf("%s\n", text);
+	free(text);
+	cJSON_Delete(root);
+	return 0;
+}
+
+int
+filter_stats_print(const struct filter_maps *m, int json)
+{
+	struct stats st;
+	char ports[1024];
+
+	if (stats_read(m, &st) != 0)
+		return -1;
+	ports_string(m, &st.cfg, ports, sizeof(ports));
+	if (json)
+		return stats_json(&st, ports);
+	stats_table(&st, ports);
+	return 0;
+}

@@ -1,0 +1,306 @@
+/*
+ * streamgate: the control tool.
+ *
+ *   streamgate regions [--json] [TABLE OPTIONS]
+ *   streamgate filter attach DEV [FILTER OPTIONS] [--xdp-mode native|generic]
+ *                                [--obj PATH]
+ *   streamgate filter sync [FILTER OPTIONS]
+ *   streamgate filter detach DEV
+ *   streamgate filter stats [--json]
+ *
+ * TABLE OPTIONS:  --regions-file FILE  --region R,...  --allow CIDR (repeatable)
+ * FILTER OPTIONS: TABLE OPTIONS  --mode ports|strict  --ports P,...
+ *
+ * Exit status: 0 done, 1 the operation failed, 2 bad usage (the message
+ * names the flag).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "filter.h"
+#include "log.h"
+#include "regions.h"
+
+#define EXIT_USAGE	2
+
+struct options {
+	const char	*regions_file;
+	const char	*region_csv;
+	const char	*allow[256];
+	int		 nallow;
+	const char	*mode;
+	const char	*ports;
+	const char	*xdp_mode;
+	const char	*obj;
+	int		 json;
+};
+
+enum { OPT_JSON = 256, OPT_REGIONS_FILE, OPT_REGION, OPT_ALLOW, OPT_MODE,
+	OPT_PORTS, OPT_XDP_MODE, OPT_OBJ };
+
+static const struct option long_opts[] = {
+	{ "json",		no_argument,		0, OPT_JSON },
+	{ "regions-file",	required_argument,	0, OPT_REGIONS_FILE },
+	{ "region",		required_argument,	0, OPT_REGION },
+	{ "allow",		required_argument,	0, OPT_ALLOW },
+	{ "mode",		required_argument,	0, OPT_MODE },
+	{ "ports",		required_argument,	0, OPT_PORTS },
+	{ "xdp-mode",		required_argument,	0, OPT_XDP_MODE },
+	{ "obj",		required_argument,	0, OPT_OBJ },
+	{ "help",		no_argument,		0, 'h' },
+	{ 0, 0, 0, 0 }
+};
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	FILE *fp = status ? stderr : stdout;
+
+	fprintf(fp,
+"usage: streamgate regions [--json] [--regions-file FILE] [--region R,...]\n"
+"                          [--allow CIDR]...\n"
+"       streamgate filter attach DEV [--mode ports|strict] [--ports P,...]\n"
+"                          [--region R,...] [--allow CIDR]... [--regions-file FILE]\n"
+"                          [--xdp-mode native|generic] [--obj PATH]\n"
+"       streamgate filter sync [--mode ports|strict] [--ports P,...]\n"
+"                          [--region R,...] [--allow CIDR]... [--regions-file FILE]\n"
+"       streamgate filter detach DEV\n"
+"       streamgate filter stats [--json]\n");
+	exit(status);
+}
+
+static void __attribute__((noreturn))
+usage_error(const char *msg)
+{
+	log_warnx("%s", msg);
+	fprintf(stderr, "run 'streamgate --help' for usage\n");
+	exit(EXIT_USAGE);
+}
+
+/* Which flags each command takes; anything else is a usage error. */
+static void
+options_parse(int argc, char **argv, const char *allowed, struct options *o,
+    int *argi)
+{
+	char msg[128];
+	int c, idx;
+
+	memset(o, 0, sizeof(*o));
+	optind = *argi;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", long_opts, &idx)) != -1) {
+		if (c == 'h')
+			usage(0);
+		if (c == '?' || c == ':') {
+			snprintf(msg, sizeof(msg), "unknown or incomplete flag "
+			    "'%s'", argv[optind - 1]);
+			usage_error(msg);
+		}
+		const char *name = long_opts[idx].name;
+		char word[32];
+
+		/* whole words only: "mode" must not admit "xdp-mode" */
+		snprintf(word, sizeof(word), " %s ", name);
+		if (strstr(allowed, word) == NULL) {
+			snprintf(msg, sizeof(msg), "--%s does not apply to "
+			    "this command", name);
+			usage_error(msg);
+		}
+		switch (c) {
+		case OPT_JSON:		o->json = 1; break;
+		case OPT_REGIONS_FILE:	o->regions_file = optarg; break;
+		case OPT_REGION:	o->region_csv = optarg; break;
+		case OPT_MODE:		o->mode = optarg; break;
+		case OPT_PORTS:		o->ports = optarg; break;
+		case OPT_XDP_MODE:	o->xdp_mode = optarg; break;
+		case OPT_OBJ:		o->obj = optarg; break;
+		case OPT_ALLOW:
+			if (o->nallow == (int)(sizeof(o->allow) /
+			    sizeof(o->allow[0])))
+				usage_error("--allow: too many (256 at most; "
+				    "use --regions-file)");
+			o->allow[o->nallow++] = optarg;
+			break;
+		}
+	}
+	*argi = optind;
+}
+
+/* The region table the options describe: file or built-in, narrowed,
+ * plus --allow prefixes.  Errors name the flag and exit. */
+static void
+table_build(const struct options *o, struct region_table *t)
+{
+	char err[512];
+	struct cidr c;
+	int i;
+
+	if (o->regions_file) {
+		if (regions_load_file(o->regions_file, t, err, sizeof(err)) != 0) {
+			log_warnx("--regions-file: %s", err);
+			exit(EXIT_USAGE);
+		}
+	} else if (regions_builtin(t) != 0)
+		fatal("%s", __func__);
+	if (regions_select(t, o->region_csv, err, sizeof(err)) != 0) {
+		log_warnx("--region: %s", err);
+		exit(EXIT_USAGE);
+	}
+	for (i = 0; i < o->nallow; i++) {
+		if (cidr_parse(o->allow[i], &c, err, sizeof(err)) != 0) {
+			log_warnx("--allow: %s", err);
+			exit(EXIT_USAGE);
+		}
+		if (regions_add(t, REGION_ALLOW, "", &c) != 0) {
+			if (errno != EEXIST)
+				fatal("%s", __func__);
+			log_warnx("--allow: %s is already in the region table",
+			    o->allow[i]);
+			exit(EXIT_USAGE);
+		}
+	}
+}
+
+static void
+spec_build(const struct options *o, struct filter_spec *s)
+{
+	char err[512];
+
+	filter_spec_init(s);
+	if ((o->mode && filter_spec_mode(s, o->mode, err, sizeof(err)) != 0) ||
+	    (o->ports && filter_spec_ports(s, o->ports, err, sizeof(err)) != 0))
+		usage_error(err);
+	table_build(o, &s->table);
+}
+
+static int
+cmd_regions(int argc, char **argv, int argi)
+{
+	struct options o;
+	struct region_table t = { 0 };
+	char *json;
+
+	options_parse(argc, argv, " json regions-file region allow ", &o, &argi);
+	if (argi != argc)
+		usage_error("regions takes no arguments besides flags");
+	table_build(&o, &t);
+	if (o.json) {
+		if ((json = regions_to_json(&t)) == NULL)
+			fatalx("%s: out of memory", __func__);
+		printf("%s\n", json);
+		free(json);
+	} else
+		regions_print(stdout, &t);
+	regions_free(&t);
+	return 0;
+}
+
+/* build/streamgate.bpf.o beside this binary, else the installed copy. */
+static const char *
+obj_default(char *buf, size_t len)
+{
+	static const char *installed[] = {
+		"/usr/local/lib/streamgate/streamgate.bpf.o",
+		"/usr/lib/streamgate/streamgate.bpf.o",
+	};
+	char exe[PATH_MAX];
+	ssize_t n;
+	size_t i;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		snprintf(buf, len, "%s/streamgate.bpf.o", dirname(exe));
+		if (access(buf, R_OK) == 0)
+			return buf;
+	}
+	for (i = 0; i < sizeof(installed) / sizeof(installed[0]); i++)
+		if (access(installed[i], R_OK) == 0)
+			return installed[i];
+	usage_error("--obj: no streamgate.bpf.o beside this binary or in "
+	    "/usr/local/lib/streamgate: pass --obj PATH");
+}
+
+static int
+cmd_filter(int argc, char **argv, int argi)
+{
+	struct options o;
+	struct filter_spec s;
+	struct filter_maps m;
+	const char *cmd, *dev = NULL;
+	char objbuf[PATH_MAX];
+	int rc, generic = 0;
+
+	if (argi >= argc)
+		usage_error("filter needs a command: attach, sync, detach, stats");
+	cmd = argv[argi++];
+	if (strcmp(cmd, "attach") == 0 || strcmp(cmd, "detach") == 0) {
+		if (argi >= argc || argv[argi][0] == '-')
+			usage_error("filter attach/detach needs a device name");
+		dev = argv[argi++];
+	}
+	if (strcmp(cmd, "attach") == 0)
+		options_parse(argc, argv, " mode ports region allow regions-file "
+		    "xdp-mode obj ", &o, &argi);
+	else if (strcmp(cmd, "sync") == 0)
+		options_parse(argc, argv, " mode ports region allow regions-file ",
+		    &o, &argi);
+	else if (strcmp(cmd, "detach") == 0)
+		options_parse(argc, argv, "", &o, &argi);
+	else if (strcmp(cmd, "stats") == 0)
+		options_parse(argc, argv, " json ", &o, &argi);
+	else
+		usage_error("filter: unknown command (attach, sync, detach, "
+		    "stats)");
+	if (argi != argc)
+		usage_error("filter: unexpected argument");
+	if (o.xdp_mode && strcmp(o.xdp_mode, "generic") == 0)
+		generic = 1;
+	else if (o.xdp_mode && strcmp(o.xdp_mode, "native") != 0)
+		usage_error("--xdp-mode: must be native or generic");
+
+	if (strcmp(cmd, "attach") == 0 || strcmp(cmd, "sync") == 0)
+		spec_build(&o, &s);	/* usage errors before touching anything */
+	if (filter_env_check() != 0)
+		return 1;
+
+	if (strcmp(cmd, "attach") == 0) {
+		rc = filter_attach(dev, o.obj ? o.obj :
+		    obj_default(objbuf, sizeof(objbuf)), generic, &s);
+		filter_spec_free(&s);
+	} else if (strcmp(cmd, "detach") == 0)
+		rc = filter_detach(dev);
+	else {
+		if (filter_maps_open(&m) != 0)
+			return 1;
+		if (strcmp(cmd, "sync") == 0) {
+			rc = filter_sync(&m, &s);
+			filter_spec_free(&s);
+		} else
+			rc = filter_stats_print(&m, o.json);
+		filter_maps_close(&m);
+	}
+	return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	log_init("streamgate", 0);
+	if (argc < 2)
+		usage(EXIT_USAGE);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0)
+		usage(0);
+	if (strcmp(argv[1], "regions") == 0)
+		return cmd_regions(argc, argv, 2);
+	if (strcmp(argv[1], "filter") == 0)
+		return cmd_filter(argc, argv, 2);
+	usage_error("unknown command (regions, filter)");
+}
