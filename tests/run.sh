@@ -60,6 +60,9 @@ for t in "$BUILD"/asan/tests/test_*; do
 done
 
 if [ "$what" = all ]; then
+	for t in tests/cli/test_*.sh; do
+		[ -f "$t" ] && run_suite "cli/$(basename "$t" .sh)" bash "$t"
+	done
 	for t in "$BUILD"/tests/bpf_test_*; do
 		[ -x "$t" ] && run_suite "bpf/${t##*/}" "$t"
 	done

@@ -30,10 +30,18 @@ case_iproute2_attach() {
 
 # The same through our attach, then strict mode.
 case_tool_attach_and_strict() {
-	on_edge "$SG" filter attach e0 --allow $ALLOWED/32
+	# a regions file naming the test host's region, beside the real table
+	printf '[{"region": "lab", "zone": "lab-a", "cidr": "%s/32"}]\n' $ALLOWED >"$TMPD/lab.json"
+	on_edge "$SG" filter attach e0 --regions-file "$TMPD/lab.json"
 	expect "allowed source connects" tcp_ok $ALLOWED 443
 	expect_not "foreign source dropped" tcp_ok $FOREIGN 443
 	expect "unprotected port open in ports mode" tcp_ok $FOREIGN 8080
+	local passed dropped
+	passed=$(region_packets lab)
+	dropped=$(on_edge "$SG" filter stats --json | json_get dropped not_allowed packets)
+	expect "region 'lab' counted ($passed)" test "$passed" -gt 0
+	expect "not_allowed drops counted ($dropped)" test "$dropped" -gt 0
+	on_edge "$SG" filter stats | grep -Eq '^lab +1 ' || { echo "expected: stats table row for lab with 1 entry"; return 1; }
 	on_edge "$SG" filter sync --mode strict --allow $ALLOWED/32
 	expect_not "strict: foreign dropped on 8080 too" tcp_ok $FOREIGN 8080
 	expect "strict: allowed still connects to 8080" tcp_ok $ALLOWED 8080

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The control tool's command line: output shapes, exit codes, and error
+# messages that name the flag.  Touches no network and no BPF.
+set -u
+cd "$(dirname "$0")/../.."
+SG=${BUILD:-build}/streamgate
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+npass=0 nfail=0
+
+check() {	# check NAME CMD...: PASS when CMD succeeds
+	local name=$1; shift
+	if "$@" >"$T/out" 2>&1; then
+		echo "PASS: $name"; npass=$((npass + 1))
+	else
+		echo "FAIL: $name: $(tail -3 "$T/out" | tr '\n' ' ')"; nfail=$((nfail + 1))
+	fi
+}
+
+# expect_err NAME RC PATTERN ARGS...: exits RC, stderr matches PATTERN
+expect_err() {
+	local name=$1 want=$2 pat=$3 rc=0; shift 3
+	"$SG" "$@" >"$T/o" 2>"$T/e" || rc=$?
+	check "$name" sh -c "[ $rc -eq $want ] && grep -q -- \"$pat\" '$T/e' || { echo 'rc $rc:'; cat '$T/e'; exit 1; }"
+}
+
+check "regions: 25 rows and a header" sh -c "[ \$($SG regions | wc -l) -eq 26 ]"
+check "regions: zone and address split" sh -c "$SG regions | grep -Eq '^us-east +use1-az2 +34.225.10.29/32\$'"
+check "regions --json: 25 entries of region, zone, cidr" python3 -c '
+import json, subprocess, sys
+v = json.loads(subprocess.check_output([sys.argv[1], "regions", "--json"]))
+assert len(v) == 25, len(v)
+assert all(list(e) == ["region", "zone", "cidr"] for e in v)
+assert v[0] == {"region": "us-east", "zone": "use1-az2", "cidr": "34.225.10.29/32"}, v[0]
+assert sorted({e["region"] for e in v}) == sorted(["us-east", "eu-west", "sydney", "mumbai", "singapore", "ohio", "canada", "oregon"])' "$SG"
+check "regions --region narrows" sh -c "[ \$($SG regions --region ohio,canada | wc -l) -eq 7 ]"
+check "regions --allow adds under 'allow'" sh -c "$SG regions --region ohio --allow 198.51.100.0/24 | grep -Eq '^allow +- +198.51.100.0/24\$'"
+
+"$SG" regions --json --region oregon >"$T/mine.json"
+check "--regions-file replaces the table" sh -c "[ \$($SG regions --regions-file $T/mine.json | wc -l) -eq 4 ]"
+printf '[\n {"region": "a", "cidr": "192.0.2.0/24"},\n {"region": "b", "cidr": "1.2.3.4/33"}\n]\n' >"$T/bad.json"
+expect_err "--regions-file: bad entry names file, line and reason" 2 \
+	"bad.json: line 3: entry 2: bad cidr" regions --regions-file "$T/bad.json"
+printf '[{"region": "a", "cidr": "192.0.2.1"},\n  oops]\n' >"$T/syntax.json"
+expect_err "--regions-file: syntax error names the line" 2 "line 2" regions --regions-file "$T/syntax.json"
+expect_err "--regions-file: missing file" 2 "No such file" regions --regions-file "$T/none.json"
+expect_err "--region: unknown name lists the known ones" 2 "unknown region 'mars' (known: us-east" regions --region mars
+expect_err "--allow: host bits set" 2 "host bits set" regions --allow 10.0.0.1/8
+expect_err "--allow: duplicate of a table entry" 2 "already in the region table" regions --allow 34.225.10.29
+expect_err "--ports: not a port" 2 "\-\-ports: '70000'" filter sync --ports 443,70000
+expect_err "--ports: empty element" 2 "\-\-ports: ''" filter sync --ports 443,
+expect_err "--mode: unknown" 2 "\-\-mode: 'loose'" filter sync --mode loose
+expect_err "--xdp-mode: unknown" 2 "\-\-xdp-mode" filter attach lo --xdp-mode fast
+expect_err "a flag another command takes" 2 "\-\-json does not apply" filter sync --json
+expect_err "an unknown flag" 2 "unknown or incomplete flag '--frobnicate'" regions --frobnicate
+expect_err "attach without a device" 2 "needs a device" filter attach
+expect_err "unknown command" 2 "unknown command" launch
+check "--help exits 0 and shows every command" sh -c "$SG --help | grep -q 'filter stats'"
+
+echo "cli: $npass passed, $nfail failed"
+[ "$nfail" -eq 0 ]
