@@ -8,12 +8,27 @@ PREFIX		?= /usr/local
 # Debian keeps asm/ under the multiarch directory; the BPF target needs it.
 MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
 
+# llhttp: Debian's node-llhttp ships its C sources; we compile them in.
+LLHTTP_DIR	:= /usr/share/llhttp
+LLHTTP_INC	:= /usr/share/include/llhttp
+LLHTTP_SRCS	:= $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
+# A fresh machine: install the packages before make reads a rule that names
+# their files (llhttp's sources, above all).  Idempotent and quick.
+DEPS_PROBE	:= $(LLHTTP_DIR)/llhttp.c /usr/include/bpf/libbpf.h \
+		   /usr/include/cjson/cJSON.h /usr/include/libnftnl/table.h
+ifneq ($(MAKECMDGOALS),clean)
+ifneq ($(words $(wildcard $(DEPS_PROBE))),$(words $(DEPS_PROBE)))
+$(info installing build dependencies (scripts/install-deps.sh) ...)
+$(shell scripts/install-deps.sh 1>&2)
+endif
+endif
+
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 		   -Wmissing-prototypes -Wformat=2
 CFLAGS		?= -O2 -g
-CFLAGS		+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Idaemon \
+CFLAGS		+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Idaemon -I$(LLHTTP_INC) \
 		   -fstack-protector-strong -D_FORTIFY_SOURCE=2
-LDLIBS_TOOL	:= -lbpf -lelf -lz -lcjson
+LDLIBS_TOOL	:= -lbpf -lelf -lz -lcjson -lnftnl -lmnl -lssl -lcrypto -lsqlite3 -lpthread
 SAN		:= -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=all
 
@@ -23,8 +38,10 @@ BPF_CFLAGS	:= -O2 -g -target bpf -Wall -Werror -Iinclude \
 # daemon/*.c: every file but the mains is a library module.
 MAINS		:= daemon/streamgate.c
 LIB_SRCS	:= $(filter-out $(MAINS),$(wildcard daemon/*.c))
-LIB_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/obj/%.o)
-LIB_ASAN_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/asan/obj/%.o)
+LIB_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/obj/%.o) \
+		   $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(BUILD)/obj/llhttp_%.o)
+LIB_ASAN_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/asan/obj/%.o) \
+		   $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(BUILD)/asan/obj/llhttp_%.o)
 HDRS		:= $(wildcard include/*.h daemon/*.h)
 
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
@@ -39,7 +56,7 @@ BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP	:= $(BUILD)/.deps-ok
 
-.PHONY: all deps run test unit bench bench-xdp install clean
+.PHONY: all deps run test unit bench bench-xdp bench-nft install clean
 .SECONDARY:
 all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate
 
@@ -57,6 +74,15 @@ $(BUILD)/streamgate.bpf.o: bpf/streamgate.bpf.c include/streamgate.h | $(DEPS_ST
 $(BUILD)/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# llhttp is generated code, not ours: built without our warning set.
+$(BUILD)/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -I$(LLHTTP_INC) -c $< -o $@
+
+$(BUILD)/asan/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -O2 -g $(SAN) -I$(LLHTTP_INC) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -82,8 +108,9 @@ $(BUILD)/tests/bpf_%: tests/bpf/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)
 # Fuzz targets: libFuzzer, built with clang and the sanitizers.
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LDLIBS_TOOL)
+	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon -I$(LLHTTP_INC) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) \
+		$(LLHTTP_SRCS) $(LDLIBS_TOOL)
 
 $(BUILD)/bench/%: bench/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)/streamgate.bpf.o
 	@mkdir -p $(@D)
@@ -107,9 +134,11 @@ test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
 unit: all $(UNIT_BINS)
 	@BUILD=$(BUILD) tests/run.sh unit
 
-bench: bench-xdp
+bench: bench-xdp bench-nft
 bench-xdp: all $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/bench-xdp.sh
+bench-nft: all
+	@BUILD=$(BUILD) bench/bench-nft.sh
 
 clean:
 	rm -rf $(BUILD)

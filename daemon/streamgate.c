@@ -7,6 +7,11 @@
  *   streamgate filter sync [FILTER OPTIONS]
  *   streamgate filter detach DEV
  *   streamgate filter stats [--json]
+ *   streamgate nft print|apply|diff [FILTER OPTIONS] [--table NAME]
+ *                                   [--hook input|ingress --dev DEV]
+ *   streamgate nft delete [--table NAME] [--hook input|ingress]
+ *   streamgate sign --secret-file FILE < BODY
+ *   streamgate verify --secret-file FILE --signature HEX < BODY
  *
  * TABLE OPTIONS:  --regions-file FILE  --region R,...  --allow CIDR (repeatable)
  * FILTER OPTIONS: TABLE OPTIONS  --mode ports|strict  --ports P,...
@@ -24,8 +29,12 @@
 #include <unistd.h>
 
 #include "filter.h"
+#include "inflate.h"
 #include "log.h"
+#include "nft.h"
 #include "regions.h"
+#include "secret.h"
+#include "verify.h"
 
 #define EXIT_USAGE	2
 
@@ -38,11 +47,17 @@ struct options {
 	const char	*ports;
 	const char	*xdp_mode;
 	const char	*obj;
+	const char	*table;
+	const char	*hook;
+	const char	*dev;
+	const char	*secret_file;
+	const char	*signature;
 	int		 json;
 };
 
 enum { OPT_JSON = 256, OPT_REGIONS_FILE, OPT_REGION, OPT_ALLOW, OPT_MODE,
-	OPT_PORTS, OPT_XDP_MODE, OPT_OBJ };
+	OPT_PORTS, OPT_XDP_MODE, OPT_OBJ, OPT_TABLE, OPT_HOOK, OPT_DEV,
+	OPT_SECRET_FILE, OPT_SIGNATURE };
 
 static const struct option long_opts[] = {
 	{ "json",		no_argument,		0, OPT_JSON },
@@ -53,6 +68,11 @@ static const struct option long_opts[] = {
 	{ "ports",		required_argument,	0, OPT_PORTS },
 	{ "xdp-mode",		required_argument,	0, OPT_XDP_MODE },
 	{ "obj",		required_argument,	0, OPT_OBJ },
+	{ "table",		required_argument,	0, OPT_TABLE },
+	{ "hook",		required_argument,	0, OPT_HOOK },
+	{ "dev",		required_argument,	0, OPT_DEV },
+	{ "secret-file",	required_argument,	0, OPT_SECRET_FILE },
+	{ "signature",		required_argument,	0, OPT_SIGNATURE },
 	{ "help",		no_argument,		0, 'h' },
 	{ 0, 0, 0, 0 }
 };
@@ -71,7 +91,13 @@ usage(int status)
 "       streamgate filter sync [--mode ports|strict] [--ports P,...]\n"
 "                          [--region R,...] [--allow CIDR]... [--regions-file FILE]\n"
 "       streamgate filter detach DEV\n"
-"       streamgate filter stats [--json]\n");
+"       streamgate filter stats [--json]\n"
+"       streamgate nft print|apply|diff [--mode ports|strict] [--ports P,...]\n"
+"                          [--region R,...] [--allow CIDR]... [--regions-file FILE]\n"
+"                          [--table NAME] [--hook input|ingress --dev DEV]\n"
+"       streamgate nft delete [--table NAME] [--hook input|ingress]\n"
+"       streamgate sign --secret-file FILE < BODY\n"
+"       streamgate verify --secret-file FILE --signature HEX < BODY\n");
 	exit(status);
 }
 
@@ -120,6 +146,11 @@ options_parse(int argc, char **argv, const char *allowed, struct options *o,
 		case OPT_PORTS:		o->ports = optarg; break;
 		case OPT_XDP_MODE:	o->xdp_mode = optarg; break;
 		case OPT_OBJ:		o->obj = optarg; break;
+		case OPT_TABLE:		o->table = optarg; break;
+		case OPT_HOOK:		o->hook = optarg; break;
+		case OPT_DEV:		o->dev = optarg; break;
+		case OPT_SECRET_FILE:	o->secret_file = optarg; break;
+		case OPT_SIGNATURE:	o->signature = optarg; break;
 		case OPT_ALLOW:
 			if (o->nallow == (int)(sizeof(o->allow) /
 			    sizeof(o->allow[0])))
@@ -289,6 +320,201 @@ cmd_filter(int argc, char **argv, int argi)
 	return rc == 0 ? 0 : 1;
 }
 
+static void
+nft_spec_build(const struct options *o, struct nft_spec *s, int with_table)
+{
+	char err[512];
+
+	nft_spec_init(s);
+	if ((o->table && nft_spec_table(s, o->table, err, sizeof(err)) != 0) ||
+	    (o->hook && nft_spec_hook(s, o->hook, err, sizeof(err)) != 0) ||
+	    (o->dev && nft_spec_dev(s, o->dev, err, sizeof(err)) != 0) ||
+	    (o->mode && filter_spec_mode(&s->f, o->mode, err,
+	    sizeof(err)) != 0) ||
+	    (o->ports && filter_spec_ports(&s->f, o->ports, err,
+	    sizeof(err)) != 0))
+		usage_error(err);
+	if (with_table)
+		table_build(o, &s->f.table);
+}
+
+static int
+cmd_nft(int argc, char **argv, int argi)
+{
+	struct options o;
+	struct nft_spec s;
+	struct nft_plan p;
+	const char *cmd;
+	char err[512];
+	int rc;
+
+	if (argi >= argc)
+		usage_error("nft needs a command: print, apply, diff, delete");
+	cmd = argv[argi++];
+	if (strcmp(cmd, "delete") == 0) {
+		options_parse(argc, argv, " table hook ", &o, &argi);
+		if (argi != argc)
+			usage_error("nft delete: unexpected argument");
+		nft_spec_build(&o, &s, 0);
+		rc = nft_delete(s.hook == NFT_HOOK_INGRESS ? "netdev" : "inet",
+		    s.table);
+		nft_spec_free(&s);
+		return rc == 0 ? 0 : 1;
+	}
+	if (strcmp(cmd, "print") != 0 && strcmp(cmd, "apply") != 0 &&
+	    strcmp(cmd, "diff") != 0)
+		usage_error("nft: unknown command (print, apply, diff, delete)");
+	options_parse(argc, argv, " mode ports region allow regions-file "
+	    "table hook dev ", &o, &argi);
+	if (argi != argc)
+		usage_error("nft: unexpected argument");
+	nft_spec_build(&o, &s, 1);
+	if (nft_plan_build(&s, &p, err, sizeof(err)) != 0)
+		usage_error(err);
+	if (strcmp(cmd, "print") == 0)
+		rc = nft_print(stdout, &p);
+	else if (strcmp(cmd, "apply") == 0)
+		rc = nft_apply(&p);
+	else {
+		rc = nft_diff(stdout, &p);
+		nft_plan_free(&p);
+		nft_spec_free(&s);
+		return rc < 0 ? 2 : rc;	/* like diff(1): 0 same, 1 differs */
+	}
+	nft_plan_free(&p);
+	nft_spec_free(&s);
+	return rc == 0 ? 0 : 1;
+}
+
+#define SIGN_BODY_MAX	(64 * 1024 * 1024)	/* stdin, and inflated */
+
+/* All of stdin, at most SIGN_BODY_MAX bytes; failures exit 1. */
+static void
+sign_read_stdin(uint8_t **body, size_t *len)
+{
+	size_t have = 0, room = 0;
+	uint8_t *p = NULL, *q;
+	ssize_t n;
+
+	for (;;) {
+		if (have == room) {
+			room = room ? room * 2 : 65536;
+			if (room > SIGN_BODY_MAX + 1)
+				room = SIGN_BODY_MAX + 1;
+			if (have == room)
+				fatalx("stdin: body larger than 64 MiB");
+			if ((q = realloc(p, room)) == NULL)
+				fatalx("stdin: out of memory");
+			p = q;
+		}
+		if ((n = read(STDIN_FILENO, p + have, room - have)) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("stdin");
+		}
+		if (n == 0)
+			break;
+		have += n;
+	}
+	*body = p;
+	*len = have;
+}
+
+/* sign, verify: the --secret-file secret and stdin's body, inflated when
+ * it starts like gzip, as the signature covers the inflated bytes. */
+static void
+sign_input(const struct options *o, struct secret *s, uint8_t **body,
+    size_t *len, int *inflated)
+{
+	char err[512];
+	uint8_t *raw, *out;
+	size_t rawlen;
+
+	if (o->secret_file == NULL)
+		usage_error("--secret-file FILE is required");
+	if (secret_load(o->secret_file, s, err, sizeof(err)) != 0) {
+		log_warnx("--secret-file: %s", err);
+		exit(EXIT_USAGE);
+	}
+	sign_read_stdin(&raw, &rawlen);
+	*inflated = inflate_is_gzip(raw, rawlen);
+	if (!*inflated) {
+		*body = raw;
+		*len = rawlen;
+		return;
+	}
+	switch (inflate_gzip(raw, rawlen, SIGN_BODY_MAX, &out, len)) {
+	case INFLATE_OK:
+		break;
+	case INFLATE_TOO_LARGE:
+		fatalx("stdin: gzip body inflates past 64 MiB");
+	case INFLATE_NOMEM:
+		fatalx("stdin: out of memory inflating the gzip body");
+	default:
+		fatalx("stdin: starts with gzip's 1f 8b but is not one valid "
+		    "gzip member (truncated, corrupt, or trailing bytes)");
+	}
+	free(raw);
+	*body = out;
+}
+
+static int
+cmd_sign(int argc, char **argv, int argi)
+{
+	struct options o;
+	struct secret s;
+	char hex[VERIFY_HEX_LEN + 1];
+	uint8_t *body;
+	size_t len;
+	int inflated;
+
+	options_parse(argc, argv, " secret-file ", &o, &argi);
+	if (argi != argc)
+		usage_error("sign: unexpected argument (the body is stdin)");
+	sign_input(&o, &s, &body, &len, &inflated);
+	if (inflated)
+		log_info("note: stdin is gzip: signed its %zu inflated bytes",
+		    len);
+	verify_sign(&s, body, len, hex);
+	printf("%s\n", hex);
+	secret_free(&s);
+	free(body);
+	return 0;
+}
+
+static int
+cmd_verify(int argc, char **argv, int argi)
+{
+	struct options o;
+	struct secret s;
+	uint8_t *body, mac[VERIFY_MAC_LEN];
+	size_t len, siglen;
+	int inflated, rc;
+
+	options_parse(argc, argv, " secret-file signature ", &o, &argi);
+	if (argi != argc)
+		usage_error("verify: unexpected argument (the body is stdin)");
+	if (o.signature == NULL)
+		usage_error("--signature HEX is required");
+	sign_input(&o, &s, &body, &len, &inflated);
+	siglen = strlen(o.signature);
+	rc = verify_body(&s, 1, body, len, o.signature, siglen);
+	printf("signature %s\n", rc == 0 ? "matches" : "does not match");
+	if (siglen != VERIFY_HEX_LEN)
+		log_info("hint: --signature has %zu characters; X-Signature "
+		    "is %d hex digits", siglen, VERIFY_HEX_LEN);
+	else if (verify_hex_decode(o.signature, siglen, mac) != 0)
+		log_info("hint: --signature has a non-hex character at "
+		    "position %zu", strspn(o.signature,
+		    "0123456789abcdefABCDEF") + 1);
+	if (inflated)
+		log_info("note: the body is gzip: checked over its %zu "
+		    "inflated bytes", len);
+	secret_free(&s);
+	free(body);
+	return rc == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -302,5 +528,11 @@ main(int argc, char **argv)
 		return cmd_regions(argc, argv, 2);
 	if (strcmp(argv[1], "filter") == 0)
 		return cmd_filter(argc, argv, 2);
-	usage_error("unknown command (regions, filter)");
+	if (strcmp(argv[1], "nft") == 0)
+		return cmd_nft(argc, argv, 2);
+	if (strcmp(argv[1], "sign") == 0)
+		return cmd_sign(argc, argv, 2);
+	if (strcmp(argv[1], "verify") == 0)
+		return cmd_verify(argc, argv, 2);
+	usage_error("unknown command (regions, filter, nft, sign, verify)");
 }

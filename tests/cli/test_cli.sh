@@ -55,7 +55,15 @@ expect_err "a flag another command takes" 2 "\-\-json does not apply" filter syn
 expect_err "an unknown flag" 2 "unknown or incomplete flag '--frobnicate'" regions --frobnicate
 expect_err "attach without a device" 2 "needs a device" filter attach
 expect_err "unknown command" 2 "unknown command" launch
-check "--help exits 0 and shows every command" sh -c "$SG --help | grep -q 'filter stats'"
+check "nft print: one set per region, a drop rule per family" sh -c "out=\$($SG nft print); [ \$(echo \"\$out\" | grep -c '^	set v4_') -eq 8 ] && echo \"\$out\" | grep -q 'meta nfproto ipv6 tcp dport @protected_ports counter drop'"
+expect_err "nft: --hook ingress without --dev" 2 "needs --dev" nft print --hook ingress
+expect_err "nft: --dev without --hook ingress" 2 "only goes with --hook ingress" nft print --dev eth0
+expect_err "nft: bad --hook" 2 "\-\-hook: 'output'" nft print --hook output
+expect_err "nft: bad --table" 2 "\-\-table" nft print --table 'a b'
+expect_err "nft: unknown region" 2 "unknown region 'mars'" nft apply --region mars
+expect_err "nft delete takes no region" 2 "\-\-region does not apply" nft delete --region ohio
+expect_err "nft: unknown command" 2 "nft: unknown command" nft flush
+check "--help exits 0 and shows every command" sh -c "$SG --help | grep -q 'filter stats' && $SG --help | grep -q 'nft delete'"
 
 echo "cli: $npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]

@@ -1,0 +1,117 @@
+/*
+ * config.h: streamgated's configuration.  A JSON file (cJSON) holds every
+ * setting; command-line flags override it.  An unknown key or a bad value
+ * is refused with an error naming the key ("limits.body_bytes: must be a
+ * whole number from 1024 to 1073741824").  Secrets are never in the file or
+ * on the command line: only the paths of files that hold them.
+ *
+ * {
+ *   "listen":   ["127.0.0.1:8080"],
+ *   "keys":     [{"api_key": "k1", "secret_file": "/etc/streamgate/k1.secret"}],
+ *   "store":    "sqlite:./var/streamgate.db",    or "redis://HOST:PORT[/DB]"
+ *   "upstream": null,                            or "http://...", "unix:/path"
+ *   "metrics":  null,                            or "127.0.0.1:9100"
+ *   "routes":   {"push": "/webhooks/stream/push",
+ *                "before_message_send": "/webhooks/stream/before-message-send",
+ *                "custom_commands": "/webhooks/stream/custom-commands",
+ *                "health": "/healthz"},
+ *   "limits":   {"header_bytes": 16384, "body_bytes": 1048576,
+ *                "inflated_bytes": 4194304, "connections": 4096,
+ *                "header_timeout_ms": 10000, "idle_timeout_ms": 60000},
+ *   "dedup_window_s": 86400,
+ *   "workers":  0                                 (0: one per core)
+ * }
+ */
+#ifndef SG_CONFIG_H
+#define SG_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "secret.h"
+
+#define CONFIG_MAX_LISTEN	16
+#define CONFIG_MAX_KEYS		64	/* (api key, secret file) pairs */
+#define CONFIG_PATH_LEN		1024
+#define CONFIG_KEY_LEN		128
+
+struct config_listen {
+	struct sockaddr_storage	addr;
+	socklen_t		addrlen;
+	char			text[64];	/* "127.0.0.1:8080", "[::1]:8080" */
+};
+
+struct config_key {
+	char		api_key[CONFIG_KEY_LEN];
+	char		secret_file[CONFIG_PATH_LEN];
+	struct secret	secret;			/* loaded by config_load_secrets */
+};
+
+struct config_limits {
+	size_t		header_bytes;
+	size_t		body_bytes;
+	size_t		inflated_bytes;
+	unsigned	connections;
+	unsigned	header_timeout_ms;
+	unsigned	idle_timeout_ms;
+};
+
+struct config {
+	struct config_listen	listen[CONFIG_MAX_LISTEN];
+	size_t			nlisten;
+	struct config_key	keys[CONFIG_MAX_KEYS];
+	size_t			nkeys;
+	char			store[CONFIG_PATH_LEN];
+	char			upstream[CONFIG_PATH_LEN];	/* "" none */
+	struct config_listen	metrics;
+	int			has_metrics;
+	char			route_push[256];
+	char			route_bms[256];
+	char			route_commands[256];
+	char			route_health[256];
+	struct config_limits	limits;
+	unsigned		dedup_window_s;
+	unsigned		workers;			/* 0: cores */
+};
+
+/* Defaults: listen 127.0.0.1:8080, store sqlite:./var/streamgate.db, ... */
+void	config_defaults(struct config *c);
+
+/* Read a JSON file over the defaults.  0, or -1 with err naming the key
+ * ("PATH: limits.body_bytes: ..."). */
+int	config_load_file(const char *path, struct config *c, char *err,
+	    size_t errlen);
+/* The same from a buffer (tests, fuzzing). */
+int	config_parse(const char *text, size_t len, struct config *c, char *err,
+	    size_t errlen);
+
+/*
+ * Flags, applied after the file: each replaces the file's value, except that
+ * the first --listen (or --key) replaces the whole list and the next ones
+ * append.  arg is the flag's argument; err names the flag.
+ */
+int	config_flag_listen(struct config *c, const char *arg, int first,
+	    char *err, size_t errlen);
+int	config_flag_key(struct config *c, const char *arg, int first,
+	    char *err, size_t errlen);	/* API_KEY=SECRET_FILE */
+int	config_flag_store(struct config *c, const char *arg, char *err,
+	    size_t errlen);
+int	config_flag_upstream(struct config *c, const char *arg, char *err,
+	    size_t errlen);
+int	config_flag_metrics(struct config *c, const char *arg, char *err,
+	    size_t errlen);
+
+/* Load every secret file (permissions checked); 0 or -1 with err. */
+int	config_load_secrets(struct config *c, char *err, size_t errlen);
+/* Secrets of one API key (rotation: several); returns how many, 0 unknown. */
+size_t	config_secrets_for(const struct config *c, const char *api_key,
+	    size_t keylen, struct secret *out, size_t max);
+/* Wipe and free the secrets. */
+void	config_free(struct config *c);
+
+/* "ADDR:PORT" / "[ADDR6]:PORT" into an address; -1 when malformed. */
+int	config_parse_addr(const char *text, struct config_listen *l);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * http.c: requests off the byte stream (see http.h).  llhttp does the
+ * framing; the callbacks here keep the few headers we need, enforce the
+ * limits, and refuse what llhttp 8.1 lets through.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+
+static const char *hdr_names[HH_COUNT] = {
+	[HH_WEBHOOK_ID]		= "x-webhook-id",
+	[HH_ATTEMPT]		= "x-webhook-attempt",
+	[HH_API_KEY]		= "x-api-key",
+	[HH_SIGNATURE]		= "x-signature",
+	[HH_CONTENT_ENCODING]	= "content-encoding",
+};
+
+#define HP(ll)	((struct http_parser *)(ll)->data)
+
+/* Record the first error; the callback's -1 makes llhttp stop. */
+static int
+fail(struct http_parser *hp, int status, const char *reason)
+{
+	if (hp->status == 0) {
+		hp->status = status;
+		hp->reason = reason;
+	}
+	return -1;
+}
+
+/* Separators (": ", CRLF) are not in the spans: count a few per line. */
+static int
+header_account(struct http_parser *hp, size_t n)
+{
+	hp->header_bytes += n;
+	if (hp->header_bytes > hp->max_header)
+		return fail(hp, 431, "request header too large");
+	return 0;
+}
+
+static void
+req_clear(struct http_request *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static int
+on_message_begin(llhttp_t *ll)
+{
+	struct http_parser *hp = HP(ll);
+
+	req_clear(&hp->req);
+	hp->body_cap = 0;
+	hp->header_bytes = 0;
+	hp->in_headers = 1;
+	hp->in_message = 1;
+	hp->after_value = 0;
+	hp->field_len = 0;
+	hp->field_long = 0;
+	hp->cur = -1;
+	return 0;
+}
+
+static int
+on_url(llhttp_t *ll, const char *at, size_t n)
+{
+	struct http_parser *hp = HP(ll);
+	struct http_request *r = &hp->req;
+
+	if (header_account(hp, n) != 0)
+		return -1;
+	if (r->target_len + n >= sizeof(r->target))
+		return fail(hp, 414, "request target too long");
+	memcpy(r->target + r->target_len, at, n);
+	r->target_len += n;
+	r->target[r->target_len] = '\0';
+	return 0;
+}
+
+static int
+on_header_field(llhttp_t *ll, const char *at, size_t n)
+{
+	struct http_parser *hp = HP(ll);
+
+	hp->val_open = 0;
+	if (hp->after_value) {		/* a new header line */
+		hp->after_value = 0;
+		hp->field_len = 0;
+		hp->field_long = 0;
+	}
+	/* llhttp 8.1 keeps "Name :" as the name "Name " */
+	if (memchr(at, ' ', n) || memchr(at, '\t', n))
+		return fail(hp, 400, "whitespace before colon");
+	if (header_account(hp, n) != 0)
+		return -1;
+	if (hp->field_len + n >= sizeof(hp->field))
+		hp->field_long = 1;
+	else {
+		memcpy(hp->field + hp->field_len, at, n);
+		hp->field_len += n;
+	}
+	return 0;
+}
+
+static int
+on_header_field_complete(llhttp_t *ll)
+{
+	struct http_parser *hp = HP(ll);
+	int i;
+
+	hp->cur = -1;
+	if (header_account(hp, 4) != 0)
+		return -1;
+	if (hp->field_long)
+		return 0;
+	for (i = 0; i < HH_COUNT; i++) {
+		if (strlen(hdr_names[i]) != hp->field_len ||
+		    strncasecmp(hp->field, hdr_names[i], hp->field_len) != 0)
+			continue;
+		/* two X-Signature (or X-Webhook-Id ...) lines: which one? */
+		if (hp->req.hdr_seen[i])
+			return fail(hp, 400, "duplicate header");
+		hp->req.hdr_seen[i] = 1;
+		hp->cur = i;
+	}
+	return 0;
+}
+
+static int
+on_header_value(llhttp_t *ll, const char *at, size_t n)
+{
+	struct http_parser *hp = HP(ll);
+	struct http_request *r = &hp->req;
+	char before;
+
+	/*
+	 * obs-fold: llhttp 8.1 reports a continuation line as more value,
+	 * starting at its leading whitespace, right after the line break.  A
+	 * value merely split across feed() calls continues after a value byte.
+	 */
+	before = at > hp->chunk ? at[-1] : hp->last_byte;
+	if (hp->after_value ||
+	    (hp->val_open && (before == '\n' || before == '\r')))
+		return fail(hp, 400, "obsolete header line folding");
+	hp->val_open = 1;
+	if (header_account(hp, n) != 0)
+		return -1;
+	if (hp->cur < 0)
+		return 0;
+	if (r->hdr_len[hp->cur] + n >= HTTP_HDR_MAX)
+		return fail(hp, 431, "header value too long");
+	memcpy(r->hdr[hp->cur] + r->hdr_len[hp->cur], at, n);
+	r->hdr_len[hp->cur] += n;
+	r->hdr[hp->cur][r->hdr_len[hp->cur]] = '\0';
+	return 0;
+}
+
+static int
+on_header_value_complete(llhttp_t *ll)
+{
+	struct http_parser *hp = HP(ll);
+
+	hp->after_value = 1;
+	hp->val_open = 0;
+	hp->cur = -1;
+	return 0;
+}
+
+static int
+on_headers_complete(llhttp_t *ll)
+{
+	struct http_parser *hp = HP(ll);
+
+	hp->in_headers = 0;
+	/* refuse a declared body over the limit before reading it */
+	if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > hp->max_body)
+		return fail(hp, 413, "body too large");
+	return 0;
+}
+
+static int
+on_body(llhttp_t *ll, const char *at, size_t n)
+{
+	struct http_parser *hp = HP(ll);
+	struct http_request *r = &hp->req;
+	size_t cap;
+	uint8_t *nb;
+
+	if (r->body_len + n > hp->max_body)
+		return fail(hp, 413, "body too large");
+	if (r->body_len + n > hp->body_cap) {
+		cap = hp->body_cap ? hp->body_cap : 4096;
+		while (cap < r->body_len + n)
+			cap *= 2;
+		if (cap > hp->max_body)
+			cap = hp->max_body;
+		if ((nb = realloc(r->body, cap)) == NULL)
+			return fail(hp, 503, "out of memory");
+		r->body = nb;
+		hp->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, at, n);
+	r->body_len += n;
+	return 0;
+}
+
+static int
+on_message_complete(llhttp_t *ll)
+{
+	struct http_parser *hp = HP(ll);
+
+	hp->req.method = llhttp_get_method(ll);
+	hp->req.keep_alive = llhttp_should_keep_alive(ll);
+	hp->ready = 1;
+	hp->in_message = 0;
+	return HPE_PAUSED;	/* one request at a time: pipelining in order */
+}
+
+void
+http_parser_init(struct http_parser *hp, size_t max_header, size_t max_body)
+{
+	memset(hp, 0, sizeof(*hp));
+	llhttp_settings_init(&hp->cb);
+	hp->cb.on_message_begin = on_message_begin;
+	hp->cb.on_url = on_url;
+	hp->cb.on_header_field = on_header_field;
+	hp->cb.on_header_field_complete = on_header_field_complete;
+	hp->cb.on_header_value = on_header_value;
+	hp->cb.on_header_value_complete = on_header_value_complete;
+	hp->cb.on_headers_complete = on_headers_complete;
+	hp->cb.on_body = on_body;
+	hp->cb.on_message_complete = on_message_complete;
+	llhttp_init(&hp->ll, HTTP_REQUEST, &hp->cb);
+	hp->ll.data = hp;
+	hp->max_header = max_header;
+	hp->max_body = max_body;
+	hp->cur = -1;
+}
+
+void
+http_parser_free(struct http_parser *hp)
+{
+	req_clear(&hp->req);
+}
+
+/* A short reason for llhttp's own refusals. */
+static const char *
+ll_reason(llhttp_errno_t e)
+{
+	switch (e) {
+	case HPE_UNEXPECTED_CONTENT_LENGTH:
+		return "conflicting Content-Length or Transfer-Encoding";
+	case HPE_INVALID_CONTENT_LENGTH:
+		return "bad Content-Length";
+	case HPE_INVALID_TRANSFER_ENCODING:
+		return "bad Transfer-Encoding";
+	case HPE_INVALID_CHUNK_SIZE:
+	case HPE_STRICT:
+		return "bad chunk";
+	case HPE_LF_EXPECTED:
+	case HPE_CR_EXPECTED:
+		return "bare CR or LF";
+	case HPE_INVALID_HEADER_TOKEN:
+		return "bad header";
+	case HPE_INVALID_METHOD:
+		return "bad method";
+	case HPE_INVALID_VERSION:
+		return "bad HTTP version";
+	case HPE_PAUSED_UPGRADE:
+		return "upgrade not supported";
+	default:
+		return "malformed request";
+	}
+}
+
+ssize_t
+http_parser_feed(struct http_parser *hp, const char *data, size_t len)
+{
+	llhttp_errno_t e;
+	ssize_t used;
+
+	if (hp->ready || hp->status)
+		return hp->status ? -1 : 0;
+	hp->chunk = data;
+	e = llhttp_execute(&hp->ll, data, len);
+	if (e == HPE_OK) {
+		hp->last_byte = len ? data[len - 1] : hp->last_byte;
+		return (ssize_t)len;
+	}
+	if (e == HPE_PAUSED) {
+		used = llhttp_get_error_pos(&hp->ll) - data;
+		hp->last_byte = used ? data[used - 1] : hp->last_byte;
+		return used;
+	}
+	fail(hp, 400, ll_reason(e));
+	return -1;
+}
+
+void
+http_parser_next(struct http_parser *hp)
+{
+	req_clear(&hp->req);
+	hp->body_cap = 0;
+	hp->ready = 0;
+	llhttp_resume(&hp->ll);
+}
+
+int
+http_parser_idle(const struct http_parser *hp)
+{
+	return !hp->in_message && !hp->ready;
+}

@@ -1,0 +1,82 @@
+/*
+ * http.h: HTTP/1.1 requests off a connection's byte stream, with llhttp in
+ * strict mode (no lenient flags) and the refusals llhttp 8.1 does not make
+ * itself: obs-fold header continuations and whitespace before the colon.
+ * Limits on header bytes (431) and body bytes (413).  One request at a
+ * time: the parser pauses after each, so pipelined requests are answered in
+ * order.
+ */
+#ifndef SG_HTTP_H
+#define SG_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "llhttp.h"
+
+/* The headers streamgated reads; every other header is skipped. */
+enum http_hdr {
+	HH_WEBHOOK_ID,		/* X-Webhook-Id */
+	HH_ATTEMPT,		/* X-Webhook-Attempt */
+	HH_API_KEY,		/* X-Api-Key */
+	HH_SIGNATURE,		/* X-Signature */
+	HH_CONTENT_ENCODING,	/* Content-Encoding */
+	HH_COUNT
+};
+
+#define HTTP_HDR_MAX	256	/* longest value kept of one of ours */
+
+struct http_request {
+	int		method;			/* llhttp_method_t */
+	char		target[2048];		/* path?query, NUL-terminated */
+	size_t		target_len;
+	char		hdr[HH_COUNT][HTTP_HDR_MAX];
+	size_t		hdr_len[HH_COUNT];
+	int		hdr_seen[HH_COUNT];
+	uint8_t		*body;			/* malloc'd; NULL when empty */
+	size_t		body_len;
+	int		keep_alive;
+};
+
+struct http_parser {
+	llhttp_t		ll;
+	llhttp_settings_t	cb;
+	size_t			max_header;
+	size_t			max_body;
+	size_t			header_bytes;	/* of the request being read */
+	int			in_headers;
+	int			in_message;
+	int			after_value;	/* a value just completed */
+	const char		*chunk;		/* what feed() is parsing now */
+	char			last_byte;	/* the byte before chunk */
+	int			val_open;	/* a value span was seen */
+	char			field[32];	/* current header name, if short */
+	size_t			field_len;
+	int			field_long;
+	int			cur;		/* enum http_hdr being read, or -1 */
+	size_t			body_cap;
+	struct http_request	req;
+	int			ready;		/* req holds a whole request */
+	int			status;		/* error: 400, 413, 431 */
+	const char		*reason;	/* error: one short phrase */
+};
+
+void	http_parser_init(struct http_parser *hp, size_t max_header,
+	    size_t max_body);
+void	http_parser_free(struct http_parser *hp);
+
+/*
+ * Feed bytes.  Returns how many were consumed (the rest belong to the next
+ * request), or -1 on a protocol error (hp->status and hp->reason say which;
+ * the connection must be answered and closed).  When hp->ready is set,
+ * hp->req is a whole request; call http_parser_next() when done with it.
+ */
+ssize_t	http_parser_feed(struct http_parser *hp, const char *data, size_t len);
+void	http_parser_next(struct http_parser *hp);
+
+/* 1 between requests (nothing read of the next one): the idle timeout
+ * applies; otherwise the header timeout does. */
+int	http_parser_idle(const struct http_parser *hp);
+
+#endif

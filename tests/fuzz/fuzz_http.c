@@ -1,0 +1,59 @@
+/*
+ * fuzz_http.c: the request parser on arbitrary bytes, fed whole and in the
+ * pieces the first byte chooses; both ways must agree on how many requests
+ * were complete and whether the stream was refused.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "http.h"
+
+static int
+run(const uint8_t *data, size_t len, size_t step, int *status)
+{
+	struct http_parser hp;
+	size_t off = 0;
+	int n = 0;
+
+	http_parser_init(&hp, 4096, 8192);
+	*status = 0;
+	while (off < len) {
+		size_t piece = step && len - off > step ? step : len - off;
+		ssize_t used = http_parser_feed(&hp, (const char *)data + off,
+		    piece);
+
+		if (used < 0) {
+			*status = hp.status;
+			break;
+		}
+		if ((size_t)used > piece)
+			abort();
+		off += (size_t)used;
+		if (hp.ready) {
+			if (hp.req.body_len > 8192)
+				abort();
+			n++;
+			http_parser_next(&hp);
+		} else if ((size_t)used < piece)
+			abort();	/* stopped without a request or an error */
+	}
+	http_parser_free(&hp);
+	return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	int s1, s2, n1, n2;
+
+	if (len < 1)
+		return 0;
+	n1 = run(data + 1, len - 1, 0, &s1);
+	n2 = run(data + 1, len - 1, 1 + data[0] % 16, &s2);
+	if (n1 != n2 || (s1 != 0) != (s2 != 0))
+		abort();
+	return 0;
+}

@@ -1,0 +1,210 @@
+/*
+ * test_http.c: the request parser: framing, limits, our own refusals, and
+ * pipelining, fed whole and one byte at a time.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+#define MAX_HDR		1024
+#define MAX_BODY	64
+
+/* Feed all of text (in pieces of `step` bytes, 0: whole); return the number
+ * of complete requests seen, or -status on an error. */
+static int
+feed(struct http_parser *hp, const char *text, size_t step,
+    struct http_request *last)
+{
+	size_t off = 0, len = strlen(text), piece;
+	int n = 0;
+
+	while (off < len) {
+		piece = step ? (len - off < step ? len - off : step) : len - off;
+		ssize_t used = http_parser_feed(hp, text + off, piece);
+
+		if (used < 0)
+			return -hp->status;
+		off += (size_t)used;
+		if (hp->ready) {
+			n++;
+			if (last) {
+				free(last->body);
+				*last = hp->req;
+				hp->req.body = NULL;	/* moved to *last */
+			}
+			http_parser_next(hp);
+		}
+	}
+	return n;
+}
+
+static int
+parse(const char *text, size_t step, struct http_request *last)
+{
+	struct http_parser hp;
+	int n;
+
+	http_parser_init(&hp, MAX_HDR, MAX_BODY);
+	n = feed(&hp, text, step, last);
+	http_parser_free(&hp);
+	return n;
+}
+
+#define SIGNED \
+	"POST /webhooks/stream/push?x=1 HTTP/1.1\r\nHost: edge\r\n" \
+	"X-Webhook-Id: 123e4567\r\nX-Webhook-Attempt: 2\r\n" \
+	"X-Api-Key: key1\r\nx-signature: ABCDEF\r\n"
+
+static void
+test_content_length_request(void **state)
+{
+	struct http_request r = { 0 };
+	size_t step;
+
+	(void)state;
+	for (step = 0; step <= 7; step++) {
+		assert_int_equal(parse(SIGNED "X-Spaces: a b  c\r\n"
+		    "Content-Length: 13\r\n\r\n"
+		    "{\"type\":\"a\"}\n", step, &r), 1);
+		assert_int_equal(r.method, HTTP_POST);
+		assert_string_equal(r.target, "/webhooks/stream/push?x=1");
+		assert_string_equal(r.hdr[HH_WEBHOOK_ID], "123e4567");
+		assert_string_equal(r.hdr[HH_ATTEMPT], "2");
+		assert_string_equal(r.hdr[HH_API_KEY], "key1");
+		assert_string_equal(r.hdr[HH_SIGNATURE], "ABCDEF");
+		assert_false(r.hdr_seen[HH_CONTENT_ENCODING]);
+		assert_int_equal(r.body_len, 13);
+		assert_memory_equal(r.body, "{\"type\":\"a\"}\n", 13);
+		assert_true(r.keep_alive);
+	}
+	free(r.body);
+}
+
+static void
+test_chunked_and_pipelined(void **state)
+{
+	struct http_request r = { 0 };
+	const char *three =
+	    SIGNED "Transfer-Encoding: chunked\r\n\r\n"
+	    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+	    "GET /healthz HTTP/1.1\r\nHost: e\r\n\r\n"
+	    "POST /b HTTP/1.1\r\nHost: e\r\nContent-Length: 2\r\n"
+	    "Connection: close\r\n\r\nok";
+
+	(void)state;
+	assert_int_equal(parse(three, 0, &r), 3);
+	assert_string_equal(r.target, "/b");
+	assert_int_equal(r.body_len, 2);
+	assert_false(r.keep_alive);
+	assert_int_equal(parse(three, 1, NULL), 3);
+	free(r.body);
+	r.body = NULL;
+	assert_int_equal(parse(SIGNED "Transfer-Encoding: chunked\r\n\r\n"
+	    "5\r\nhello\r\n0\r\n\r\n", 3, &r), 1);
+	assert_memory_equal(r.body, "hello", 5);
+	free(r.body);
+}
+
+static void
+test_framing_errors_are_400(void **state)
+{
+	static const char *bad[] = {
+		SIGNED "Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		SIGNED "Content-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+		SIGNED "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+		SIGNED "X-Other: a\rb\r\nContent-Length: 0\r\n\r\n",
+		SIGNED "X-Other : a\r\nContent-Length: 0\r\n\r\n",
+		SIGNED "X-Other: one\r\n two\r\nContent-Length: 0\r\n\r\n",
+		SIGNED "X-Signature: again\r\nContent-Length: 0\r\n\r\n",
+		"POST / HTTP/1.1\nHost: a\nContent-Length: 0\n\n",
+		"BREW / HTTP/1.1\r\n\r\n",
+	};
+	size_t i, step;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (step = 0; step <= 9; step++) {
+			print_message("case %zu step %zu\n", i, step);
+			assert_int_equal(parse(bad[i], step, NULL), -400);
+		}
+}
+
+static void
+test_limits(void **state)
+{
+	char big[2 * MAX_HDR];
+	char body[256];
+
+	(void)state;
+	/* header bytes: 431, even spread over many small headers */
+	memset(big, 0, sizeof(big));
+	strcpy(big, "POST / HTTP/1.1\r\n");
+	while (strlen(big) < MAX_HDR + 16)
+		strcat(big, "a: b\r\n");
+	strcat(big, "\r\n");
+	assert_int_equal(parse(big, 0, NULL), -431);
+	/* a declared body over the limit: 413 before any of it is read */
+	assert_int_equal(parse(SIGNED "Content-Length: 65\r\n\r\n", 0, NULL),
+	    -413);
+	/* a chunked body over the limit */
+	snprintf(body, sizeof(body), SIGNED "Transfer-Encoding: chunked\r\n\r\n"
+	    "41\r\n%065d\r\n0\r\n\r\n", 0);
+	assert_int_equal(parse(body, 0, NULL), -413);
+	/* exactly at the limit passes */
+	snprintf(body, sizeof(body), SIGNED "Content-Length: 64\r\n\r\n%064d", 0);
+	assert_int_equal(parse(body, 5, NULL), 1);
+}
+
+static void
+test_http10_closes(void **state)
+{
+	struct http_request r = { 0 };
+
+	(void)state;
+	assert_int_equal(parse("GET /healthz HTTP/1.0\r\n\r\n", 0, &r), 1);
+	assert_false(r.keep_alive);
+	assert_int_equal(r.method, HTTP_GET);
+	free(r.body);
+}
+
+static void
+test_idle_between_requests(void **state)
+{
+	struct http_parser hp;
+	const char *req = "GET /healthz HTTP/1.1\r\nHost: e\r\n\r\n";
+
+	(void)state;
+	http_parser_init(&hp, MAX_HDR, MAX_BODY);
+	assert_true(http_parser_idle(&hp));
+	assert_int_equal(http_parser_feed(&hp, req, 5), 5);
+	assert_false(http_parser_idle(&hp));
+	assert_int_equal(http_parser_feed(&hp, req + 5, strlen(req) - 5),
+	    (ssize_t)(strlen(req) - 5));
+	assert_true(hp.ready);
+	http_parser_next(&hp);
+	assert_true(http_parser_idle(&hp));
+	http_parser_free(&hp);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_content_length_request),
+		cmocka_unit_test(test_chunked_and_pipelined),
+		cmocka_unit_test(test_framing_errors_are_400),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_http10_closes),
+		cmocka_unit_test(test_idle_between_requests),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
