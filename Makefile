@@ -12,6 +12,9 @@ MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
 LLHTTP_DIR	:= /usr/share/llhttp
 LLHTTP_INC	:= /usr/share/include/llhttp
 LLHTTP_SRCS	:= $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
+# strict mode is a compile-time switch in llhttp 8: without it the two bytes
+# after a chunk's data are skipped unchecked (a request smuggling vector)
+LLHTTP_DEFS	:= -DLLHTTP_STRICT_MODE=1
 # A fresh machine: install the packages before make reads a rule that names
 # their files (llhttp's sources, above all).  Idempotent and quick.
 DEPS_PROBE	:= $(LLHTTP_DIR)/llhttp.c /usr/include/bpf/libbpf.h \
@@ -36,7 +39,7 @@ BPF_CFLAGS	:= -O2 -g -target bpf -Wall -Werror -Iinclude \
 		   -I/usr/include/$(MULTIARCH)
 
 # daemon/*.c: every file but the mains is a library module.
-MAINS		:= daemon/streamgate.c
+MAINS		:= daemon/streamgate.c daemon/streamgated.c
 LIB_SRCS	:= $(filter-out $(MAINS),$(wildcard daemon/*.c))
 LIB_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/obj/%.o) \
 		   $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(BUILD)/obj/llhttp_%.o)
@@ -56,9 +59,9 @@ BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP	:= $(BUILD)/.deps-ok
 
-.PHONY: all deps run test unit bench bench-xdp bench-nft install clean
+.PHONY: all deps run test unit bench bench-xdp bench-nft bench-daemon install clean
 .SECONDARY:
-all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate
+all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate $(BUILD)/streamgated
 
 # install-deps.sh is idempotent and quick; the stamp only saves re-running it
 # within one build.  It is re-checked whenever the script changes.
@@ -76,19 +79,22 @@ $(BUILD)/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # llhttp is generated code, not ours: built without our warning set.
-$(BUILD)/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
+$(BUILD)/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c Makefile | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -O2 -g -I$(LLHTTP_INC) -c $< -o $@
+	$(CC) -O2 -g $(LLHTTP_DEFS) -I$(LLHTTP_INC) -c $< -o $@
 
-$(BUILD)/asan/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
+$(BUILD)/asan/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c Makefile | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -O2 -g $(SAN) -I$(LLHTTP_INC) -c $< -o $@
+	$(CC) -O2 -g $(SAN) $(LLHTTP_DEFS) -I$(LLHTTP_INC) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
 $(BUILD)/streamgate: $(BUILD)/obj/streamgate.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_TOOL)
+
+$(BUILD)/streamgated: $(BUILD)/obj/streamgated.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_TOOL)
 
 # Unit tests: cmocka, once plain and once under ASan + UBSan.
@@ -109,6 +115,7 @@ $(BUILD)/tests/bpf_%: tests/bpf/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon -I$(LLHTTP_INC) \
+		$(LLHTTP_DEFS) \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) \
 		$(LLHTTP_SRCS) $(LDLIBS_TOOL)
 
@@ -116,9 +123,11 @@ $(BUILD)/bench/%: bench/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)/streamg
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS_TOOL)
 
-# `make run`: safe defaults.  Nothing is attached to any interface here:
-# the region table and the filter's state are shown, and the README says
-# how to attach the filter to a real device.
+# `make run`: safe defaults.  Nothing is attached to any interface: the
+# region table and the filter's state are shown, then streamgated runs in
+# the foreground on 127.0.0.1:8080 with a development key whose secret is
+# made once in var/ (mode 600).  The README says how to filter a device.
+RUN_SECRET	:= var/dev.secret
 run: all
 	@echo "== streamgate region table (built in) =="
 	@$(BUILD)/streamgate regions
@@ -126,7 +135,14 @@ run: all
 	@echo "== XDP filter status =="
 	@$(BUILD)/streamgate filter stats || true
 	@echo
-	@echo "Attach to a device: $(BUILD)/streamgate filter attach DEV   (see README.md)"
+	@mkdir -p var && chmod 750 var
+	@[ -s $(RUN_SECRET) ] || (umask 077 && openssl rand -hex 32 > $(RUN_SECRET))
+	@echo "== streamgated on http://127.0.0.1:8080 (API key 'dev', secret in $(RUN_SECRET)); Ctrl-C stops it =="
+	@echo "try: b='{\"type\":\"message.new\"}'; curl -H 'X-Api-Key: dev' -H \"X-Webhook-Id: \$$(date +%s%N)\" \\"
+	@echo "       -H \"X-Signature: \$$(printf %s \"\$$b\" | $(BUILD)/streamgate sign --secret-file $(RUN_SECRET))\" \\"
+	@echo "       -d \"\$$b\" http://127.0.0.1:8080/webhooks/stream/push"
+	@exec $(BUILD)/streamgated --listen 127.0.0.1:8080 --key dev=$(RUN_SECRET) \
+		--store sqlite:var/streamgate.db
 
 test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
 	@BUILD=$(BUILD) tests/run.sh
@@ -134,11 +150,13 @@ test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
 unit: all $(UNIT_BINS)
 	@BUILD=$(BUILD) tests/run.sh unit
 
-bench: bench-xdp bench-nft
+bench: bench-xdp bench-nft bench-daemon
 bench-xdp: all $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/bench-xdp.sh
 bench-nft: all
 	@BUILD=$(BUILD) bench/bench-nft.sh
+bench-daemon: all
+	@BUILD=$(BUILD) bench/bench-daemon.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -35,22 +35,20 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "jsonfile.h"
 #include "log.h"
 
 #define CONFIG_FILE_MAX		(1u << 20)	/* far above any real file */
-#define CONFIG_QUOTE_MAX	48		/* input echoed in an error */
 #define CONFIG_KEYPATH_LEN	128		/* "keys[63].secret_file" */
 #define CONFIG_WHY_LEN		256
 #define CONFIG_ROUTE_LEN	256		/* the route_* arrays */
@@ -89,25 +87,6 @@ struct field {
 static int	key_err(const struct pctx *, const char *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
-/*
- * Copy untrusted input for an error message: non-printable bytes become
- * '?' so a file or flag cannot write escape sequences to a terminal.
- */
-static const char *
-quote(char dst[CONFIG_QUOTE_MAX + 4], const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && i < CONFIG_QUOTE_MAX; i++)
-		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (s[i] != '\0') {
-		memcpy(dst + i, "...", 3);
-		i += 3;
-	}
-	dst[i] = '\0';
-	return dst;
-}
-
 /* "PATH: reason"; always -1, so error paths can return it. */
 static int
 key_err(const struct pctx *ctx, const char *path, const char *fmt, ...)
@@ -130,60 +109,14 @@ key_err(const struct pctx *ctx, const char *path, const char *fmt, ...)
 static const char *
 path_join(char dst[CONFIG_KEYPATH_LEN], const char *parent, const char *key)
 {
-	char q[CONFIG_QUOTE_MAX + 4];
+	char q[JSONFILE_QUOTE_LEN];
 	int n;
 
 	/* Never truncated: paths are two levels deep, unknown keys quoted. */
 	n = snprintf(dst, CONFIG_KEYPATH_LEN, "%s%s%s", parent,
-	    parent[0] != '\0' ? "." : "", quote(q, key));
+	    parent[0] != '\0' ? "." : "",
+	    jsonfile_quote(q, key, strlen(key)));
 	return n >= 0 && n < CONFIG_KEYPATH_LEN ? dst : parent;
-}
-
-/* 1-based line of text[off]. */
-static size_t
-line_at(const char *text, size_t off)
-{
-	size_t i, line = 1;
-
-	for (i = 0; i < off; i++)
-		if (text[i] == '\n')
-			line++;
-	return line;
-}
-
-static size_t
-skip_ws(const char *s, size_t len, size_t off)
-{
-	while (off < len && (unsigned char)s[off] <= ' ')
-		off++;
-	return off;
-}
-
-/*
- * cJSON returns strings NUL-terminated, so a NUL byte or "\u0000" would
- * cut "/etc/k\u0000junk" down to a valid-looking prefix.  Returns the
- * offset of the first one, or len.
- */
-static size_t
-nul_offset(const char *s, size_t len)
-{
-	size_t i;
-	int instr = 0;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\0')
-			return i;
-		if (!instr)
-			instr = s[i] == '"';
-		else if (s[i] == '"')
-			instr = 0;
-		else if (s[i] == '\\') {
-			if (len - i >= 6 && memcmp(s + i, "\\u0000", 6) == 0)
-				return i;
-			i++;	/* the escaped byte cannot end the string */
-		}
-	}
-	return len;
 }
 
 /* "line L: reason" for the few errors that have no key path. */
@@ -191,51 +124,38 @@ static int
 line_err(const struct pctx *ctx, size_t off, const char *why)
 {
 	log_errbuf(ctx->err, ctx->errlen, "line %zu: %s",
-	    line_at(ctx->text, off), why);
+	    jsonfile_line(ctx->text, off), why);
 	return -1;
 }
 
-/*
- * The text may not be NUL-terminated, and cJSON 1.7.15 can read a byte
- * past the end of an unterminated string: parse a NUL-padded copy.
- */
+/* jsonfile_parse, its refusals in this file's words. */
 static cJSON *
 json_parse(const struct pctx *ctx)
 {
-	const char *end = NULL;
-	size_t off;
 	cJSON *root;
-	char *copy;
+	size_t off;
 
-	if ((off = nul_offset(ctx->text, ctx->len)) < ctx->len) {
+	switch (jsonfile_parse(ctx->text, ctx->len, &root, &off)) {
+	case JSONFILE_OK:
+		return root;
+	case JSONFILE_NUL:
 		line_err(ctx, off, ctx->text[off] == '\0' ?
 		    "NUL byte in the file" : "\\u0000 in a string");
-		return NULL;
-	}
-	if (skip_ws(ctx->text, ctx->len, 0) == ctx->len) {
-		line_err(ctx, ctx->len, "empty file: want a JSON object");
-		return NULL;
-	}
-	if ((copy = calloc(1, ctx->len + 4)) == NULL) {
+		break;
+	case JSONFILE_EMPTY:
+		line_err(ctx, off, "empty file: want a JSON object");
+		break;
+	case JSONFILE_NOMEM:
 		log_errbuf(ctx->err, ctx->errlen, "out of memory");
-		return NULL;
-	}
-	memcpy(copy, ctx->text, ctx->len);
-	root = cJSON_ParseWithLengthOpts(copy, ctx->len, &end, 0);
-	off = end != NULL && end >= copy ? (size_t)(end - copy) : 0;
-	free(copy);
-	if (off > ctx->len)
-		off = ctx->len;
-	if (root == NULL) {
+		break;
+	case JSONFILE_SYNTAX:
 		line_err(ctx, off, "JSON syntax error");
-		return NULL;
-	}
-	if ((off = skip_ws(ctx->text, ctx->len, off)) < ctx->len) {
-		cJSON_Delete(root);
+		break;
+	case JSONFILE_TRAILING:
 		line_err(ctx, off, "JSON syntax error: data after the object");
-		return NULL;
+		break;
 	}
-	return root;
+	return NULL;
 }
 
 /* Value checks shared by the file and the flags: NULL, or why not. */
@@ -460,7 +380,7 @@ static int
 addr_parse(const char *text, struct config_listen *l, char *why,
     size_t whylen)
 {
-	char q[CONFIG_QUOTE_MAX + 4];
+	char q[JSONFILE_QUOTE_LEN];
 	struct config_listen nl;
 	const char *detail;
 
@@ -468,8 +388,8 @@ addr_parse(const char *text, struct config_listen *l, char *why,
 		*l = nl;
 		return 0;
 	}
-	snprintf(why, whylen, "'%s' is not ADDR:PORT%s", quote(q, text),
-	    detail);
+	snprintf(why, whylen, "'%s' is not ADDR:PORT%s",
+	    jsonfile_quote(q, text, strlen(text)), detail);
 	return -1;
 }
 
@@ -856,7 +776,7 @@ config_parse(const char *text, size_t len, struct config *c, char *err,
 	if ((root = json_parse(&ctx)) == NULL)
 		return -1;
 	if (!cJSON_IsObject(root)) {
-		line_err(&ctx, skip_ws(text, len, 0),
+		line_err(&ctx, jsonfile_skip_ws(text, len, 0),
 		    "the top level must be an object");
 		goto out;
 	}
@@ -884,44 +804,6 @@ config_parse(const char *text, size_t len, struct config *c, char *err,
 	return rc;
 }
 
-/* Whole file into *buf; EFBIG past CONFIG_FILE_MAX. */
-static int
-file_read(const char *path, char **buf, size_t *len)
-{
-	size_t n = 0;
-	ssize_t r;
-	char *p;
-	int fd, saved;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	if ((p = malloc(CONFIG_FILE_MAX + 1)) == NULL)
-		goto fail;
-	for (;;) {
-		r = read(fd, p + n, CONFIG_FILE_MAX + 1 - n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			goto fail;
-		if (r == 0)
-			break;
-		if ((n += (size_t)r) > CONFIG_FILE_MAX) {
-			errno = EFBIG;
-			goto fail;
-		}
-	}
-	close(fd);
-	*buf = p;
-	*len = n;
-	return 0;
- fail:
-	saved = errno;
-	free(p);
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
 int
 config_load_file(const char *path, struct config *c, char *err,
     size_t errlen)
@@ -931,7 +813,7 @@ config_load_file(const char *path, struct config *c, char *err,
 	char *buf;
 	int rc;
 
-	if (file_read(path, &buf, &len) == -1) {
+	if (jsonfile_read(path, CONFIG_FILE_MAX, &buf, &len) == -1) {
 		if (errno == EFBIG)
 			log_errbuf(err, errlen, "%s: larger than %u KiB", path,
 			    CONFIG_FILE_MAX >> 10);
@@ -1008,14 +890,15 @@ int
 config_flag_key(struct config *c, const char *arg, int first, char *err,
     size_t errlen)
 {
-	char q[CONFIG_QUOTE_MAX + 4];
+	char q[JSONFILE_QUOTE_LEN];
 	struct config_key k;
 	const char *eq, *why, *what;
 	size_t n = first ? 0 : c->nkeys;
 
 	if ((eq = strchr(arg, '=')) == NULL) {
 		log_errbuf(err, errlen, "--key: '%s' is not "
-		    "API_KEY=SECRET_FILE", quote(q, arg));
+		    "API_KEY=SECRET_FILE",
+		    jsonfile_quote(q, arg, strlen(arg)));
 		return -1;
 	}
 	if ((why = key_arg(arg, eq, &k, &what)) == NULL) {
@@ -1025,8 +908,8 @@ config_flag_key(struct config *c, const char *arg, int first, char *err,
 			why = "more than 64 keys";
 	}
 	if (why != NULL) {
-		log_errbuf(err, errlen, "--key: '%s': %s%s", quote(q, arg),
-		    what, why);
+		log_errbuf(err, errlen, "--key: '%s': %s%s",
+		    jsonfile_quote(q, arg, strlen(arg)), what, why);
 		return -1;
 	}
 	if (first)
@@ -1086,15 +969,17 @@ config_flag_metrics(struct config *c, const char *arg, char *err,
 int
 config_load_secrets(struct config *c, char *err, size_t errlen)
 {
-	char q[CONFIG_QUOTE_MAX + 4], why[CONFIG_PATH_LEN + 256];
+	char q[JSONFILE_QUOTE_LEN], why[CONFIG_PATH_LEN + 256];
+	const char *key;
 	size_t i;
 
 	for (i = 0; i < c->nkeys; i++) {
 		secret_free(&c->keys[i].secret);
 		if (secret_load(c->keys[i].secret_file, &c->keys[i].secret,
 		    why, sizeof(why)) == -1) {
+			key = c->keys[i].api_key;
 			log_errbuf(err, errlen, "keys[%zu] (API key '%s'): %s",
-			    i, quote(q, c->keys[i].api_key), why);
+			    i, jsonfile_quote(q, key, strlen(key)), why);
 			return -1;
 		}
 	}

@@ -17,11 +17,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "jsonfile.h"
 #include "log.h"
 #include "regions.h"
 
 #define REGIONS_FILE_MAX	(4u << 20)	/* far above any real table */
-#define REGIONS_QUOTE_MAX	48		/* input echoed in an error */
 #define REGIONS_REASON_LEN	1024
 
 /* Stream's published egress addresses, in published order. */
@@ -77,46 +77,6 @@ static int	entry_err(const struct parse_ctx *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
 /*
- * Copy untrusted input for an error message: non-printable bytes become
- * '?' so a file cannot write escape sequences to the operator's terminal.
- */
-static const char *
-quote(char dst[REGIONS_QUOTE_MAX + 4], const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len && i < REGIONS_QUOTE_MAX; i++)
-		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (i < len) {
-		memcpy(dst + i, "...", 3);
-		i += 3;
-	}
-	dst[i] = '\0';
-	return dst;
-}
-
-/* 1-based line of text[off]. */
-static size_t
-line_at(const char *text, size_t off)
-{
-	size_t i, line = 1;
-
-	for (i = 0; i < off; i++)
-		if (text[i] == '\n')
-			line++;
-	return line;
-}
-
-/* Whitespace as cJSON skips it: every byte up to and including ' '. */
-static size_t
-json_skip_ws(const char *s, size_t len, size_t off)
-{
-	while (off < len && (unsigned char)s[off] <= ' ')
-		off++;
-	return off;
-}
-
-/*
  * Offset of the idx-th element of the top-level array.  Only strings (for
  * their brackets, commas and escaped quotes) and nesting need tracking:
  * cJSON has already accepted the text.
@@ -166,35 +126,6 @@ json_elem_offset(const char *s, size_t len, size_t idx)
 	return len;
 }
 
-/*
- * cJSON hands strings back NUL-terminated, so a NUL byte or "\u0000" would
- * silently cut "1.2.3.4\u0000junk" down to a valid-looking prefix.  Returns
- * the offset of the first one, or len.
- */
-static size_t
-json_nul_offset(const char *s, size_t len)
-{
-	size_t i;
-	int instr = 0;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\0')
-			return i;
-		if (!instr) {
-			instr = s[i] == '"';
-			continue;
-		}
-		if (s[i] == '"')
-			instr = 0;
-		else if (s[i] == '\\') {
-			if (len - i >= 6 && memcmp(s + i, "\\u0000", 6) == 0)
-				return i;
-			i++;	/* the escaped byte cannot end the string */
-		}
-	}
-	return len;
-}
-
 /* "line L: reason" with L the line of text[off]. */
 static int
 parse_err(const struct parse_ctx *ctx, size_t off, const char *fmt, ...)
@@ -205,7 +136,7 @@ parse_err(const struct parse_ctx *ctx, size_t off, const char *fmt, ...)
 	if (ctx->err == NULL || ctx->errlen == 0)
 		return -1;
 	n = snprintf(ctx->err, ctx->errlen, "line %zu: ",
-	    line_at(ctx->text, off));
+	    jsonfile_line(ctx->text, off));
 	if (n < 0 || (size_t)n >= ctx->errlen)
 		return -1;
 	va_start(ap, fmt);
@@ -226,7 +157,7 @@ entry_err(const struct parse_ctx *ctx, size_t idx, const char *fmt, ...)
 		return -1;
 	off = json_elem_offset(ctx->text, ctx->len, idx);
 	n = snprintf(ctx->err, ctx->errlen, "line %zu: entry %zu: ",
-	    line_at(ctx->text, off), idx + 1);
+	    jsonfile_line(ctx->text, off), idx + 1);
 	if (n < 0 || (size_t)n >= ctx->errlen)
 		return -1;
 	va_start(ap, fmt);
@@ -329,7 +260,7 @@ static int
 entry_members(const struct parse_ctx *ctx, const cJSON *el, size_t idx,
     const cJSON *m[3])
 {
-	char q[REGIONS_QUOTE_MAX + 4];
+	char q[JSONFILE_QUOTE_LEN];
 	const cJSON *kv, **slot;
 	const char *key;
 
@@ -338,7 +269,7 @@ entry_members(const struct parse_ctx *ctx, const cJSON *el, size_t idx,
 		key = kv->string != NULL ? kv->string : "";
 		if ((slot = entry_slot(key, m)) == NULL)
 			return entry_err(ctx, idx, "unknown key '%s'",
-			    quote(q, key, strlen(key)));
+			    jsonfile_quote(q, key, strlen(key)));
 		if (*slot != NULL)
 			return entry_err(ctx, idx, "duplicate key '%s'", key);
 		*slot = kv;
@@ -360,7 +291,7 @@ static int
 entry_parse(const struct parse_ctx *ctx, const cJSON *el, size_t idx,
     struct region_entry *e)
 {
-	char q[REGIONS_QUOTE_MAX + 4], why[128];
+	char q[JSONFILE_QUOTE_LEN], why[128];
 	const cJSON *m[3];
 	const char *region, *zone, *cidr, *bad;
 
@@ -374,12 +305,13 @@ entry_parse(const struct parse_ctx *ctx, const cJSON *el, size_t idx,
 
 	if (!region_name_ok(region))
 		return entry_err(ctx, idx, "bad region name '%s': want 1 to "
-		    "31 of a-z 0-9 - _", quote(q, region, strlen(region)));
+		    "31 of a-z 0-9 - _",
+		    jsonfile_quote(q, region, strlen(region)));
 	if ((bad = zone_check(zone)) != NULL)
 		return entry_err(ctx, idx, "%s", bad);
 	if (cidr_parse(cidr, &e->cidr, why, sizeof(why)) == -1)
 		return entry_err(ctx, idx, "bad cidr '%s': %s",
-		    quote(q, cidr, strlen(cidr)), why);
+		    jsonfile_quote(q, cidr, strlen(cidr)), why);
 	/* Both checked shorter than their arrays above. */
 	memcpy(e->region, region, strlen(region) + 1);
 	memcpy(e->zone, zone, strlen(zone) + 1);
@@ -397,7 +329,7 @@ regions_from_json(const struct parse_ctx *ctx, const cJSON *root,
 	int rc = -1;
 
 	if (!cJSON_IsArray(root))
-		return parse_err(ctx, json_skip_ws(ctx->text, ctx->len, 0),
+		return parse_err(ctx, jsonfile_skip_ws(ctx->text, ctx->len, 0),
 		    "top level is not an array");
 	if ((n = (size_t)cJSON_GetArraySize(root)) == 0)
 		return 0;
@@ -423,43 +355,34 @@ regions_from_json(const struct parse_ctx *ctx, const cJSON *root,
 	return rc;
 }
 
-/*
- * cJSON up to 1.7.17 may read a byte past the end of an unterminated
- * string; parsing a NUL-padded copy keeps that inside our buffer whatever
- * the caller passed.
- */
+/* jsonfile_parse, its refusals in this file's words. */
 static cJSON *
 json_parse(const struct parse_ctx *ctx)
 {
-	const char *end = NULL;
-	size_t off;
 	cJSON *root;
-	char *copy;
+	size_t off;
 
-	if (json_skip_ws(ctx->text, ctx->len, 0) == ctx->len) {
+	switch (jsonfile_parse(ctx->text, ctx->len, &root, &off)) {
+	case JSONFILE_OK:
+		return root;
+	case JSONFILE_NUL:
+		parse_err(ctx, off, ctx->text[off] == '\0' ?
+		    "NUL byte in input" : "\\u0000 in a string");
+		break;
+	case JSONFILE_EMPTY:
 		log_errbuf(ctx->err, ctx->errlen, "line 1: empty input");
-		return NULL;
-	}
-	if ((copy = calloc(1, ctx->len + 4)) == NULL) {
+		break;
+	case JSONFILE_NOMEM:
 		log_errbuf(ctx->err, ctx->errlen, "out of memory");
-		return NULL;
-	}
-	memcpy(copy, ctx->text, ctx->len);
-	root = cJSON_ParseWithLengthOpts(copy, ctx->len, &end, 0);
-	off = end != NULL && end >= copy ? (size_t)(end - copy) : 0;
-	free(copy);
-	if (off > ctx->len)
-		off = ctx->len;
-	if (root == NULL) {
+		break;
+	case JSONFILE_SYNTAX:
 		parse_err(ctx, off, "JSON syntax error");
-		return NULL;
-	}
-	if ((off = json_skip_ws(ctx->text, ctx->len, off)) < ctx->len) {
-		cJSON_Delete(root);
+		break;
+	case JSONFILE_TRAILING:
 		parse_err(ctx, off, "trailing data after the JSON value");
-		return NULL;
+		break;
 	}
-	return root;
+	return NULL;
 }
 
 int
@@ -468,15 +391,11 @@ regions_parse(const char *text, size_t len, struct region_table *t,
 {
 	struct parse_ctx ctx = { text, len, err, errlen };
 	struct region_table nt = { NULL, 0 };
-	size_t off;
 	cJSON *root;
 	int rc;
 
 	t->v = NULL;
 	t->n = 0;
-	if ((off = json_nul_offset(text, len)) < len)
-		return parse_err(&ctx, off, text[off] == '\0' ?
-		    "NUL byte in input" : "\\u0000 in a string");
 	if ((root = json_parse(&ctx)) == NULL)
 		return -1;
 	rc = regions_from_json(&ctx, root, &nt);
@@ -487,49 +406,6 @@ regions_parse(const char *text, size_t len, struct region_table *t,
 	}
 	*t = nt;
 	return 0;
-}
-
-/* Whole file into *buf; EFBIG past REGIONS_FILE_MAX.  Pipes work too. */
-static int
-file_read(const char *path, char **buf, size_t *len)
-{
-	size_t cap = 0, n = 0, r;
-	char *p = NULL, *np;
-	FILE *fp;
-	int saved;
-
-	if ((fp = fopen(path, "re")) == NULL)
-		return -1;
-	for (;;) {
-		if (n == cap) {
-			cap = cap == 0 ? 65536 : cap * 2;
-			if (cap > REGIONS_FILE_MAX + 1)
-				cap = REGIONS_FILE_MAX + 1;
-			if ((np = realloc(p, cap)) == NULL)
-				goto fail;
-			p = np;
-		}
-		r = fread(p + n, 1, cap - n, fp);
-		n += r;
-		if (n > REGIONS_FILE_MAX) {
-			errno = EFBIG;
-			goto fail;
-		}
-		if (r == 0)
-			break;
-	}
-	if (ferror(fp))
-		goto fail;
-	fclose(fp);
-	*buf = p;
-	*len = n;
-	return 0;
- fail:
-	saved = errno;
-	free(p);
-	fclose(fp);
-	errno = saved;
-	return -1;
 }
 
 int
@@ -543,7 +419,7 @@ regions_load_file(const char *path, struct region_table *t, char *err,
 
 	t->v = NULL;
 	t->n = 0;
-	if (file_read(path, &buf, &len) == -1) {
+	if (jsonfile_read(path, REGIONS_FILE_MAX, &buf, &len) == -1) {
 		if (errno == EFBIG)
 			log_errbuf(err, errlen, "%s: larger than %u MiB",
 			    path, REGIONS_FILE_MAX >> 20);
@@ -652,14 +528,14 @@ unknown_region_err(const struct region_table *t, const char *name,
     size_t len, char *err, size_t errlen)
 {
 	const char *seen[SG_MAX_REGIONS];
-	char q[REGIONS_QUOTE_MAX + 4];
+	char q[JSONFILE_QUOTE_LEN];
 	size_t i, k, ns = 0, off;
 	int r;
 
 	if (err == NULL || errlen == 0)
 		return;
 	r = snprintf(err, errlen, "unknown region '%s' (known:",
-	    quote(q, name, len));
+	    jsonfile_quote(q, name, len));
 	for (i = 0; i < t->n && ns < SG_MAX_REGIONS; i++) {
 		for (k = 0; k < ns; k++)
 			if (strcmp(seen[k], t->v[i].region) == 0)
@@ -700,18 +576,18 @@ static int
 select_check(const struct region_table *t, const char *name, size_t len,
     const char *csv, char *err, size_t errlen)
 {
-	char q[REGIONS_QUOTE_MAX + 4];
+	char q[JSONFILE_QUOTE_LEN];
 	size_t i;
 
 	if (len == 0) {
 		log_errbuf(err, errlen, "empty region name in '%s'",
-		    quote(q, csv, strlen(csv)));
+		    jsonfile_quote(q, csv, strlen(csv)));
 		return -1;
 	}
 	for (i = 0; i < len; i++) {
 		if (name[i] == ' ' || (name[i] >= '\t' && name[i] <= '\r')) {
 			log_errbuf(err, errlen, "whitespace in region name "
-			    "'%s'", quote(q, name, len));
+			    "'%s'", jsonfile_quote(q, name, len));
 			return -1;
 		}
 	}

@@ -12,7 +12,7 @@ PKGS=(
 	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3
 	procps psmisc iputils-ping util-linux
 	# benchmarks: the peers we measure against
-	xdp-tools libxdp-dev
+	xdp-tools libxdp-dev wrk nginx-light
 )
 
 missing=()

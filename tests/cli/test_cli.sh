@@ -1,21 +1,7 @@
 #!/usr/bin/env bash
 # The control tool's command line: output shapes, exit codes, and error
 # messages that name the flag.  Touches no network and no BPF.
-set -u
-cd "$(dirname "$0")/../.."
-SG=${BUILD:-build}/streamgate
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-npass=0 nfail=0
-
-check() {	# check NAME CMD...: PASS when CMD succeeds
-	local name=$1; shift
-	if "$@" >"$T/out" 2>&1; then
-		echo "PASS: $name"; npass=$((npass + 1))
-	else
-		echo "FAIL: $name: $(tail -3 "$T/out" | tr '\n' ' ')"; nfail=$((nfail + 1))
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # expect_err NAME RC PATTERN ARGS...: exits RC, stderr matches PATTERN
 expect_err() {
@@ -65,5 +51,4 @@ expect_err "nft delete takes no region" 2 "\-\-region does not apply" nft delete
 expect_err "nft: unknown command" 2 "nft: unknown command" nft flush
 check "--help exits 0 and shows every command" sh -c "$SG --help | grep -q 'filter stats' && $SG --help | grep -q 'nft delete'"
 
-echo "cli: $npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+finish cli

@@ -1,21 +1,7 @@
 #!/usr/bin/env bash
 # `streamgate sign` and `streamgate verify`: Stream's X-Signature (hex of
 # HMAC-SHA256 over the uncompressed body), checked against openssl(1).
-set -u
-cd "$(dirname "$0")/../.."
-SG=${BUILD:-build}/streamgate
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-npass=0 nfail=0
-
-check() {	# check NAME CMD...: PASS when CMD succeeds
-	local name=$1; shift
-	if "$@" >"$T/out" 2>&1; then
-		echo "PASS: $name"; npass=$((npass + 1))
-	else
-		echo "FAIL: $name: $(tail -3 "$T/out" | tr '\n' ' ')"; nfail=$((nfail + 1))
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # run BODYFILE ARGS...: streamgate with BODYFILE on stdin; sets rc, out, err
 run() {
@@ -116,5 +102,4 @@ run /dev/null sign --secret-file "$T/secret"
 expect "sign: empty body" 0 "^$(openssl dgst -sha256 -hmac "$KEY" </dev/null | sed 's/^.*= //')\$" ""
 check "--help shows sign and verify" sh -c "$SG --help | grep -q 'streamgate sign --secret-file' && $SG --help | grep -q 'streamgate verify'"
 
-echo "sign: $npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+finish sign

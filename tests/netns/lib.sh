@@ -275,6 +275,47 @@ held_echo() {
 	grep -qx echo "$TMPD/$1.result" 2>/dev/null
 }
 
+# Load while the edge changes: run these in the background, touch STOPFILE,
+# then wait for them.  Bounded: each also stops after SECONDS.
+
+# client_connect_loop SRC PORT STOPFILE RESULTFILE SECONDS: TCP connections
+# from SRC to the edge, one after another; "TRIED FAILED" in RESULTFILE.
+client_connect_loop() {
+	on_client python3 -c '
+import os, socket, sys, time
+n = fails = 0
+end = time.time() + float(sys.argv[6])
+while not os.path.exists(sys.argv[4]) and time.time() < end:
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[3])), timeout=2,
+                                 source_address=(sys.argv[2], 0)).close()
+    except OSError:
+        fails += 1
+    n += 1
+open(sys.argv[5], "w").write("%d %d\n" % (n, fails))' $EDGE_IP "$1" "$2" "$3" "$4" "$5"
+}
+
+# client_udp_flood SRC[,SRC...] PORT STOPFILE COUNTFILE SECONDS BATCH: UDP
+# datagrams to the edge, BATCH from each SRC in turn per round; the count
+# sent from each SRC in COUNTFILE.
+client_udp_flood() {
+	on_client python3 -c '
+import os, socket, sys, time
+socks = []
+for src in sys.argv[2].split(","):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((src, 0))
+    socks.append(s)
+dst, batch = (sys.argv[1], int(sys.argv[3])), int(sys.argv[7])
+n = 0
+end = time.time() + float(sys.argv[6])
+while not os.path.exists(sys.argv[4]) and time.time() < end:
+    for _ in range(batch):
+        for s in socks:
+            s.sendto(b"x", dst)
+    n += batch
+open(sys.argv[5], "w").write("%d\n" % n)' $EDGE_IP "$1" "$2" "$3" "$4" "$5" "$6"
+}
+
 # edge_tcp_ok DST PORT: 0 when the edge itself connects out to DST:PORT.
 edge_tcp_ok() {
 	on_edge python3 -c '

@@ -70,30 +70,9 @@ case_sync_without_gap() {
 	on_edge "$SG" filter attach e0 $common --allow $ALLOWED/32
 	local stop=$TMPD/stop result=$TMPD/result flood=$TMPD/flood
 	# bounded: both clients stop on the stop file, or after 60 s
-	on_client python3 -c '
-import os, socket, sys, time
-n = fails = 0
-end = time.time() + 60
-while not os.path.exists(sys.argv[3]) and time.time() < end:
-    try:
-        socket.create_connection((sys.argv[1], 443), timeout=2,
-                                 source_address=(sys.argv[2], 0)).close()
-    except OSError:
-        fails += 1
-    n += 1
-open(sys.argv[4], "w").write("%d %d\n" % (n, fails))' $EDGE_IP $ALLOWED "$stop" "$result" &
+	client_connect_loop $ALLOWED 443 "$stop" "$result" 60 &
 	local tcp=$!
-	on_client python3 -c '
-import os, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[2], 0))
-n = 0
-end = time.time() + 60
-while not os.path.exists(sys.argv[3]) and time.time() < end:
-    for _ in range(1000):
-        s.sendto(b"x", (sys.argv[1], 9))
-    n += 1000
-open(sys.argv[4], "w").write("%d\n" % n)' $EDGE_IP $ALLOWED "$stop" "$flood" &
+	client_udp_flood $ALLOWED 9 "$stop" "$flood" 60 1000 &
 	local udp=$! i regions=(us-east ohio canada,oregon "" sydney)
 	sleep 0.5
 	for i in $(seq 60); do

@@ -113,31 +113,9 @@ case_atomic_replace() {
 	EOF2
 	local stop=$TMPD/stop result=$TMPD/result flood=$TMPD/flood
 	# bounded: both clients stop on the stop file, or after 40 s
-	on_client python3 -c '
-import os, socket, sys, time
-n = fails = 0
-end = time.time() + 40
-while not os.path.exists(sys.argv[3]) and time.time() < end:
-    try:
-        socket.create_connection((sys.argv[1], 443), timeout=2,
-                                 source_address=(sys.argv[2], 0)).close()
-    except OSError:
-        fails += 1
-    n += 1
-open(sys.argv[4], "w").write("%d %d\n" % (n, fails))' $EDGE_IP $ALLOWED "$stop" "$result" &
+	client_connect_loop $ALLOWED 443 "$stop" "$result" 40 &
 	local tcp=$!
-	on_client python3 -c '
-import os, socket, sys, time
-a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind((sys.argv[2], 0))
-f = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); f.bind((sys.argv[3], 0))
-n = 0
-end = time.time() + 40
-while not os.path.exists(sys.argv[4]) and time.time() < end:
-    for _ in range(500):
-        a.sendto(b"x", (sys.argv[1], 9))
-        f.sendto(b"x", (sys.argv[1], 9))
-    n += 500
-open(sys.argv[5], "w").write("%d\n" % n)' $EDGE_IP $ALLOWED $FOREIGN "$stop" "$flood" &
+	client_udp_flood $ALLOWED,$FOREIGN 9 "$stop" "$flood" 40 500 &
 	local udp=$! i regions=(us-east ohio canada,oregon "" sydney,mumbai,singapore) n_apply=0
 	sleep 0.3
 	for i in $(seq 40); do

@@ -120,6 +120,8 @@ test_framing_errors_are_400(void **state)
 		SIGNED "Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
 		SIGNED "Content-Length: 1\r\nContent-Length: 1\r\n\r\nx",
 		SIGNED "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+		/* chunk data not followed by CRLF: smuggling, unless strict */
+		SIGNED "Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
 		SIGNED "X-Other: a\rb\r\nContent-Length: 0\r\n\r\n",
 		SIGNED "X-Other : a\r\nContent-Length: 0\r\n\r\n",
 		SIGNED "X-Other: one\r\n two\r\nContent-Length: 0\r\n\r\n",

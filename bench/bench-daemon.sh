@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# bench-daemon.sh: streamgated (SQLite store) against nginx answering the same
+# load: wrk -t2 -c32 -d10s --latency with bench/wrk-signed.lua, signed 1.7 KB
+# message.new push bodies, a fresh X-Webhook-Id on every request, 32
+# keep-alive connections.  Everything listens on 127.0.0.1 only.
+#
+# The store lives on the real disk, $BUILD/bench/daemon/events.db (WAL,
+# synchronous=FULL), not on a tmpfs: durability is the point.  After the run
+# the rows in the store are counted against the 200 answers wrk saw.
+#
+# nginx gets a generated minimal nginx.conf in a temp dir (not the system
+# one): worker_processes auto, access_log off, `return 200 "{}"`.
+#
+#   BUILD=build bench/bench-daemon.sh     (make bench-daemon builds and runs it)
+#   env: BENCH_DURATION (default 10s), BENCH_CONNS (32), BENCH_THREADS (2),
+#        BENCH_BODIES (signed bodies to precompute, default 800000)
+set -euo pipefail
+
+BUILD=${BUILD:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNS:-32}
+THREADS=${BENCH_THREADS:-2}
+BODIES=${BENCH_BODIES:-800000}
+API_KEY=benchkey
+
+die() { echo "bench-daemon: $*" >&2; exit 1; }
+
+for t in wrk nginx python3; do
+	command -v "$t" >/dev/null || die "$t not found (scripts/install-deps.sh)"
+done
+[ -x "$BUILD/streamgated" ] || die "$BUILD/streamgated missing: make"
+python3 -c 'import sqlite3' 2>/dev/null || die "python3 has no sqlite3 module"
+
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+DIR=$BUILD/bench/daemon
+NGX=$(mktemp -d /tmp/sg-bench-nginx.XXXXXX)
+SG_PID= NGX_PID=
+stop_pid() {	# stop_pid PID: TERM, up to 5 s, then KILL
+	local p=$1 k
+	[ -n "$p" ] || return 0
+	kill -TERM "$p" 2>/dev/null || return 0
+	for k in $(seq 50); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+}
+cleanup() {
+	set +e
+	stop_pid "$SG_PID"
+	stop_pid "$NGX_PID"
+	rm -rf "$NGX"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+T0=$(date +%s)
+rm -rf "$DIR"
+mkdir -p "$DIR/reqs"
+python3 -c 'import secrets; print(secrets.token_hex(32))' >"$DIR/secret"
+chmod 0600 "$DIR/secret"
+RUNTAG=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
+
+# free_port: one the kernel hands out now (bound and released at once).
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ---- the signed bodies: a message.new push as Stream sends it (~1.7 KB);
+# the message id and the timestamps vary, each body signed with the secret.
+python3 - "$DIR/secret" "$DIR/reqs" "$BODIES" "$THREADS" <<'PY'
+import hashlib, hmac, json, sys
+secret = open(sys.argv[1]).readline().strip().encode()
+out, n, nthreads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+MID, TS = "@@MID@@", "@@TS@@"
+
+def user(uid, name, role="user", online=True):
+    return {"id": uid, "role": role, "created_at": "2024-03-11T09:12:44.118391Z",
+            "updated_at": "2025-01-02T17:40:05.61972Z", "last_active": TS,
+            "banned": False, "online": online, "name": name,
+            "image": "https://cdn.example.com/avatars/%s.png" % uid}
+
+sender = user("u-7c1f3a", "Mara Lindqvist")
+cid = "messaging:support-4412"
+body = {
+    "type": "message.new", "cid": cid, "channel_id": "support-4412",
+    "channel_type": "messaging", "message_id": MID,
+    "message": {
+        "id": MID, "text": "Hi! The invoice for March still shows the old plan, can you check it before Friday? I attached the PDF.",
+        "type": "regular", "user": sender,
+        "attachments": [{"type": "file", "title": "invoice-2025-03.pdf", "mime_type": "application/pdf",
+                         "file_size": 48213, "asset_url": "https://cdn.example.com/f/invoice-2025-03.pdf"}],
+        "latest_reactions": [], "own_reactions": [], "reaction_counts": {}, "reaction_scores": {},
+        "reply_count": 0, "cid": cid, "created_at": TS, "updated_at": TS,
+        "shadowed": False, "mentioned_users": [], "silent": False, "pinned": False, "pinned_at": None,
+        "pinned_by": None, "pin_expires": None},
+    "user": sender,
+    "members": [{"user_id": sender["id"],
+                 "created_at": "2025-02-20T08:01:12.5Z", "updated_at": "2025-02-20T08:01:12.5Z",
+                 "banned": False, "role": "owner"},
+                {"user_id": "agent-12",
+                 "created_at": "2025-02-20T08:03:40.2Z", "updated_at": "2025-02-20T08:03:40.2Z",
+                 "banned": False, "role": "member"}],
+    "watcher_count": 2, "channel_last_message_at": TS, "created_at": TS,
+}
+text = json.dumps(body, separators=(",", ":"))
+# split on the placeholders, in the order they occur
+pieces, order, rest = [], [], text
+while True:
+    hits = [(rest.find(p), p) for p in (MID, TS) if rest.find(p) >= 0]
+    if not hits:
+        break
+    at, p = min(hits)
+    pieces.append(rest[:at]); order.append(p); rest = rest[at + len(p):]
+pieces.append(rest)
+kinds = (MID, TS)
+with open(out + "/template", "w") as f:
+    f.write(",".join(str(kinds.index(p) + 1) for p in order) + "\n")
+    f.write("\n".join(pieces) + "\n")
+idx = [kinds.index(p) for p in order]
+outs = [open("%s/vars.%d" % (out, t), "w") for t in range(nthreads)]
+base = 1741000000000
+for i in range(n):
+    mid = "5eed0000-0000-4000-8000-%012x" % i
+    ms = base + i * 7
+    ts = "2025-03-03T%02d:%02d:%02d.%03dZ" % ((ms // 3600000) % 24, (ms // 60000) % 60, (ms // 1000) % 60, ms % 1000)
+    vals = (mid, ts)
+    b = pieces[0] + "".join(vals[k] + pieces[j + 1] for j, k in enumerate(idx))
+    if i == 0:
+        size = len(b)
+        open(out + "/probe.json", "w").write(b)
+    sig = hmac.new(secret, b.encode(), hashlib.sha256).hexdigest()
+    outs[i % nthreads].write("%s\t%s\t%s\n" % (sig, mid, ts))
+for f in outs:
+    f.close()
+print("bench-daemon: %d signed bodies of %d bytes in %s" % (n, size, out), file=sys.stderr)
+PY
+
+# http PORT METHOD PATH [ID]: one request (ID: signed probe with that webhook
+# id), prints the status; used for readiness and a check that signing works.
+http() {
+	python3 - "$@" "$DIR/secret" "$DIR/reqs/probe.json" "$API_KEY" <<'PY'
+import hashlib, hmac, http.client, sys
+port, method, path = sys.argv[1:4]
+rest = sys.argv[4:]
+wid = rest[0] if len(rest) == 4 else None
+secret_f, probe, key = rest[-3:]
+try:
+    c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=2)
+    if wid:
+        body = open(probe, "rb").read()
+        sig = hmac.new(open(secret_f).readline().strip().encode(), body, hashlib.sha256).hexdigest()
+        c.request(method, path, body, {"Content-Type": "application/json", "X-Webhook-Id": wid,
+                  "X-Webhook-Attempt": "1", "X-Api-Key": key, "X-Signature": sig})
+    else:
+        c.request(method, path)
+    print(c.getresponse().status)
+except OSError:
+    print(0)
+PY
+}
+
+# wait_ready PID PORT: /healthz answers 200 within 10 s.
+wait_ready() {
+	local k
+	for k in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || return 1
+		[ "$(http "$2" GET /healthz)" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# rss_tree_kb PID: VmRSS of PID and its children (nginx: master + workers)
+rss_tree_kb() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1"); do t=$((t + $(rss_kb "$p"))); done
+	echo "$t"
+}
+
+# run_wrk NAME PORT: the load; leaves the SG_RESULT fields as RES_<field>.
+run_wrk() {
+	local out=$DIR/wrk-$1.txt
+	timeout 60 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
+		-s bench/wrk-signed.lua "http://127.0.0.1:$2/webhooks/stream/push" \
+		-- "$DIR/reqs" "$THREADS" "$API_KEY" "$RUNTAG" >"$out" 2>&1 ||
+		{ cat "$out" >&2; die "wrk against $1 failed"; }
+	local line
+	line=$(grep '^SG_RESULT ' "$out") || { cat "$out" >&2; die "no SG_RESULT from wrk ($1)"; }
+	local kv
+	for kv in ${line#SG_RESULT }; do
+		printf -v "RES_${kv%%=*}" '%s' "${kv#*=}"
+	done
+}
+
+# ---- nginx ----
+NGX_PORT=$(free_port)
+mkdir -p "$NGX/tmp"
+cat >"$NGX/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	default_type application/json;
+	client_body_temp_path $NGX/tmp/body;
+	proxy_temp_path $NGX/tmp/proxy;
+	fastcgi_temp_path $NGX/tmp/fastcgi;
+	uwsgi_temp_path $NGX/tmp/uwsgi;
+	scgi_temp_path $NGX/tmp/scgi;
+	server {
+		listen 127.0.0.1:$NGX_PORT;
+		location / { return 200 "{}"; }
+	}
+}
+EOF
+nginx -e "$NGX/error.log" -c "$NGX/nginx.conf" -p "$NGX" &
+NGX_PID=$!
+wait_ready "$NGX_PID" "$NGX_PORT" || { cat "$NGX/error.log" >&2; die "nginx did not come up"; }
+run_wrk nginx "$NGX_PORT"
+N_RPS=$RES_rps N_P50=$RES_p50_us N_P99=$RES_p99_us N_OK=$RES_ok N_NON=$RES_non200
+N_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
+N_RSS=$(rss_tree_kb "$NGX_PID")
+stop_pid "$NGX_PID"; NGX_PID=
+
+# ---- streamgated ----
+SG_PORT=$(free_port)
+DB=$DIR/events.db
+"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
+	--store "sqlite:$DB" 2>"$DIR/streamgated.log" &
+SG_PID=$!
+wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated.log" >&2; die "streamgated did not come up"; }
+S_RSS0=$(rss_kb "$SG_PID")
+st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-$RUNTAG")
+[ "$st" = 200 ] || { tail -20 "$DIR/streamgated.log" >&2; die "signed probe answered $st, not 200"; }
+rows() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True).execute("select count(*) from events").fetchone()[0])' "$DB"; }
+ROWS0=$(rows)
+run_wrk streamgated "$SG_PORT"
+kill -0 "$SG_PID" 2>/dev/null || die "streamgated died under load (see $DIR/streamgated.log)"
+S_RSS1=$(rss_kb "$SG_PID")
+S_RPS=$RES_rps S_P50=$RES_p50_us S_P99=$RES_p99_us S_OK=$RES_ok S_NON=$RES_non200
+S_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
+S_SENT=$RES_sent S_WRAPS=$RES_wraps S_STATUSES=$RES_statuses
+# rows committed (visible to another connection) while the daemon still runs
+ROWS=$(( $(rows) - ROWS0 ))
+stop_pid "$SG_PID"; SG_PID=
+
+# ---- report ----
+FS=$(df -PT "$DIR" | awk 'NR == 2 { print $1 " (" $2 ")" }')
+echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, signed ${BODIES} distinct bodies" \
+	"of $(stat -c %s "$DIR/reqs/probe.json") B, fresh X-Webhook-Id each; $(nproc) cores shared by wrk and server"
+printf '%-12s %10s %9s %9s %9s %8s %-12s %s\n' server "req/s" "p50 ms" "p99 ms" "200s" "non-200" "sock errs" "RSS"
+awk -v r="$N_RPS" -v a="$N_P50" -v b="$N_P99" -v o="$N_OK" -v x="$N_NON" -v e="$N_ERR" -v m="$N_RSS" \
+	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB (master+workers, after)\n", "nginx", r, a / 1000, b / 1000, o, x, e, m / 1024 }'
+awk -v r="$S_RPS" -v a="$S_P50" -v b="$S_P99" -v o="$S_OK" -v x="$S_NON" -v e="$S_ERR" -v m0="$S_RSS0" -v m1="$S_RSS1" \
+	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB idle, %.1f MiB after\n", "streamgated", r, a / 1000, b / 1000, o, x, e, m0 / 1024, m1 / 1024 }'
+[ "$S_STATUSES" = - ] || echo "streamgated non-200 statuses (status:count): $S_STATUSES"
+echo "store: $DB on $FS; rows stored during the load: $ROWS;" \
+	"200 answers: $S_OK; requests wrk built: $S_SENT (bodies wrapped $S_WRAPS times)"
+
+# Every 200 must be a committed row.  A request still in flight when wrk
+# stops (at most one per connection) may be stored without wrk seeing its
+# 200, so rows may exceed the 200s by up to CONNS, never fall short.
+DURABLE=yes
+if [ "$ROWS" -lt "$S_OK" ]; then
+	DURABLE=NO
+	echo "DURABILITY FAILURE: $S_OK answers of 200 but only $ROWS rows" >&2
+elif [ "$ROWS" -gt $((S_OK + CONNS)) ] || [ "$ROWS" -gt "$S_SENT" ]; then
+	DURABLE=NO
+	echo "STORE MISMATCH: $ROWS rows for $S_OK answers of 200 (at most $CONNS in flight)" >&2
+fi
+echo "rows == 200s: $([ "$ROWS" -eq "$S_OK" ] && echo exact || echo "+$((ROWS - S_OK)) in flight at stop") -> every 200 durable: $DURABLE"
+
+awk -v s="$S_RPS" -v n="$N_RPS" -v p99="$S_P99" -v rss="$S_RSS0" -v d="$DURABLE" -v non="$S_NON" '
+	function v(c) { return c ? "met" : "MISSED" }
+	BEGIN {
+		printf "streamgated/nginx req/s: %.2fx\n", s / n
+		printf "target: >= 1.0x nginx req/s with every 200 durable: %s (%.2fx, durable %s, %d non-200)\n", v(s >= n && d == "yes" && non == 0), s / n, d, non
+		printf "target: p99 <= 2 ms: %s (%.3f ms)\n", v(p99 <= 2000), p99 / 1000
+		printf "target: RSS <= 16 MiB idle: %s (%.1f MiB)\n", v(rss <= 16384), rss / 1024
+	}'
+rm -f "$DIR"/reqs/vars.*	# 100 MB, made anew by every run
+echo "(bench wall time $(( $(date +%s) - T0 )) s; logs and wrk output in $DIR)"
+[ "$DURABLE" = yes ] || exit 1

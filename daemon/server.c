@@ -1,0 +1,660 @@
+/*
+ * server.c: workers, connections, and the answer path (see server.h).
+ *
+ * A connection reads bytes, feeds them to its parser, and handles one
+ * request at a time: while a request waits for the store, parsing stops, so
+ * pipelined requests are answered in the order they came.  The store's
+ * writer thread never touches a connection: it queues it on its worker and
+ * wakes the worker's eventfd.  A connection whose peer left while its
+ * request was in the store is freed when the store answers, not before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "webhook.h"
+
+#define IN_BUF		16384	/* unparsed bytes held (pipelined requests) */
+#define TICK_MS		200	/* how often timeouts are checked */
+#define TAG_LISTEN	1	/* epoll data: listener (ptr < TAG_MAX) */
+#define TAG_EVENT	2
+
+struct worker;
+
+struct conn {
+	int			 fd;
+	struct worker		*w;
+	struct conn		*prev, *next;	/* the worker's connections */
+	struct conn		*done_next;	/* the worker's completions */
+	struct http_parser	 hp;
+	char			 in[IN_BUF];
+	size_t			 in_len;
+	char			*out;
+	size_t			 out_len, out_off, out_cap;
+	int			 waiting;	/* a request is in the store */
+	int			 closing;	/* close once out is written */
+	int			 gone;		/* peer left while waiting */
+	enum store_result	 result;
+	struct webhook_job	 job;
+	int64_t			 active_ms;	/* last read or write */
+	int64_t			 req_ms;	/* first byte of this request */
+	int64_t			 started_us;	/* of the current request */
+	char			 remote[64];
+};
+
+struct worker {
+	struct server		*srv;
+	pthread_t		 thread;
+	int			 epfd;
+	int			 evfd;
+	int			 lfd[CONFIG_MAX_LISTEN];
+	size_t			 nlfd;
+	struct conn		*conns;
+	pthread_mutex_t		 lock;
+	struct conn		*done;		/* completed by the store */
+};
+
+struct server {
+	const struct config	*cfg;
+	struct store		*store;
+	struct dedup		*dedup;
+	struct worker		*w;
+	int			 nw;
+	atomic_int		 nconns;
+	atomic_int		 stopping;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- the request log: one JSON line each, never a secret or a body ---- */
+
+static void
+json_str(char *dst, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			o += snprintf(dst + o, len - o, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			o += snprintf(dst + o, len - o, "\\u%04x", c);
+		else
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+}
+
+static void
+reqlog(struct conn *c, const char *path, int status, const char *reason)
+{
+	struct webhook_job *j = &c->job;
+	char line[1024], p[300], id[300], r[160];
+	time_t t = time(NULL);
+	struct tm tm;
+	char ts[32];
+	int n;
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_str(p, sizeof(p), path);
+	json_str(id, sizeof(id), j->webhook_id);
+	json_str(r, sizeof(r), reason ? reason : "");
+	n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"remote\":\"%s\","
+	    "\"path\":\"%s\",\"webhook_id\":\"%s\",\"attempt\":%d,"
+	    "\"kind\":\"%s\",\"status\":%d,\"latency_us\":%lld,"
+	    "\"reason\":\"%s\"}\n", ts, c->remote, p, id, j->attempt,
+	    webhook_kind_name(j->route), status,
+	    (long long)(mono_us() - c->started_us), r);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line,
+		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* ---- output ---- */
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default:  return "Error";
+	}
+}
+
+static int
+out_append(struct conn *c, const char *data, size_t len)
+{
+	char *nb;
+	size_t cap;
+
+	if (c->out_len + len > c->out_cap) {
+		cap = c->out_cap ? c->out_cap : 1024;
+		while (cap < c->out_len + len)
+			cap *= 2;
+		if ((nb = realloc(c->out, cap)) == NULL)
+			return -1;
+		c->out = nb;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	return 0;
+}
+
+static void
+respond(struct conn *c, int status, const char *body, size_t len, int close)
+{
+	char head[256];
+	int n;
+
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+	    status, status_text(status), len, close ? "Connection: close\r\n" :
+	    "");
+	if (out_append(c, head, (size_t)n) != 0 ||
+	    out_append(c, body, len) != 0)
+		c->closing = 1;
+	if (close)
+		c->closing = 1;
+}
+
+/* ---- connections ---- */
+
+static void
+conn_events(struct conn *c)
+{
+	struct epoll_event ev = { .data.ptr = c };
+
+	/* read only when a new request may be handled; write when pending */
+	if (!c->waiting && !c->closing)
+		ev.events |= EPOLLIN;
+	if (c->out_off < c->out_len)
+		ev.events |= EPOLLOUT;
+	epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	http_parser_free(&c->hp);
+	webhook_job_free(&c->job);
+	free(c->out);
+	atomic_fetch_sub(&w->srv->nconns, 1);
+	free(c);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd >= 0) {
+		epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->waiting) {
+		c->gone = 1;	/* the store still holds our event */
+		return;
+	}
+	conn_free(c);
+}
+
+/* Write what is pending; 0, or -1 when the connection is gone. */
+static int
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	while (c->out_off < c->out_len) {
+		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+		    MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0)
+			return -1;
+		c->out_off += (size_t)n;
+		c->active_ms = now_ms();
+	}
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		if (c->closing)
+			return -1;
+	}
+	conn_events(c);
+	return 0;
+}
+
+static void
+store_done(struct store_event *ev, enum store_result r, void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+	uint64_t one = 1;
+
+	(void)ev;
+	c->result = r;
+	pthread_mutex_lock(&w->lock);
+	c->done_next = w->done;
+	w->done = c;
+	pthread_mutex_unlock(&w->lock);
+	(void)!write(w->evfd, &one, sizeof(one));
+}
+
+/* The answer of the current request is known: queue it, log it. */
+static void
+request_answered(struct conn *c)
+{
+	struct webhook_job *j = &c->job;
+
+	respond(c, j->status, j->reply ? j->reply : "", j->reply_len,
+	    j->close || !c->hp.req.keep_alive ||
+	    atomic_load(&c->w->srv->stopping));
+	reqlog(c, c->hp.req.target, j->status, j->reason);
+	webhook_job_free(j);
+	memset(j, 0, sizeof(*j));
+	http_parser_next(&c->hp);
+}
+
+static void
+request_handle(struct conn *c)
+{
+	struct server *s = c->w->srv;
+
+	webhook_decide(s->cfg, s->dedup, &c->hp.req, now_ms(), &c->job);
+	if (c->job.status != 0) {
+		request_answered(c);
+		return;
+	}
+	c->waiting = 1;
+	c->job.ev.done = store_done;
+	c->job.ev.arg = c;
+	store_submit(s->store, &c->job.ev);
+}
+
+/* Parse what is buffered, handling requests until one must wait. */
+static void
+conn_process(struct conn *c)
+{
+	ssize_t used;
+
+	while (!c->waiting && !c->closing) {
+		if (c->hp.ready) {
+			request_handle(c);
+			continue;
+		}
+		if (c->in_len == 0)
+			break;
+		if (http_parser_idle(&c->hp)) {
+			c->started_us = mono_us();
+			c->req_ms = now_ms();
+		}
+		used = http_parser_feed(&c->hp, c->in, c->in_len);
+		if (used < 0) {
+			char body[160];
+			int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}",
+			    c->hp.reason);
+
+			respond(c, c->hp.status, body, (size_t)n, 1);
+			reqlog(c, c->hp.req.target, c->hp.status, c->hp.reason);
+			break;
+		}
+		memmove(c->in, c->in + used, c->in_len - (size_t)used);
+		c->in_len -= (size_t)used;
+	}
+}
+
+static void
+conn_read(struct conn *c)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (c->in_len == sizeof(c->in)) {
+			conn_process(c);
+			if (c->in_len == sizeof(c->in) || c->waiting ||
+			    c->closing)
+				break;
+		}
+		n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {		/* peer closed or failed */
+			conn_close(c);
+			return;
+		}
+		c->in_len += (size_t)n;
+		c->active_ms = now_ms();
+	}
+	conn_process(c);
+	if (conn_flush(c) != 0)
+		conn_close(c);
+}
+
+/* The store answered for these connections: answer and go on parsing. */
+static void
+completions(struct worker *w)
+{
+	struct conn *c, *next;
+	uint64_t v;
+
+	(void)!read(w->evfd, &v, sizeof(v));
+	pthread_mutex_lock(&w->lock);
+	c = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->lock);
+	for (; c != NULL; c = next) {
+		next = c->done_next;
+		c->waiting = 0;
+		if (c->gone) {
+			conn_free(c);
+			continue;
+		}
+		webhook_finish(&c->job, w->srv->dedup, c->result, now_ms());
+		request_answered(c);
+		conn_process(c);
+		if (conn_flush(c) != 0)
+			conn_close(c);
+	}
+}
+
+static void
+accept_all(struct worker *w, int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct epoll_event ev;
+	struct conn *c;
+	int fd, one = 1;
+
+	while ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		sl = sizeof(ss);
+		if (atomic_fetch_add(&w->srv->nconns, 1) >=
+		    (int)w->srv->cfg->limits.connections ||
+		    (c = calloc(1, sizeof(*c))) == NULL) {
+			atomic_fetch_sub(&w->srv->nconns, 1);
+			close(fd);	/* over the limit: Stream retries */
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->w = w;
+		c->active_ms = now_ms();
+		http_parser_init(&c->hp, w->srv->cfg->limits.header_bytes,
+		    w->srv->cfg->limits.body_bytes);
+		if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			    c->remote, sizeof(c->remote));
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    c->remote, sizeof(c->remote));
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+			conn_close(c);
+	}
+}
+
+/*
+ * Idle connections are closed after the idle timeout; a request whose
+ * headers are not complete within the header timeout of its first byte is
+ * closed (a slow client cannot hold a connection by trickling bytes), and so
+ * is a body that makes no progress for the idle timeout.
+ */
+static void
+timeouts(struct worker *w)
+{
+	const struct config_limits *l = &w->srv->cfg->limits;
+	int64_t now = now_ms();
+	struct conn *c, *next;
+	int stopping = atomic_load(&w->srv->stopping);
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->waiting || c->fd < 0)
+			continue;
+		if (http_parser_idle(&c->hp) && c->out_len == 0) {
+			if (stopping || now - c->active_ms > l->idle_timeout_ms)
+				conn_close(c);
+		} else if ((c->hp.in_headers &&
+		    now - c->req_ms > l->header_timeout_ms) ||
+		    now - c->active_ms > l->idle_timeout_ms)
+			conn_close(c);
+	}
+}
+
+static void
+listeners_close(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlfd; i++) {
+		if (w->lfd[i] < 0)
+			continue;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lfd[i], NULL);
+		close(w->lfd[i]);
+		w->lfd[i] = -1;
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[64];
+	int n, i, stopped = 0;
+
+	for (;;) {
+		if (atomic_load(&w->srv->stopping) && !stopped) {
+			listeners_close(w);	/* no new connections */
+			stopped = 1;
+		}
+		if (stopped && w->conns == NULL)
+			break;
+		n = epoll_wait(w->epfd, evs, 64, TICK_MS);
+		for (i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if ((uintptr_t)p >= TAG_LISTEN &&
+			    (uintptr_t)p < TAG_LISTEN + CONFIG_MAX_LISTEN)
+				accept_all(w, w->lfd[(uintptr_t)p - TAG_LISTEN]);
+			else if (p == (void *)&w->evfd)
+				completions(w);
+			else if (evs[i].events & (EPOLLERR | EPOLLHUP) &&
+			    !(evs[i].events & EPOLLIN))
+				conn_close(p);
+			else if (evs[i].events & EPOLLIN)
+				conn_read(p);
+			else if (evs[i].events & EPOLLOUT &&
+			    conn_flush(p) != 0)
+				conn_close(p);
+		}
+		timeouts(w);
+	}
+	return NULL;
+}
+
+/* ---- setup ---- */
+
+static int
+listener_open(const struct config_listen *l, char *err, size_t errlen)
+{
+	int fd, one = 1;
+
+	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0 ||
+	    listen(fd, 1024) != 0) {
+		log_errbuf(err, errlen, "listen %s: %s", l->text,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+worker_init(struct server *s, struct worker *w, char *err, size_t errlen)
+{
+	struct epoll_event ev;
+	size_t i;
+
+	w->srv = s;
+	pthread_mutex_init(&w->lock, NULL);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->evfd < 0) {
+		log_errbuf(err, errlen, "epoll: %s", strerror(errno));
+		return -1;
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w->evfd;
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
+	for (i = 0; i < s->cfg->nlisten; i++) {
+		if ((w->lfd[i] = listener_open(&s->cfg->listen[i], err,
+		    errlen)) < 0)
+			return -1;
+		w->nlfd++;
+		ev.events = EPOLLIN;
+		ev.data.ptr = (void *)(uintptr_t)(TAG_LISTEN + i);
+		epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd[i], &ev);
+	}
+	return 0;
+}
+
+struct server *
+server_new(const struct config *cfg, struct store *store, struct dedup *dedup,
+    char *err, size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int i;
+
+	if (s == NULL)
+		return NULL;
+	s->cfg = cfg;
+	s->store = store;
+	s->dedup = dedup;
+	s->nw = cfg->workers ? (int)cfg->workers : cores > 0 ? (int)cores : 1;
+	if ((s->w = calloc((size_t)s->nw, sizeof(*s->w))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	for (i = 0; i < s->nw; i++) {
+		s->w[i].epfd = s->w[i].evfd = -1;
+		if (worker_init(s, &s->w[i], err, errlen) != 0) {
+			server_free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+int
+server_start(struct server *s)
+{
+	int i;
+
+	for (i = 0; i < s->nw; i++)
+		if ((errno = pthread_create(&s->w[i].thread, NULL, worker_main,
+		    &s->w[i])) != 0) {
+			log_warn("%s: worker thread", __func__);
+			return -1;
+		}
+	return 0;
+}
+
+void
+server_stop(struct server *s)
+{
+	uint64_t one = 1;
+	int i;
+
+	atomic_store(&s->stopping, 1);
+	for (i = 0; i < s->nw; i++)
+		(void)!write(s->w[i].evfd, &one, sizeof(one));
+	for (i = 0; i < s->nw; i++)
+		pthread_join(s->w[i].thread, NULL);
+}
+
+void
+server_free(struct server *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nw; i++) {
+		listeners_close(&s->w[i]);
+		while (s->w[i].conns)
+			conn_free(s->w[i].conns);
+		if (s->w[i].epfd >= 0)
+			close(s->w[i].epfd);
+		if (s->w[i].evfd >= 0)
+			close(s->w[i].evfd);
+		pthread_mutex_destroy(&s->w[i].lock);
+	}
+	free(s->w);
+	free(s);
+}

@@ -1,0 +1,25 @@
+/*
+ * server.h: the HTTP side of streamgated.  One worker thread per core, each
+ * with its own epoll loop and its own SO_REUSEPORT socket on every listen
+ * address, so the kernel spreads connections and no lock is shared on the
+ * request path.  A request that must be stored waits for the store's
+ * writer thread, which hands the result back through the worker's eventfd.
+ */
+#ifndef SG_SERVER_H
+#define SG_SERVER_H
+
+#include "config.h"
+#include "dedup.h"
+#include "store.h"
+
+struct server;
+
+/* Bind every listener once per worker (before privileges are dropped). */
+struct server *server_new(const struct config *cfg, struct store *store,
+	    struct dedup *dedup, char *err, size_t errlen);
+int	server_start(struct server *s);		/* start the workers */
+/* Stop accepting, finish in-flight requests, join the workers. */
+void	server_stop(struct server *s);
+void	server_free(struct server *s);
+
+#endif

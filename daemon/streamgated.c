@@ -1,0 +1,202 @@
+/*
+ * streamgated: the verifier daemon.  HTTP in, API key and signature
+ * checked, deduplicated, stored durably, answered; see README.md.
+ *
+ *   streamgated [--config FILE] [--listen ADDR:PORT]... [--key API_KEY=SECRET_FILE]...
+ *               [--store sqlite:PATH] [--upstream URL] [--metrics ADDR:PORT]
+ *               [--check-config]
+ *
+ * Setup reads everything it needs (config, secrets, store, sockets) before
+ * any worker starts; signals are taken by the main thread with sigwait.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dedup.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#define EXIT_USAGE	2
+#define DEDUP_MAX	(1u << 20)	/* ids remembered in memory, at most */
+
+enum { OPT_CONFIG = 256, OPT_LISTEN, OPT_KEY, OPT_STORE, OPT_UPSTREAM,
+	OPT_METRICS, OPT_CHECK };
+
+static const struct option opts[] = {
+	{ "config",		required_argument,	0, OPT_CONFIG },
+	{ "listen",		required_argument,	0, OPT_LISTEN },
+	{ "key",		required_argument,	0, OPT_KEY },
+	{ "store",		required_argument,	0, OPT_STORE },
+	{ "upstream",		required_argument,	0, OPT_UPSTREAM },
+	{ "metrics",		required_argument,	0, OPT_METRICS },
+	{ "check-config",	no_argument,		0, OPT_CHECK },
+	{ "help",		no_argument,		0, 'h' },
+	{ 0, 0, 0, 0 }
+};
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+"usage: streamgated [--config FILE] [--listen ADDR:PORT]...\n"
+"                   [--key API_KEY=SECRET_FILE]... [--store sqlite:PATH]\n"
+"                   [--upstream URL] [--metrics ADDR:PORT] [--check-config]\n");
+	exit(status);
+}
+
+static void __attribute__((noreturn))
+usage_error(const char *msg)
+{
+	log_warnx("%s", msg);
+	exit(EXIT_USAGE);
+}
+
+/* The config file first, then every flag over it, in order. */
+static void
+config_build(int argc, char **argv, struct config *cfg, int *check)
+{
+	char err[1024];
+	int c, nlisten = 0, nkey = 0, rc;
+
+	config_defaults(cfg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if (c == OPT_CONFIG &&
+		    config_load_file(optarg, cfg, err, sizeof(err)) != 0)
+			usage_error(err);
+		else if (c == 'h')
+			usage(0);
+		else if (c == '?') {
+			snprintf(err, sizeof(err), "unknown or incomplete flag "
+			    "'%s'", argv[optind - 1]);
+			usage_error(err);
+		}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			rc = config_flag_listen(cfg, optarg, nlisten++ == 0, err,
+			    sizeof(err));
+			break;
+		case OPT_KEY:
+			rc = config_flag_key(cfg, optarg, nkey++ == 0, err,
+			    sizeof(err));
+			break;
+		case OPT_STORE:
+			rc = config_flag_store(cfg, optarg, err, sizeof(err));
+			break;
+		case OPT_UPSTREAM:
+			rc = config_flag_upstream(cfg, optarg, err, sizeof(err));
+			break;
+		case OPT_METRICS:
+			rc = config_flag_metrics(cfg, optarg, err, sizeof(err));
+			break;
+		case OPT_CHECK:
+			*check = 1;
+			/* FALLTHROUGH */
+		default:
+			rc = 0;
+		}
+		if (rc != 0)
+			usage_error(err);
+	}
+	if (optind != argc)
+		usage_error("unexpected argument (streamgated takes flags only)");
+	if (cfg->nkeys == 0)
+		usage_error("keys: no API key: give --key API_KEY=SECRET_FILE "
+		    "or \"keys\" in the config file");
+}
+
+/* sqlite:./var/streamgate.db: make ./var when it is missing. */
+static void
+store_dir_make(const char *uri)
+{
+	char path[CONFIG_PATH_LEN];
+
+	if (strncmp(uri, "sqlite:", 7) != 0)
+		return;
+	snprintf(path, sizeof(path), "%s", uri + 7);
+	if (mkdir(dirname(path), 0750) != 0 && errno != EEXIST)
+		log_warn("mkdir %s", path);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config *cfg;
+	struct store *store;
+	struct dedup *dedup;
+	struct server *srv;
+	char err[1024];
+	sigset_t sigs;
+	int check = 0, sig;
+	size_t i;
+
+	log_init("streamgated", 0);
+	umask(027);	/* the store holds users' messages */
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		fatal("%s", __func__);
+	config_build(argc, argv, cfg, &check);
+	if (config_load_secrets(cfg, err, sizeof(err)) != 0)
+		usage_error(err);
+	if (check) {
+		printf("configuration OK: %zu listener(s), %zu key(s), "
+		    "store %s\n", cfg->nlisten, cfg->nkeys, cfg->store);
+		config_free(cfg);
+		free(cfg);
+		return 0;
+	}
+	if (strncmp(cfg->store, "sqlite:", 7) != 0)
+		fatalx("store: %s: only sqlite:PATH is built so far", cfg->store);
+	if (cfg->upstream[0] || cfg->has_metrics)
+		log_warnx("--upstream and --metrics are not served yet: ignored");
+
+	/* every worker inherits this mask: signals come to sigwait below */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	store_dir_make(cfg->store);
+	if ((store = store_open(cfg->store, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((dedup = dedup_new(cfg->dedup_window_s, DEDUP_MAX)) == NULL)
+		fatalx("dedup: out of memory");
+	if ((srv = server_new(cfg, store, dedup, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (server_start(srv) != 0)
+		fatalx("cannot start the workers");
+	for (i = 0; i < cfg->nlisten; i++)
+		log_info("listening on %s", cfg->listen[i].text);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_warnx("SIGHUP: reloading is not built yet; "
+			    "configuration unchanged");
+			continue;
+		}
+		break;
+	}
+	log_info("%s: finishing in-flight requests", strsignal(sig));
+	server_stop(srv);
+	store_close(store);	/* commits whatever is queued */
+	server_free(srv);
+	dedup_free(dedup);
+	config_free(cfg);
+	free(cfg);
+	log_info("stopped");
+	return 0;
+}

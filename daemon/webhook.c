@@ -1,0 +1,289 @@
+/*
+ * webhook.c: one request, top to bottom: route → API key → inflate →
+ * signature → JSON → dedup → store (see webhook.h).  Every refusal is an
+ * HTTP status with a one-line JSON reason; nothing refused is stored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "inflate.h"
+#include "verify.h"
+#include "webhook.h"
+
+#define MAX_SECRETS	8	/* secrets of one API key during a rotation */
+
+const char *
+webhook_kind_name(enum webhook_route r)
+{
+	switch (r) {
+	case WR_PUSH:		return "push";
+	case WR_BMS:		return "before_message_send";
+	case WR_COMMAND:	return "custom_command";
+	case WR_HEALTH:		return "health";
+	default:		return "none";
+	}
+}
+
+static void
+answer(struct webhook_job *job, int status, const char *reason)
+{
+	char buf[160];
+	int n;
+
+	job->status = status;
+	job->reason = reason;
+	n = snprintf(buf, sizeof(buf), "{\"error\":\"%s\"}", reason);
+	free(job->reply);
+	job->reply = strndup(buf, (size_t)n);
+	job->reply_len = job->reply ? (size_t)n : 0;
+}
+
+static void
+answer_json(struct webhook_job *job, int status, const char *reason,
+    char *body)
+{
+	job->status = status;
+	job->reason = reason;
+	free(job->reply);
+	job->reply = body;
+	job->reply_len = body ? strlen(body) : 0;
+}
+
+/* The route of "path?query", or WR_NONE; *query points after '?'. */
+static enum webhook_route
+route_of(const struct config *cfg, const char *target, const char **query)
+{
+	size_t n = strcspn(target, "?");
+
+	*query = target[n] == '?' ? target + n + 1 : "";
+	if (strlen(cfg->route_push) == n && !strncmp(target, cfg->route_push, n))
+		return WR_PUSH;
+	if (strlen(cfg->route_bms) == n && !strncmp(target, cfg->route_bms, n))
+		return WR_BMS;
+	if (strlen(cfg->route_commands) == n &&
+	    !strncmp(target, cfg->route_commands, n))
+		return WR_COMMAND;
+	if (strlen(cfg->route_health) == n &&
+	    !strncmp(target, cfg->route_health, n))
+		return WR_HEALTH;
+	return WR_NONE;
+}
+
+/* ?type=NAME of a custom command (letters, digits, -, _ only). */
+static void
+command_of(const char *query, char *out, size_t len)
+{
+	const char *p = query;
+	size_t n;
+
+	out[0] = '\0';
+	while (*p) {
+		if (strncmp(p, "type=", 5) == 0) {
+			p += 5;
+			n = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+			if (n < len) {
+				memcpy(out, p, n);
+				out[n] = '\0';
+			}
+			return;
+		}
+		p += strcspn(p, "&");
+		p += *p == '&';
+	}
+}
+
+/* Inflate in place when the body is gzip (the bytes decide, not the
+ * header).  0, or an answer was set. */
+static int
+body_inflate(const struct config *cfg, struct http_request *req,
+    struct webhook_job *job)
+{
+	uint8_t *out;
+	size_t outlen;
+
+	if (!inflate_is_gzip(req->body, req->body_len))
+		return 0;
+	switch (inflate_gzip(req->body, req->body_len,
+	    cfg->limits.inflated_bytes, &out, &outlen)) {
+	case INFLATE_OK:
+		free(req->body);
+		req->body = out;
+		req->body_len = outlen;
+		return 0;
+	case INFLATE_TOO_LARGE:
+		answer(job, 413, "inflated body too large");
+		return -1;
+	case INFLATE_NOMEM:
+		answer(job, 503, "out of memory");
+		return -1;
+	default:
+		answer(job, 400, "bad gzip body");
+		return -1;
+	}
+}
+
+static int
+signature_check(const struct config *cfg, struct http_request *req,
+    struct webhook_job *job)
+{
+	struct secret secrets[MAX_SECRETS];
+	size_t n;
+
+	n = config_secrets_for(cfg, req->hdr[HH_API_KEY], req->hdr_len[HH_API_KEY],
+	    secrets, MAX_SECRETS);
+	if (!req->hdr_seen[HH_API_KEY] || n == 0) {
+		answer(job, 401, "unknown api key");
+		return -1;
+	}
+	if (!req->hdr_seen[HH_SIGNATURE]) {
+		answer(job, 401, "missing signature");
+		return -1;
+	}
+	if (body_inflate(cfg, req, job) != 0)
+		return -1;
+	if (verify_body(secrets, n, req->body, req->body_len,
+	    req->hdr[HH_SIGNATURE], req->hdr_len[HH_SIGNATURE]) != 0) {
+		answer(job, 401, "bad signature");
+		return -1;
+	}
+	return 0;
+}
+
+/* JSON checks; for BMS/commands keep "message" for the answer. */
+static int
+json_check(struct http_request *req, struct webhook_job *job)
+{
+	cJSON *root, *type, *msg;
+
+	root = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+	if (root == NULL || !cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		answer(job, 400, "body is not a JSON object");
+		return -1;
+	}
+	type = cJSON_GetObjectItemCaseSensitive(root, "type");
+	if (cJSON_IsString(type) && strlen(type->valuestring) <
+	    sizeof(job->event_type))
+		strcpy(job->event_type, type->valuestring);
+	if (job->route == WR_PUSH && !cJSON_IsString(type)) {
+		cJSON_Delete(root);
+		answer(job, 400, "push event has no string type");
+		return -1;
+	}
+	if (job->route != WR_PUSH) {
+		msg = cJSON_GetObjectItemCaseSensitive(root, "message");
+		job->message = msg ? cJSON_PrintUnformatted(msg) :
+		    strdup("null");
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
+static void
+event_fill(struct http_request *req, int64_t now_ms, struct webhook_job *job)
+{
+	struct store_event *ev = &job->ev;
+	const char *id = req->hdr_seen[HH_WEBHOOK_ID] &&
+	    req->hdr_len[HH_WEBHOOK_ID] ? req->hdr[HH_WEBHOOK_ID] :
+	    req->hdr[HH_SIGNATURE];	/* no id: the signature identifies */
+
+	snprintf(job->webhook_id, sizeof(job->webhook_id), "%s", id);
+	snprintf(job->api_key, sizeof(job->api_key), "%s", req->hdr[HH_API_KEY]);
+	job->attempt = atoi(req->hdr[HH_ATTEMPT]);
+	job->body = req->body;		/* moved: the job owns it now */
+	job->body_len = req->body_len;
+	req->body = NULL;
+	req->body_len = 0;
+
+	ev->kind = job->route == WR_PUSH ? STORE_PUSH : job->route == WR_BMS ?
+	    STORE_BEFORE_MESSAGE_SEND : STORE_CUSTOM_COMMAND;
+	ev->webhook_id = job->webhook_id;
+	ev->event_type = job->event_type[0] ? job->event_type : NULL;
+	ev->api_key = job->api_key;
+	ev->attempt = job->attempt > 0 ? job->attempt : 1;
+	ev->command = job->command[0] ? job->command : NULL;
+	ev->received_at = now_ms;
+	ev->body = job->body;
+	ev->body_len = job->body_len;
+}
+
+void
+webhook_decide(const struct config *cfg, struct dedup *dd,
+    struct http_request *req, int64_t now_ms, struct webhook_job *job)
+{
+	const char *query;
+
+	memset(job, 0, sizeof(*job));
+	job->route = route_of(cfg, req->target, &query);
+	if (job->route == WR_NONE) {
+		answer(job, 404, "no such route");
+		return;
+	}
+	if (job->route == WR_HEALTH) {
+		if (req->method != HTTP_GET)
+			answer(job, 405, "method not allowed");
+		else
+			answer_json(job, 200, "ok", strdup("{\"status\":\"ok\"}"));
+		return;
+	}
+	if (req->method != HTTP_POST) {
+		answer(job, 405, "method not allowed");
+		return;
+	}
+	if (job->route == WR_COMMAND)
+		command_of(query, job->command, sizeof(job->command));
+	if (signature_check(cfg, req, job) != 0 || json_check(req, job) != 0)
+		return;
+	event_fill(req, now_ms, job);
+	if (dedup_seen(dd, job->webhook_id, now_ms))
+		webhook_finish(job, NULL, STORE_DUPLICATE, now_ms);
+}
+
+void
+webhook_finish(struct webhook_job *job, struct dedup *dd,
+    enum store_result r, int64_t now_ms)
+{
+	char *body;
+	size_t len;
+
+	if (r == STORE_FAILED) {
+		answer(job, 503, "store unavailable");
+		return;
+	}
+	if (dd != NULL)
+		dedup_add(dd, job->webhook_id, now_ms);
+	if (job->route != WR_PUSH) {
+		/* Stream's own "unchanged": the message as received */
+		len = strlen(job->message) + 16;
+		if ((body = malloc(len)) != NULL)
+			snprintf(body, len, "{\"message\":%s}", job->message);
+		answer_json(job, 200, r == STORE_DUPLICATE ? "duplicate" :
+		    "stored", body);
+		return;
+	}
+	if (r == STORE_DUPLICATE) {
+		answer_json(job, 200, "duplicate",
+		    strdup("{\"status\":\"duplicate\"}"));
+		return;
+	}
+	len = 48;
+	if ((body = malloc(len)) != NULL)
+		snprintf(body, len, "{\"status\":\"stored\",\"seq\":%lld}",
+		    (long long)job->ev.seq);
+	answer_json(job, 200, "stored", body);
+}
+
+void
+webhook_job_free(struct webhook_job *job)
+{
+	free(job->reply);
+	free(job->body);
+	free(job->message);
+	job->reply = NULL;
+	job->body = NULL;
+	job->message = NULL;
+}

@@ -1,0 +1,24 @@
+# tests/cli/lib.sh: sourced by the command-line tests (tests/cli/test_*.sh;
+# tests/run.sh runs only those, never this file).  Runs from the top of the
+# tree with streamgate as $SG and a scratch directory $T, removed on exit.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+SG=${BUILD:-build}/streamgate
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+npass=0 nfail=0
+
+check() {	# check NAME CMD...: PASS when CMD succeeds
+	local name=$1; shift
+	if "$@" >"$T/out" 2>&1; then
+		echo "PASS: $name"; npass=$((npass + 1))
+	else
+		echo "FAIL: $name: $(tail -3 "$T/out" | tr '\n' ' ')"; nfail=$((nfail + 1))
+	fi
+}
+
+# finish SUITE: the counts; the script's status is whether all passed.
+finish() {
+	echo "$1: $npass passed, $nfail failed"
+	[ "$nfail" -eq 0 ]
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# streamgated end to end, on 127.0.0.1 only: signatures, keys, gzip, dedup,
+# concurrency, HTTP framing and limits, routes, logs, SIGTERM under load and
+# kill -9 recovery.  The request cases live in client.py (`client.py cases
+# --list` names them); this script owns the daemons' lives.
+#
+#   STREAMGATED="python3 tests/daemon/stub_streamgated.py" tests/daemon/test_daemon.sh
+# runs the suite against a stand-in, to check the harness itself.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+read -r -a SGD <<<"${STREAMGATED:-$BUILD/streamgated}"
+CLIENT=(timeout 60 python3 tests/daemon/client.py)
+SUITE_SECONDS=${SUITE_SECONDS:-85}
+T=$(mktemp -d)
+PIDS=()
+nfail=0
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'echo "FAIL: suite: interrupted after ${SECONDS}s (time box ${SUITE_SECONDS}s)"; exit 1' TERM INT
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
+
+if [ ! -x "${SGD[0]}" ] && ! command -v "${SGD[0]}" >/dev/null; then
+	echo "FAIL: streamgated not built (${SGD[0]} missing; make all)"
+	exit 1
+fi
+
+# The whole suite is bounded: a watchdog (one process, killed at the end).
+python3 -c 'import os, signal, sys, time
+time.sleep(float(sys.argv[2])); os.kill(int(sys.argv[1]), signal.SIGTERM)' \
+	$$ "$SUITE_SECONDS" &
+PIDS+=($!)
+
+free_port() {
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_daemon ERRLOG PORT ARGS...: start streamgated in the background, set
+# DPID, wait until /healthz answers.  Fails (returns 1) with a message.
+start_daemon() {
+	local log=$1 port=$2; shift 2
+	"${SGD[@]}" --listen "127.0.0.1:$port" "$@" >>"$T/stdout" 2>>"$log" &
+	DPID=$!
+	PIDS+=("$DPID")
+	if ! "${CLIENT[@]}" waitup --port "$port" --timeout 5 2>"$T/waitup"; then
+		START_ERR="$(cat "$T/waitup"); stderr: $(tail -3 "$log" | tr '\n' ' ')"
+		return 1
+	fi
+}
+
+# wait_exit PID SECONDS: sets RC to the exit status, or "timeout".
+wait_exit() {
+	local pid=$1 i
+	RC=timeout
+	for ((i = 0; i < $2 * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			RC=$?
+			return
+		fi
+		sleep 0.05
+	done
+}
+
+umask 077
+API_KEY=k-main-7f3a
+OTHER_KEY=k-other-91c2
+SECRET=Zq8s3cr3tXYZZY4242doNotLog
+ROTATED=Rt9n3wS3cr3tQQ5151doNotLog
+OTHER=Ot7h3rS3cr3tWW6262doNotLog
+MARKER=BODYMARKER-c0ffee-77
+printf '%s\n' "$SECRET" >"$T/secret"
+printf '%s\n' "$ROTATED" >"$T/rotated"
+printf '%s\n' "$OTHER" >"$T/other"
+KEYS=(--key "$API_KEY=$T/secret" --key "$API_KEY=$T/rotated"
+	--key "$OTHER_KEY=$T/other")
+
+# ---- a secret file readable by others is refused, naming the key
+printf 'open-secret\n' >"$T/open"
+chmod 0644 "$T/open"
+PORT=$(free_port)
+rc=0
+timeout 5 "${SGD[@]}" --listen "127.0.0.1:$PORT" --key "k-open=$T/open" \
+	--store "sqlite:$T/open.db" >/dev/null 2>"$T/open.err" || rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q 'k-open' "$T/open.err"; then
+	pass "startup: a secret file readable by others is refused, naming the key"
+else
+	fail "startup: a secret file readable by others is refused, naming the key" \
+		"exit $rc (124 = still running after 5s), stderr: $(head -c 300 "$T/open.err" | tr '\n' ' ')"
+fi
+if grep -q 'open-secret' "$T/open.err"; then
+	fail "startup: refusal does not print the secret" "stderr holds it"
+else
+	pass "startup: refusal does not print the secret"
+fi
+
+# ---- the request cases, against one daemon
+PORT=$(free_port)
+DB=$T/events.db
+LOG=$T/main.err
+if ! start_daemon "$LOG" "$PORT" "${KEYS[@]}" --store "sqlite:$DB"; then
+	fail "startup: daemon answers /healthz" "$START_ERR"
+	exit 1
+fi
+MAIN=$DPID
+pass "startup: daemon answers /healthz"
+
+"${CLIENT[@]}" cases --port "$PORT" --db "$DB" --api-key "$API_KEY" \
+	--secret-file "$T/secret" --rotated-secret-file "$T/rotated" \
+	--other-key "$OTHER_KEY" --other-secret-file "$T/other" \
+	--marker "$MARKER" >"$T/cases" 2>&1
+crc=$?
+cat "$T/cases"
+nfail=$((nfail + $(grep -c '^FAIL:' "$T/cases")))
+if [ "$crc" -ne 0 ] && ! grep -q '^FAIL:' "$T/cases"; then
+	fail "cases" "client.py exited $crc: $(tail -3 "$T/cases" | tr '\n' ' ')"
+fi
+if ! kill -0 "$MAIN" 2>/dev/null; then
+	fail "daemon alive after the request cases" "it exited: $(tail -3 "$LOG" | tr '\n' ' ')"
+	exit 1
+fi
+
+# ---- SIGTERM under load: 200 distinct webhooks, SIGTERM after 100 acks
+"${CLIENT[@]}" load --port "$PORT" --api-key "$API_KEY" --secret-file "$T/secret" \
+	--count 200 --threads 4 --acked "$T/term.acked" --kill-pid "$MAIN" \
+	--kill-after 100 --signal TERM >"$T/term.load" 2>&1
+echo "# SIGTERM load: $(cat "$T/term.load")"
+wait_exit "$MAIN" 10
+if [ "$RC" = 0 ]; then
+	pass "SIGTERM under load: daemon exits 0"
+else
+	fail "SIGTERM under load: daemon exits 0" "exit status $RC; stderr: $(tail -3 "$LOG" | tr '\n' ' ')"
+	kill -KILL "$MAIN" 2>/dev/null
+fi
+grep -q '"killed": true' "$T/term.load" ||
+	fail "SIGTERM under load: signal sent mid-way" "$(cat "$T/term.load")"
+"${CLIENT[@]}" dbcheck --db "$DB" --acked "$T/term.acked" --min-acked 100 \
+	--name "SIGTERM under load: every acknowledged webhook stored once" || nfail=$((nfail + 1))
+
+# ---- logs, across everything the main daemon wrote
+check_logs() {	# check_logs LOGFILE LABEL
+	local log=$1 what=$2 s
+	for s in "$SECRET" "$ROTATED" "$OTHER"; do
+		if grep -qF "$s" "$log"; then
+			fail "logs ($what): no secret in stderr" "found a secret: $(grep -F "$s" "$log" | head -1 | head -c 200)"
+			return
+		fi
+	done
+	pass "logs ($what): no secret in stderr"
+	if grep -qF "$MARKER" "$log"; then
+		fail "logs ($what): no request body in stderr" "found the body marker: $(grep -F "$MARKER" "$log" | head -1 | head -c 200)"
+	else
+		pass "logs ($what): no request body in stderr"
+	fi
+}
+check_logs "$LOG" main
+if out=$(python3 - "$LOG" <<'EOF'
+import json, sys
+keys = {"time", "remote", "path", "webhook_id", "attempt", "kind", "status",
+        "latency_us", "reason"}
+req, bad = 0, []
+for ln in open(sys.argv[1], errors="replace"):
+    try:
+        j = json.loads(ln)
+    except ValueError:
+        continue
+    if not isinstance(j, dict) or "status" not in j:
+        continue
+    req += 1
+    if not keys <= set(j):
+        bad.append("missing %s in %s" % (sorted(keys - set(j)), ln.strip()[:200]))
+if req < 50:
+    print("only %d JSON request lines (with \"status\") in stderr" % req)
+    sys.exit(1)
+if bad:
+    print("%d lines lack keys, e.g. %s" % (len(bad), bad[0]))
+    sys.exit(1)
+EOF
+); then
+	pass "logs: one JSON line per request with the 9 keys"
+else
+	fail "logs: one JSON line per request with the 9 keys" "$out"
+fi
+
+# ---- kill -9 under load, restart on the same store
+PORT=$(free_port)
+CDB=$T/crash.db
+CLOG=$T/crash.err
+if ! start_daemon "$CLOG" "$PORT" "${KEYS[@]}" --store "sqlite:$CDB"; then
+	fail "crash: daemon starts" "$START_ERR"
+	exit 1
+fi
+CRASH=$DPID
+"${CLIENT[@]}" load --port "$PORT" --api-key "$API_KEY" --secret-file "$T/secret" \
+	--count 400 --threads 8 --acked "$T/crash.acked" --kill-pid "$CRASH" \
+	--kill-after 150 --signal KILL --deadline 15 >"$T/crash.load" 2>&1
+echo "# kill -9 load: $(cat "$T/crash.load")"
+wait_exit "$CRASH" 5
+[ "$RC" = 137 ] || fail "crash: kill -9 killed the daemon" "exit status $RC"
+if ! start_daemon "$CLOG" "$PORT" "${KEYS[@]}" --store "sqlite:$CDB"; then
+	fail "crash: daemon restarts on the same store and port" "$START_ERR"
+else
+	pass "crash: daemon restarts on the same store and port"
+	RESTARTED=$DPID
+	"${CLIENT[@]}" dbcheck --db "$CDB" --acked "$T/crash.acked" --min-acked 150 \
+		--port "$PORT" --api-key "$API_KEY" --secret-file "$T/secret" \
+		--name "crash: every acknowledged webhook stored once after kill -9" ||
+		nfail=$((nfail + 1))
+	kill -TERM "$RESTARTED"
+	wait_exit "$RESTARTED" 10
+	if [ "$RC" = 0 ]; then
+		pass "SIGTERM when idle: daemon exits 0"
+	else
+		fail "SIGTERM when idle: daemon exits 0" "exit status $RC"
+	fi
+fi
+check_logs "$CLOG" crash
+
+echo "# ${SECONDS}s"
+[ "$nfail" -eq 0 ]
