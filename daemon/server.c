@@ -26,13 +26,15 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "webhook.h"
 
 #define IN_BUF		16384	/* unparsed bytes held (pipelined requests) */
 #define TICK_MS		200	/* how often timeouts are checked */
-#define TAG_LISTEN	1	/* epoll data: listener (ptr < TAG_MAX) */
-#define TAG_EVENT	2
+#define TAG_LISTEN	1	/* epoll data: listener i is TAG_LISTEN + i */
+#define TAG_METRICS	(TAG_LISTEN + CONFIG_MAX_LISTEN)
+#define LOG_BUF		65536	/* request log lines held before a write */
 
 struct worker;
 
@@ -49,6 +51,7 @@ struct conn {
 	int			 waiting;	/* a request is in the store */
 	int			 closing;	/* close once out is written */
 	int			 gone;		/* peer left while waiting */
+	int			 metrics;	/* came in on the metrics listener */
 	enum store_result	 result;
 	struct webhook_job	 job;
 	int64_t			 active_ms;	/* last read or write */
@@ -65,12 +68,16 @@ struct worker {
 	int			 lfd[CONFIG_MAX_LISTEN];
 	size_t			 nlfd;
 	struct conn		*conns;
+	int			 mfd;		/* metrics listener (worker 0) */
 	pthread_mutex_t		 lock;
 	struct conn		*done;		/* completed by the store */
+	atomic_uint_fast64_t	 epoch;		/* loops run: reload grace */
+	char			 log[LOG_BUF];	/* request log, written per loop */
+	size_t			 log_len;
 };
 
 struct server {
-	const struct config	*cfg;
+	_Atomic(const struct config *) cfg;	/* swapped by a reload */
 	struct store		*store;
 	struct dedup		*dedup;
 	struct worker		*w;
@@ -78,6 +85,13 @@ struct server {
 	atomic_int		 nconns;
 	atomic_int		 stopping;
 };
+
+static const struct config *
+cfg_now(const struct server *s)
+{
+	return atomic_load_explicit(&((struct server *)s)->cfg,
+	    memory_order_acquire);
+}
 
 static int64_t
 now_ms(void)
@@ -117,6 +131,15 @@ json_str(char *dst, size_t len, const char *s)
 	dst[o] = '\0';
 }
 
+/* One write per loop, not per request: lines are whole, order is kept. */
+static void
+log_flush(struct worker *w)
+{
+	if (w->log_len > 0)
+		(void)!write(STDERR_FILENO, w->log, w->log_len);
+	w->log_len = 0;
+}
+
 static void
 reqlog(struct conn *c, const char *path, int status, const char *reason)
 {
@@ -127,6 +150,7 @@ reqlog(struct conn *c, const char *path, int status, const char *reason)
 	char ts[32];
 	int n;
 
+	metrics_record(j->route, status, reason, mono_us() - c->started_us);
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_str(p, sizeof(p), path);
@@ -138,9 +162,14 @@ reqlog(struct conn *c, const char *path, int status, const char *reason)
 	    "\"reason\":\"%s\"}\n", ts, c->remote, p, id, j->attempt,
 	    webhook_kind_name(j->route), status,
 	    (long long)(mono_us() - c->started_us), r);
-	if (n > 0)
-		(void)!write(STDERR_FILENO, line,
-		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	if (n <= 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (c->w->log_len + (size_t)n > sizeof(c->w->log))
+		log_flush(c->w);
+	memcpy(c->w->log + c->w->log_len, line, (size_t)n);
+	c->w->log_len += (size_t)n;
 }
 
 /* ---- output ---- */
@@ -306,12 +335,38 @@ request_answered(struct conn *c)
 	http_parser_next(&c->hp);
 }
 
+/* The metrics listener answers GET /metrics and nothing else. */
+static void
+metrics_handle(struct conn *c)
+{
+	struct server *s = c->w->srv;
+	char *body;
+	size_t len;
+
+	if (strcmp(c->hp.req.target, "/metrics") != 0)
+		respond(c, 404, "{\"error\":\"no such route\"}", 25, 0);
+	else if (c->hp.req.method != HTTP_GET)
+		respond(c, 405, "{\"error\":\"method not allowed\"}", 30, 0);
+	else if ((body = metrics_render(s->store, s->dedup,
+	    atomic_load(&s->nconns), &len)) == NULL)
+		respond(c, 503, "{\"error\":\"out of memory\"}", 26, 0);
+	else {
+		respond(c, 200, body, len, !c->hp.req.keep_alive);
+		free(body);
+	}
+	http_parser_next(&c->hp);
+}
+
 static void
 request_handle(struct conn *c)
 {
 	struct server *s = c->w->srv;
 
-	webhook_decide(s->cfg, s->dedup, &c->hp.req, now_ms(), &c->job);
+	if (c->metrics) {
+		metrics_handle(c);
+		return;
+	}
+	webhook_decide(cfg_now(s), s->dedup, &c->hp.req, now_ms(), &c->job);
 	if (c->job.status != 0) {
 		request_answered(c);
 		return;
@@ -411,8 +466,9 @@ completions(struct worker *w)
 }
 
 static void
-accept_all(struct worker *w, int lfd)
+accept_all(struct worker *w, int lfd, int metrics)
 {
+	const struct config *cfg = cfg_now(w->srv);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct epoll_event ev;
@@ -423,7 +479,7 @@ accept_all(struct worker *w, int lfd)
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		sl = sizeof(ss);
 		if (atomic_fetch_add(&w->srv->nconns, 1) >=
-		    (int)w->srv->cfg->limits.connections ||
+		    (int)cfg->limits.connections ||
 		    (c = calloc(1, sizeof(*c))) == NULL) {
 			atomic_fetch_sub(&w->srv->nconns, 1);
 			close(fd);	/* over the limit: Stream retries */
@@ -432,9 +488,10 @@ accept_all(struct worker *w, int lfd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		c->w = w;
+		c->metrics = metrics;
 		c->active_ms = now_ms();
-		http_parser_init(&c->hp, w->srv->cfg->limits.header_bytes,
-		    w->srv->cfg->limits.body_bytes);
+		http_parser_init(&c->hp, cfg->limits.header_bytes,
+		    cfg->limits.body_bytes);
 		if (ss.ss_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
 			    c->remote, sizeof(c->remote));
@@ -461,7 +518,7 @@ accept_all(struct worker *w, int lfd)
 static void
 timeouts(struct worker *w)
 {
-	const struct config_limits *l = &w->srv->cfg->limits;
+	const struct config_limits *l = &cfg_now(w->srv)->limits;
 	int64_t now = now_ms();
 	struct conn *c, *next;
 	int stopping = atomic_load(&w->srv->stopping);
@@ -492,6 +549,11 @@ listeners_close(struct worker *w)
 		close(w->lfd[i]);
 		w->lfd[i] = -1;
 	}
+	if (w->mfd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->mfd, NULL);
+		close(w->mfd);
+		w->mfd = -1;
+	}
 }
 
 static void *
@@ -502,6 +564,7 @@ worker_main(void *arg)
 	int n, i, stopped = 0;
 
 	for (;;) {
+		atomic_fetch_add(&w->epoch, 1);	/* no config pointer held */
 		if (atomic_load(&w->srv->stopping) && !stopped) {
 			listeners_close(w);	/* no new connections */
 			stopped = 1;
@@ -514,7 +577,10 @@ worker_main(void *arg)
 
 			if ((uintptr_t)p >= TAG_LISTEN &&
 			    (uintptr_t)p < TAG_LISTEN + CONFIG_MAX_LISTEN)
-				accept_all(w, w->lfd[(uintptr_t)p - TAG_LISTEN]);
+				accept_all(w, w->lfd[(uintptr_t)p - TAG_LISTEN],
+				    0);
+			else if ((uintptr_t)p == TAG_METRICS)
+				accept_all(w, w->mfd, 1);
 			else if (p == (void *)&w->evfd)
 				completions(w);
 			else if (evs[i].events & (EPOLLERR | EPOLLHUP) &&
@@ -527,7 +593,9 @@ worker_main(void *arg)
 				conn_close(p);
 		}
 		timeouts(w);
+		log_flush(w);
 	}
+	log_flush(w);
 	return NULL;
 }
 
@@ -555,12 +623,15 @@ listener_open(const struct config_listen *l, char *err, size_t errlen)
 }
 
 static int
-worker_init(struct server *s, struct worker *w, char *err, size_t errlen)
+worker_init(struct server *s, struct worker *w, int first, char *err,
+    size_t errlen)
 {
+	const struct config *cfg = cfg_now(s);
 	struct epoll_event ev;
 	size_t i;
 
 	w->srv = s;
+	w->mfd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -571,14 +642,22 @@ worker_init(struct server *s, struct worker *w, char *err, size_t errlen)
 	ev.events = EPOLLIN;
 	ev.data.ptr = &w->evfd;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
-	for (i = 0; i < s->cfg->nlisten; i++) {
-		if ((w->lfd[i] = listener_open(&s->cfg->listen[i], err,
+	for (i = 0; i < cfg->nlisten; i++) {
+		if ((w->lfd[i] = listener_open(&cfg->listen[i], err,
 		    errlen)) < 0)
 			return -1;
 		w->nlfd++;
 		ev.events = EPOLLIN;
 		ev.data.ptr = (void *)(uintptr_t)(TAG_LISTEN + i);
 		epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd[i], &ev);
+	}
+	/* metrics are light: one worker serves them */
+	if (first && cfg->has_metrics) {
+		if ((w->mfd = listener_open(&cfg->metrics, err, errlen)) < 0)
+			return -1;
+		ev.events = EPOLLIN;
+		ev.data.ptr = (void *)(uintptr_t)TAG_METRICS;
+		epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mfd, &ev);
 	}
 	return 0;
 }
@@ -593,7 +672,7 @@ server_new(const struct config *cfg, struct store *store, struct dedup *dedup,
 
 	if (s == NULL)
 		return NULL;
-	s->cfg = cfg;
+	atomic_store(&s->cfg, cfg);
 	s->store = store;
 	s->dedup = dedup;
 	s->nw = cfg->workers ? (int)cfg->workers : cores > 0 ? (int)cores : 1;
@@ -602,8 +681,8 @@ server_new(const struct config *cfg, struct store *store, struct dedup *dedup,
 		return NULL;
 	}
 	for (i = 0; i < s->nw; i++) {
-		s->w[i].epfd = s->w[i].evfd = -1;
-		if (worker_init(s, &s->w[i], err, errlen) != 0) {
+		s->w[i].epfd = s->w[i].evfd = s->w[i].mfd = -1;
+		if (worker_init(s, &s->w[i], i == 0, err, errlen) != 0) {
 			server_free(s);
 			return NULL;
 		}
@@ -623,6 +702,27 @@ server_start(struct server *s)
 			return -1;
 		}
 	return 0;
+}
+
+/*
+ * Swap the configuration.  Returns once no worker can still hold the old
+ * one: each has started a new loop since the swap (they loop at least
+ * every TICK_MS), so the caller may free it.
+ */
+const struct config *
+server_set_config(struct server *s, const struct config *cfg)
+{
+	const struct config *old = atomic_exchange(&s->cfg, cfg);
+	uint64_t seen[64];
+	int i, n = s->nw < 64 ? s->nw : 64, waited;
+
+	for (i = 0; i < n; i++)
+		seen[i] = atomic_load(&s->w[i].epoch);
+	for (i = 0; i < n; i++)
+		for (waited = 0; atomic_load(&s->w[i].epoch) == seen[i] &&
+		    waited < 5000; waited += 10)
+			usleep(10000);
+	return old;
 }
 
 void

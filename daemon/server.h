@@ -18,6 +18,10 @@ struct server;
 struct server *server_new(const struct config *cfg, struct store *store,
 	    struct dedup *dedup, char *err, size_t errlen);
 int	server_start(struct server *s);		/* start the workers */
+/* A reloaded configuration (listeners and store stay as they are).
+ * Returns the old one once no worker uses it any more. */
+const struct config *server_set_config(struct server *s,
+	    const struct config *cfg);
 /* Stop accepting, finish in-flight requests, join the workers. */
 void	server_stop(struct server *s);
 void	server_free(struct server *s);

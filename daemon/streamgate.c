@@ -12,6 +12,9 @@
  *   streamgate nft delete [--table NAME] [--hook input|ingress]
  *   streamgate sign --secret-file FILE < BODY
  *   streamgate verify --secret-file FILE --signature HEX < BODY
+ *   streamgate inbox list [--store sqlite:PATH] [--since SEQ] [--limit N]
+ *                         [--json]
+ *   streamgate inbox show SEQ [--store sqlite:PATH] [--json]
  *
  * TABLE OPTIONS:  --regions-file FILE  --region R,...  --allow CIDR (repeatable)
  * FILTER OPTIONS: TABLE OPTIONS  --mode ports|strict  --ports P,...
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include "filter.h"
+#include "inbox.h"
 #include "inflate.h"
 #include "log.h"
 #include "nft.h"
@@ -52,12 +56,15 @@ struct options {
 	const char	*dev;
 	const char	*secret_file;
 	const char	*signature;
+	const char	*store;
+	const char	*since;
+	const char	*limit;
 	int		 json;
 };
 
 enum { OPT_JSON = 256, OPT_REGIONS_FILE, OPT_REGION, OPT_ALLOW, OPT_MODE,
 	OPT_PORTS, OPT_XDP_MODE, OPT_OBJ, OPT_TABLE, OPT_HOOK, OPT_DEV,
-	OPT_SECRET_FILE, OPT_SIGNATURE };
+	OPT_SECRET_FILE, OPT_SIGNATURE, OPT_STORE, OPT_SINCE, OPT_LIMIT };
 
 static const struct option long_opts[] = {
 	{ "json",		no_argument,		0, OPT_JSON },
@@ -73,6 +80,9 @@ static const struct option long_opts[] = {
 	{ "dev",		required_argument,	0, OPT_DEV },
 	{ "secret-file",	required_argument,	0, OPT_SECRET_FILE },
 	{ "signature",		required_argument,	0, OPT_SIGNATURE },
+	{ "store",		required_argument,	0, OPT_STORE },
+	{ "since",		required_argument,	0, OPT_SINCE },
+	{ "limit",		required_argument,	0, OPT_LIMIT },
 	{ "help",		no_argument,		0, 'h' },
 	{ 0, 0, 0, 0 }
 };
@@ -97,7 +107,10 @@ usage(int status)
 "                          [--table NAME] [--hook input|ingress --dev DEV]\n"
 "       streamgate nft delete [--table NAME] [--hook input|ingress]\n"
 "       streamgate sign --secret-file FILE < BODY\n"
-"       streamgate verify --secret-file FILE --signature HEX < BODY\n");
+"       streamgate verify --secret-file FILE --signature HEX < BODY\n"
+"       streamgate inbox list [--store sqlite:PATH] [--since SEQ] [--limit N]\n"
+"                          [--json]\n"
+"       streamgate inbox show SEQ [--store sqlite:PATH] [--json]\n");
 	exit(status);
 }
 
@@ -151,6 +164,9 @@ options_parse(int argc, char **argv, const char *allowed, struct options *o,
 		case OPT_DEV:		o->dev = optarg; break;
 		case OPT_SECRET_FILE:	o->secret_file = optarg; break;
 		case OPT_SIGNATURE:	o->signature = optarg; break;
+		case OPT_STORE:		o->store = optarg; break;
+		case OPT_SINCE:		o->since = optarg; break;
+		case OPT_LIMIT:		o->limit = optarg; break;
 		case OPT_ALLOW:
 			if (o->nallow == (int)(sizeof(o->allow) /
 			    sizeof(o->allow[0])))
@@ -515,6 +531,53 @@ cmd_verify(int argc, char **argv, int argi)
 	return rc == 0 ? 0 : 1;
 }
 
+/* inbox list|show: the daemon's stored events (inbox.c), read-only. */
+static int
+cmd_inbox(int argc, char **argv, int argi)
+{
+	struct options o;
+	const char *cmd, *seqarg = NULL;
+	char msg[160];
+	int64_t since = 0, seq;
+	unsigned limit = INBOX_LIMIT_DEFAULT;
+
+	if (argi >= argc)
+		usage_error("inbox needs a command: list, show");
+	cmd = argv[argi++];
+	if (strcmp(cmd, "list") == 0)
+		options_parse(argc, argv, " store since limit json ", &o, &argi);
+	else if (strcmp(cmd, "show") == 0) {
+		if (argi >= argc || argv[argi][0] == '-')
+			usage_error("inbox show needs a sequence number first: "
+			    "inbox show SEQ [flags]");
+		seqarg = argv[argi++];
+		options_parse(argc, argv, " store json ", &o, &argi);
+	} else
+		usage_error("inbox: unknown command (list, show)");
+	if (argi != argc)
+		usage_error("inbox: unexpected argument");
+	if (o.since && inbox_seq_parse(o.since, &since) != 0) {
+		snprintf(msg, sizeof(msg), "--since: '%.64s' is not a sequence "
+		    "number", o.since);
+		usage_error(msg);
+	}
+	if (o.limit && inbox_limit_parse(o.limit, &limit) != 0) {
+		snprintf(msg, sizeof(msg), "--limit: '%.64s' is not a number "
+		    "from 1 to %d", o.limit, INBOX_LIMIT_MAX);
+		usage_error(msg);
+	}
+	if (o.store == NULL)
+		o.store = INBOX_STORE_DEFAULT;
+	if (seqarg == NULL)
+		return inbox_list(stdout, o.store, since, limit, o.json);
+	if (inbox_seq_parse(seqarg, &seq) != 0) {
+		snprintf(msg, sizeof(msg), "inbox show: '%.64s' is not a "
+		    "sequence number", seqarg);
+		usage_error(msg);
+	}
+	return inbox_show(stdout, o.store, seq, o.json);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -534,5 +597,8 @@ main(int argc, char **argv)
 		return cmd_sign(argc, argv, 2);
 	if (strcmp(argv[1], "verify") == 0)
 		return cmd_verify(argc, argv, 2);
-	usage_error("unknown command (regions, filter, nft, sign, verify)");
+	if (strcmp(argv[1], "inbox") == 0)
+		return cmd_inbox(argc, argv, 2);
+	usage_error("unknown command (regions, filter, nft, sign, verify, "
+	    "inbox)");
 }

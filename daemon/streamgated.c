@@ -60,60 +60,111 @@ usage_error(const char *msg)
 	exit(EXIT_USAGE);
 }
 
-/* The config file first, then every flag over it, in order. */
-static void
-config_build(int argc, char **argv, struct config *cfg, int *check)
+/*
+ * The config file first, then every flag over it, in order, then the
+ * secrets.  0, or -1 with err naming the key or flag.  Used at start and on
+ * SIGHUP, so it never exits.
+ */
+static int
+config_build(int argc, char **argv, struct config *cfg, int *check,
+    char *err, size_t errlen)
 {
-	char err[1024];
-	int c, nlisten = 0, nkey = 0, rc;
+	int c, nlisten = 0, nkey = 0, rc = 0;
 
 	config_defaults(cfg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-		if (c == OPT_CONFIG &&
-		    config_load_file(optarg, cfg, err, sizeof(err)) != 0)
-			usage_error(err);
-		else if (c == 'h')
-			usage(0);
-		else if (c == '?') {
-			snprintf(err, sizeof(err), "unknown or incomplete flag "
-			    "'%s'", argv[optind - 1]);
-			usage_error(err);
-		}
-	optind = 1;
+	optind = 0;		/* a full rescan, also on reload */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == OPT_CONFIG &&
+		    config_load_file(optarg, cfg, err, errlen) != 0)
+			return -1;
+		if (c == '?') {
+			snprintf(err, errlen, "unknown or incomplete flag '%s'",
+			    argv[optind - 1]);
+			return -1;
+		}
+	}
+	optind = 0;
+	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
 			rc = config_flag_listen(cfg, optarg, nlisten++ == 0, err,
-			    sizeof(err));
+			    errlen);
 			break;
 		case OPT_KEY:
 			rc = config_flag_key(cfg, optarg, nkey++ == 0, err,
-			    sizeof(err));
+			    errlen);
 			break;
 		case OPT_STORE:
-			rc = config_flag_store(cfg, optarg, err, sizeof(err));
+			rc = config_flag_store(cfg, optarg, err, errlen);
 			break;
 		case OPT_UPSTREAM:
-			rc = config_flag_upstream(cfg, optarg, err, sizeof(err));
+			rc = config_flag_upstream(cfg, optarg, err, errlen);
 			break;
 		case OPT_METRICS:
-			rc = config_flag_metrics(cfg, optarg, err, sizeof(err));
+			rc = config_flag_metrics(cfg, optarg, err, errlen);
 			break;
 		case OPT_CHECK:
 			*check = 1;
-			/* FALLTHROUGH */
-		default:
-			rc = 0;
+			break;
+		case 'h':
+			usage(0);
 		}
-		if (rc != 0)
-			usage_error(err);
 	}
-	if (optind != argc)
-		usage_error("unexpected argument (streamgated takes flags only)");
-	if (cfg->nkeys == 0)
-		usage_error("keys: no API key: give --key API_KEY=SECRET_FILE "
-		    "or \"keys\" in the config file");
+	if (rc != 0)
+		return -1;
+	if (optind != argc) {
+		snprintf(err, errlen, "unexpected argument (streamgated takes "
+		    "flags only)");
+		return -1;
+	}
+	if (cfg->nkeys == 0) {
+		snprintf(err, errlen, "keys: no API key: give --key "
+		    "API_KEY=SECRET_FILE or \"keys\" in the config file");
+		return -1;
+	}
+	return config_load_secrets(cfg, err, errlen);
+}
+
+/*
+ * SIGHUP: read the config file and the secret files again.  A bad new
+ * configuration is refused and the old one kept.  Listeners and the store
+ * are set up once: a change to them needs a restart, and is reported.
+ */
+static struct config *
+reload(int argc, char **argv, struct server *srv, struct config *cur)
+{
+	struct config *next = calloc(1, sizeof(*next));
+	const struct config *old;
+	char err[1024];
+	int check = 0;
+
+	if (next == NULL || config_build(argc, argv, next, &check, err,
+	    sizeof(err)) != 0) {
+		log_warnx("SIGHUP: %s; keeping the running configuration",
+		    next ? err : "out of memory");
+		if (next) {
+			config_free(next);
+			free(next);
+		}
+		return cur;
+	}
+	if (strcmp(next->store, cur->store) != 0 ||
+	    next->nlisten != cur->nlisten ||
+	    memcmp(next->listen, cur->listen, sizeof(next->listen)) != 0 ||
+	    next->has_metrics != cur->has_metrics)
+		log_warnx("SIGHUP: listen, metrics and store changes take a "
+		    "restart; the running ones are kept");
+	snprintf(next->store, sizeof(next->store), "%s", cur->store);
+	memcpy(next->listen, cur->listen, sizeof(next->listen));
+	next->nlisten = cur->nlisten;
+	next->metrics = cur->metrics;
+	next->has_metrics = cur->has_metrics;
+	old = server_set_config(srv, next);
+	config_free((struct config *)old);	/* wipes the old secrets */
+	free((struct config *)old);
+	log_info("SIGHUP: configuration reloaded (%zu key(s))", next->nkeys);
+	return next;
 }
 
 /* sqlite:./var/streamgate.db: make ./var when it is missing. */
@@ -145,8 +196,7 @@ main(int argc, char **argv)
 	umask(027);	/* the store holds users' messages */
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		fatal("%s", __func__);
-	config_build(argc, argv, cfg, &check);
-	if (config_load_secrets(cfg, err, sizeof(err)) != 0)
+	if (config_build(argc, argv, cfg, &check, err, sizeof(err)) != 0)
 		usage_error(err);
 	if (check) {
 		printf("configuration OK: %zu listener(s), %zu key(s), "
@@ -157,8 +207,8 @@ main(int argc, char **argv)
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) != 0)
 		fatalx("store: %s: only sqlite:PATH is built so far", cfg->store);
-	if (cfg->upstream[0] || cfg->has_metrics)
-		log_warnx("--upstream and --metrics are not served yet: ignored");
+	if (cfg->upstream[0])
+		log_warnx("--upstream is not served yet: ignored");
 
 	/* every worker inherits this mask: signals come to sigwait below */
 	sigemptyset(&sigs);
@@ -179,13 +229,14 @@ main(int argc, char **argv)
 		fatalx("cannot start the workers");
 	for (i = 0; i < cfg->nlisten; i++)
 		log_info("listening on %s", cfg->listen[i].text);
+	if (cfg->has_metrics)
+		log_info("metrics on http://%s/metrics", cfg->metrics.text);
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_warnx("SIGHUP: reloading is not built yet; "
-			    "configuration unchanged");
+			cfg = reload(argc, argv, srv, cfg);
 			continue;
 		}
 		break;

@@ -192,6 +192,11 @@ event_fill(struct http_request *req, int64_t now_ms, struct webhook_job *job)
 	    req->hdr[HH_SIGNATURE];	/* no id: the signature identifies */
 
 	snprintf(job->webhook_id, sizeof(job->webhook_id), "%s", id);
+	/* a signature as the key: the same body in either hex case is one */
+	if (id == req->hdr[HH_SIGNATURE])
+		for (char *p = job->webhook_id; *p; p++)
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
 	snprintf(job->api_key, sizeof(job->api_key), "%s", req->hdr[HH_API_KEY]);
 	job->attempt = atoi(req->hdr[HH_ATTEMPT]);
 	job->body = req->body;		/* moved: the job owns it now */

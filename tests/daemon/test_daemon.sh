@@ -133,6 +133,80 @@ if ! kill -0 "$MAIN" 2>/dev/null; then
 	exit 1
 fi
 
+# ---- SIGHUP: secrets re-read, a bad reload refused, connections kept;
+# ---- /metrics on its own listener
+HUP_PORT=$(free_port)
+MPORT=$(free_port)
+HLOG=$T/hup.err
+printf 'hup-secret-one\n' >"$T/hup"
+printf 'hup-secret-two\n' >"$T/hup2"
+hup_send() {	# hup_send SECRETFILE ID: prints the status line
+	"${CLIENT[@]}" send --port "$HUP_PORT" --api-key k-hup \
+		--secret-file "$1" --id "$2" 2>&1 | head -1
+}
+# keep-alive GETs on one socket, one per line of stdin ("go"), answers out
+keepalive() {
+	python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+for line in sys.stdin:
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    print(s.recv(4096).split(b"\r\n")[0].decode(), flush=True)' "$HUP_PORT"
+}
+if start_daemon "$HLOG" "$HUP_PORT" --key "k-hup=$T/hup" \
+	--metrics "127.0.0.1:$MPORT" --store "sqlite:$T/hup.db"; then
+	HUP=$DPID
+	exec 7> >(keepalive >"$T/keepalive")
+	echo go >&7
+	r1=$(hup_send "$T/hup" hup-1)
+	cp "$T/hup2" "$T/hup"
+	kill -HUP "$HUP"; sleep 0.5
+	echo go >&7
+	r2=$(hup_send "$T/hup2" hup-2)
+	printf 'hup-secret-one\n' >"$T/hup-one"
+	r3=$(hup_send "$T/hup-one" hup-3)
+	chmod 0644 "$T/hup"
+	kill -HUP "$HUP"; sleep 0.5
+	r4=$(hup_send "$T/hup2" hup-4)
+	echo go >&7
+	exec 7>&-
+	sleep 0.3
+	if [ "$r1" = 200 ] && [ "$r2" = 200 ] && [ "$r3" = 401 ]; then
+		pass "SIGHUP: the new secret verifies, the old one no longer does"
+	else
+		fail "SIGHUP: the new secret verifies, the old one no longer does" \
+			"before $r1, new $r2, old $r3 (want 200 200 401)"
+	fi
+	if [ "$r4" = 200 ] && grep -q 'keeping the running configuration' "$HLOG"; then
+		pass "SIGHUP: a bad new config is refused, the old one kept"
+	else
+		fail "SIGHUP: a bad new config is refused, the old one kept" \
+			"after refusal $r4; log: $(grep SIGHUP "$HLOG" | tail -2 | tr '\n' ' ')"
+	fi
+	if [ "$(grep -c 'HTTP/1.1 200' "$T/keepalive")" -eq 3 ]; then
+		pass "SIGHUP: an open keep-alive connection keeps working"
+	else
+		fail "SIGHUP: an open keep-alive connection keeps working" \
+			"answers on it: $(tr '\n' ' ' <"$T/keepalive")"
+	fi
+	python3 -c '
+import sys, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+want = ["streamgate_requests_total{route=\"push\",outcome=\"ok\"} 3",
+        "streamgate_requests_total{route=\"push\",outcome=\"bad_signature\"} 1",
+        "streamgate_store_events_total 3",
+        "streamgate_request_duration_seconds_bucket{le=\"+Inf\"}"]
+miss = [w for w in want if w not in t]
+sys.exit("missing: %s" % miss if miss else 0)' "$MPORT" >"$T/metrics.out" 2>&1 &&
+		pass "/metrics: requests by route and outcome, histogram, store" ||
+		fail "/metrics: requests by route and outcome, histogram, store" \
+			"$(tail -2 "$T/metrics.out" | tr '\n' ' ')"
+	kill -TERM "$HUP"
+	wait_exit "$HUP" 10
+else
+	fail "SIGHUP: daemon with --metrics starts" "$START_ERR"
+fi
+
 # ---- SIGTERM under load: 200 distinct webhooks, SIGTERM after 100 acks
 "${CLIENT[@]}" load --port "$PORT" --api-key "$API_KEY" --secret-file "$T/secret" \
 	--count 200 --threads 4 --acked "$T/term.acked" --kill-pid "$MAIN" \

@@ -208,6 +208,25 @@ test_synchronous_hooks_answer_the_message(void **state)
 	webhook_job_free(&j);
 }
 
+/* No X-Webhook-Id: the signature is the key, in one case whatever came. */
+static void
+test_signature_key_is_case_folded(void **state)
+{
+	struct http_request r;
+	struct webhook_job j;
+	char *p, lower[VERIFY_HEX_LEN + 1];
+
+	(void)state;
+	request(&r, HTTP_POST, PUSH, NULL, "key1", "new-secret", EVENT);
+	strcpy(lower, r.hdr[HH_SIGNATURE]);
+	for (p = r.hdr[HH_SIGNATURE]; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	assert_int_equal(decide(&r, &j), 0);
+	assert_string_equal(j.ev.webhook_id, lower);
+	webhook_job_free(&j);
+}
+
 int
 main(void)
 {
@@ -216,6 +235,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_gzip_body_verified_inflated),
 		cmocka_unit_test(test_synchronous_hooks_answer_the_message),
+		cmocka_unit_test(test_signature_key_is_case_folded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
