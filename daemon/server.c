@@ -311,13 +311,17 @@ store_done(struct store_event *ev, enum store_result r, void *arg)
 	struct worker *w = c->w;
 	uint64_t one = 1;
 
+	int wake;
+
 	(void)ev;
 	c->result = r;
 	pthread_mutex_lock(&w->lock);
+	wake = w->done == NULL;	/* the worker takes the whole list per wake */
 	c->done_next = w->done;
 	w->done = c;
 	pthread_mutex_unlock(&w->lock);
-	(void)!write(w->evfd, &one, sizeof(one));
+	if (wake)
+		(void)!write(w->evfd, &one, sizeof(one));
 }
 
 /* The answer of the current request is known: queue it, log it. */

@@ -10,7 +10,7 @@ PKGS=(
 	libsqlite3-dev libhiredis-dev libcurl4-openssl-dev node-llhttp
 	# tests
 	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3
-	procps psmisc iputils-ping util-linux
+	procps psmisc iputils-ping util-linux openssl gzip systemd
 	# benchmarks: the peers we measure against
 	xdp-tools libxdp-dev wrk nginx-light
 )
