@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "dedup.h"
+#include "jsonarena.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -218,6 +219,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	jsonarena_init();	/* before any worker parses a body */
 	store_dir_make(cfg->store);
 	if ((store = store_open(cfg->store, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

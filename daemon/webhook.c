@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "inflate.h"
+#include "jsonarena.h"
 #include "verify.h"
 #include "webhook.h"
 
@@ -153,34 +154,44 @@ signature_check(const struct config *cfg, struct http_request *req,
 	return 0;
 }
 
-/* JSON checks; for BMS/commands keep "message" for the answer. */
+/* JSON checks; for BMS/commands keep "message" for the answer.  The tree
+ * lives in this thread's arena; the printed message is copied out of it. */
 static int
 json_check(struct http_request *req, struct webhook_job *job)
 {
 	cJSON *root, *type, *msg;
+	char *printed;
+	int rc = -1;
 
+	jsonarena_begin();
 	root = cJSON_ParseWithLength((const char *)req->body, req->body_len);
 	if (root == NULL || !cJSON_IsObject(root)) {
-		cJSON_Delete(root);
 		answer(job, 400, "body is not a JSON object");
-		return -1;
+		goto done;
 	}
 	type = cJSON_GetObjectItemCaseSensitive(root, "type");
 	if (cJSON_IsString(type) && strlen(type->valuestring) <
 	    sizeof(job->event_type))
 		strcpy(job->event_type, type->valuestring);
 	if (job->route == WR_PUSH && !cJSON_IsString(type)) {
-		cJSON_Delete(root);
 		answer(job, 400, "push event has no string type");
-		return -1;
+		goto done;
 	}
 	if (job->route != WR_PUSH) {
 		msg = cJSON_GetObjectItemCaseSensitive(root, "message");
-		job->message = msg ? cJSON_PrintUnformatted(msg) :
-		    strdup("null");
+		printed = msg ? cJSON_PrintUnformatted(msg) : NULL;
+		job->message = strdup(printed ? printed : "null");
+		cJSON_free(printed);	/* arena or heap: the hook knows */
+		if (job->message == NULL) {
+			answer(job, 503, "out of memory");
+			goto done;
+		}
 	}
+	rc = 0;
+done:
 	cJSON_Delete(root);
-	return 0;
+	jsonarena_end();
+	return rc;
 }
 
 static void

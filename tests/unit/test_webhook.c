@@ -13,6 +13,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "jsonarena.h"
 #include "verify.h"
 #include "webhook.h"
 
@@ -23,6 +24,7 @@ static int
 setup(void **state)
 {
 	(void)state;
+	jsonarena_init();	/* as streamgated runs it */
 	config_defaults(&cfg);
 	cfg.nkeys = 2;
 	strcpy(cfg.keys[0].api_key, "key1");
