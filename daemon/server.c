@@ -69,6 +69,8 @@ struct worker {
 	size_t			 nlfd;
 	struct conn		*conns;
 	int			 mfd;		/* metrics listener (worker 0) */
+	int			 spare;		/* a reserved fd, for EMFILE */
+	int64_t			 paused;	/* listeners off until then (ms) */
 	pthread_mutex_t		 lock;
 	struct conn		*done;		/* completed by the store */
 	atomic_uint_fast64_t	 epoch;		/* loops run: reload grace */
@@ -469,6 +471,39 @@ completions(struct worker *w)
 	}
 }
 
+/* Listener epoll registration: off while out of descriptors. */
+static void
+listeners_set(struct worker *w, int op)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	size_t i;
+
+	for (i = 0; i < w->nlfd; i++) {
+		if (w->lfd[i] < 0)
+			continue;
+		ev.data.ptr = (void *)(uintptr_t)(TAG_LISTEN + i);
+		epoll_ctl(w->epfd, op, w->lfd[i], &ev);
+	}
+}
+
+static void
+listeners_pause(struct worker *w)
+{
+	if (!w->paused)
+		listeners_set(w, EPOLL_CTL_DEL);
+	w->paused = now_ms() + TICK_MS;
+}
+
+static void
+listeners_resume(struct worker *w)
+{
+	if (!w->paused || now_ms() < w->paused)
+		return;
+	if (!atomic_load(&w->srv->stopping))
+		listeners_set(w, EPOLL_CTL_ADD);
+	w->paused = 0;
+}
+
 static void
 accept_all(struct worker *w, int lfd, int metrics)
 {
@@ -479,8 +514,31 @@ accept_all(struct worker *w, int lfd, int metrics)
 	struct conn *c;
 	int fd, one = 1;
 
-	while ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+	for (;;) {
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/*
+			 * Out of descriptors: the pending connection keeps the
+			 * listener readable, and the loop would spin.  Spend
+			 * the reserved descriptor to take it and close it (the
+			 * client sees a reset, and Stream retries); when even
+			 * that fails, stop listening until the next tick.
+			 */
+			if (w->spare >= 0) {
+				close(w->spare);
+				fd = accept(lfd, NULL, NULL);
+				if (fd >= 0)
+					close(fd);
+				w->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				if (fd >= 0)
+					continue;
+			}
+			listeners_pause(w);
+			break;
+		}
+		if (fd < 0)
+			break;
 		sl = sizeof(ss);
 		if (atomic_fetch_add(&w->srv->nconns, 1) >=
 		    (int)cfg->limits.connections ||
@@ -597,6 +655,7 @@ worker_main(void *arg)
 				conn_close(p);
 		}
 		timeouts(w);
+		listeners_resume(w);
 		log_flush(w);
 	}
 	log_flush(w);
@@ -636,6 +695,7 @@ worker_init(struct server *s, struct worker *w, int first, char *err,
 
 	w->srv = s;
 	w->mfd = -1;
+	w->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pthread_mutex_init(&w->lock, NULL);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -685,7 +745,7 @@ server_new(const struct config *cfg, struct store *store, struct dedup *dedup,
 		return NULL;
 	}
 	for (i = 0; i < s->nw; i++) {
-		s->w[i].epfd = s->w[i].evfd = s->w[i].mfd = -1;
+		s->w[i].epfd = s->w[i].evfd = s->w[i].mfd = s->w[i].spare = -1;
 		if (worker_init(s, &s->w[i], i == 0, err, errlen) != 0) {
 			server_free(s);
 			return NULL;
@@ -757,6 +817,8 @@ server_free(struct server *s)
 			close(s->w[i].epfd);
 		if (s->w[i].evfd >= 0)
 			close(s->w[i].evfd);
+		if (s->w[i].spare >= 0)
+			close(s->w[i].spare);
 		pthread_mutex_destroy(&s->w[i].lock);
 	}
 	free(s->w);

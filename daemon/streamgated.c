@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,6 +169,25 @@ reload(int argc, char **argv, struct server *srv, struct config *cur)
 	return next;
 }
 
+/* Every connection is a descriptor: raise the soft limit to the hard one,
+ * and say so when the connection limit still does not fit. */
+static void
+nofile_raise(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("setrlimit NOFILE");
+	if (rl.rlim_cur < (rlim_t)cfg->limits.connections + 64)
+		log_warnx("limits.connections is %u but only %llu file "
+		    "descriptors are allowed: connections past that are "
+		    "refused", cfg->limits.connections,
+		    (unsigned long long)rl.rlim_cur);
+}
+
 /* sqlite:./var/streamgate.db: make ./var when it is missing. */
 static void
 store_dir_make(const char *uri)
@@ -220,6 +240,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	jsonarena_init();	/* before any worker parses a body */
+	nofile_raise(cfg);
 	store_dir_make(cfg->store);
 	if ((store = store_open(cfg->store, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

@@ -207,6 +207,49 @@ else
 	fail "SIGHUP: daemon with --metrics starts" "$START_ERR"
 fi
 
+# ---- out of descriptors: connections past the limit are refused, the
+# ---- daemon neither spins nor stops answering
+FD_PORT=$(free_port)
+FDLOG=$T/fd.err
+SGD_SAVED=("${SGD[@]}")
+SGD=(bash -c 'ulimit -n 64; exec "$0" "$@"' "${SGD[@]}")
+if start_daemon "$FDLOG" "$FD_PORT" --key "$API_KEY=$T/secret" \
+	--store "sqlite:$T/fd.db"; then
+	FDP=$DPID
+	out=$(python3 -c '
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+def cpu():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / 100.0
+held = []
+for i in range(120):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+    except OSError:
+        pass
+time.sleep(0.3)
+c0 = cpu(); time.sleep(1.0); c1 = cpu()
+for s in held:
+    s.close()
+time.sleep(0.3)
+print("%.2f" % (c1 - c0))' "$FD_PORT" "$FDP" 2>&1)
+	st=$("${CLIENT[@]}" send --port "$FD_PORT" --api-key "$API_KEY" \
+		--secret-file "$T/secret" --id fd-after 2>&1 | head -1)
+	if grep -q 'file descriptors are allowed' "$FDLOG" &&
+		awk -v c="$out" 'BEGIN { exit !(c + 0 < 0.5) }' && [ "$st" = 200 ]; then
+		pass "out of descriptors: warned at start, no spinning, answers after"
+	else
+		fail "out of descriptors: warned at start, no spinning, answers after" \
+			"cpu over 1 s with 120 connections: $out s; answer after: $st; log: $(grep -c descriptors "$FDLOG")"
+	fi
+	kill -TERM "$FDP"
+	wait_exit "$FDP" 10
+else
+	fail "out of descriptors: daemon starts under ulimit -n 64" "$START_ERR"
+fi
+SGD=("${SGD_SAVED[@]}")
+
 # ---- SIGTERM under load: 200 distinct webhooks, SIGTERM after 100 acks
 "${CLIENT[@]}" load --port "$PORT" --api-key "$API_KEY" --secret-file "$T/secret" \
 	--count 200 --threads 4 --acked "$T/term.acked" --kill-pid "$MAIN" \
