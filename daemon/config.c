@@ -813,15 +813,9 @@ config_load_file(const char *path, struct config *c, char *err,
 	char *buf;
 	int rc;
 
-	if (jsonfile_read(path, CONFIG_FILE_MAX, &buf, &len) == -1) {
-		if (errno == EFBIG)
-			log_errbuf(err, errlen, "%s: larger than %u KiB", path,
-			    CONFIG_FILE_MAX >> 10);
-		else
-			log_errbuf(err, errlen, "%s: %s", path,
-			    strerror(errno));
+	if (jsonfile_read(path, CONFIG_FILE_MAX, &buf, &len, err,
+	    errlen) == -1)
 		return -1;
-	}
 	rc = config_parse(buf, len, c, why, sizeof(why));
 	free(buf);
 	if (rc == -1)

@@ -13,9 +13,10 @@
 #include <cjson/cJSON.h>
 
 #include "jsonfile.h"
+#include "log.h"
 
-int
-jsonfile_read(const char *path, size_t max, char **buf, size_t *len)
+static int
+read_all(const char *path, size_t max, char **buf, size_t *len)
 {
 	size_t cap = 0, n = 0, r;
 	char *p = NULL, *np;
@@ -54,6 +55,23 @@ jsonfile_read(const char *path, size_t max, char **buf, size_t *len)
 	free(p);
 	fclose(fp);
 	errno = saved;
+	return -1;
+}
+
+int
+jsonfile_read(const char *path, size_t max, char **buf, size_t *len,
+    char *err, size_t errlen)
+{
+	if (read_all(path, max, buf, len) == 0)
+		return 0;
+	if (errno != EFBIG)
+		log_errbuf(err, errlen, "%s: %s", path, strerror(errno));
+	else if (max % (1u << 20) == 0)
+		log_errbuf(err, errlen, "%s: larger than %zu MiB", path,
+		    max >> 20);
+	else
+		log_errbuf(err, errlen, "%s: larger than %zu KiB", path,
+		    max >> 10);
 	return -1;
 }
 

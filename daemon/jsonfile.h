@@ -26,9 +26,11 @@ enum jsonfile_result {
 
 /*
  * The whole file (or pipe) into a malloc'd *buf, not NUL-terminated.
- * -1 with errno set on error; EFBIG past max bytes.
+ * -1 on error, with err = "PATH: reason" ("PATH: larger than 4 MiB" past
+ * max bytes, max a whole number of KiB).
  */
-int	jsonfile_read(const char *path, size_t max, char **buf, size_t *len);
+int	jsonfile_read(const char *path, size_t max, char **buf, size_t *len,
+	    char *err, size_t errlen);
 
 /*
  * Parse len bytes (need not be NUL-terminated) into *root.  On refusal

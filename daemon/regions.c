@@ -419,15 +419,9 @@ regions_load_file(const char *path, struct region_table *t, char *err,
 
 	t->v = NULL;
 	t->n = 0;
-	if (jsonfile_read(path, REGIONS_FILE_MAX, &buf, &len) == -1) {
-		if (errno == EFBIG)
-			log_errbuf(err, errlen, "%s: larger than %u MiB",
-			    path, REGIONS_FILE_MAX >> 20);
-		else
-			log_errbuf(err, errlen, "%s: %s", path,
-			    strerror(errno));
+	if (jsonfile_read(path, REGIONS_FILE_MAX, &buf, &len, err,
+	    errlen) == -1)
 		return -1;
-	}
 	rc = regions_parse(buf, len, t, why, sizeof(why));
 	free(buf);
 	if (rc == -1)
