@@ -314,6 +314,18 @@ upstream_check(const char *s)
 	return NULL;
 }
 
+/* Key names are built from it: printable, no spaces or braces. */
+static const char *
+prefix_check(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-");
+
+	if (s[0] == '\0' || s[n] != '\0')
+		return "must be letters, digits and : _ . - only";
+	return NULL;
+}
+
 /*
  * "1.2.3.4:80" or "[::1]:80".  Names are refused, not resolved: the
  * daemon binds before it can trust DNS, and a name that resolves to
@@ -474,15 +486,20 @@ static int
 set_upstream(const struct pctx *ctx, const cJSON *v, const char *path,
     void *base, const struct field *f)
 {
-	struct config *c = base;
-
 	if (cJSON_IsNull(v)) {
-		c->upstream[0] = '\0';
+		((char *)base + f->off)[0] = '\0';
 		return 0;
 	}
 	if (!cJSON_IsString(v))
 		return key_err(ctx, path, "must be a string or null");
 	return set_string(ctx, v, path, base, f, upstream_check);
+}
+
+static int
+set_prefix(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	return set_string(ctx, v, path, base, f, prefix_check);
 }
 
 static int
@@ -562,6 +579,22 @@ static const struct field routes_fields[] = {
 	FIELD_STR("health", set_route, struct config, route_health),
 };
 
+static const struct field upstreams_fields[] = {
+	FIELD_STR("push", set_upstream, struct config, upstream_push),
+	FIELD_STR("before_message_send", set_upstream, struct config,
+	    upstream_bms),
+	FIELD_STR("custom_commands", set_upstream, struct config,
+	    upstream_commands),
+};
+
+static const struct field delivery_fields[] = {
+	FIELD_NUM("backoff_base_ms", delivery.backoff_base_ms, 10, 3600000),
+	FIELD_NUM("backoff_cap_ms", delivery.backoff_cap_ms, 10, 86400000),
+	FIELD_NUM("max_attempts", delivery.max_attempts, 1, 1000),
+	FIELD_NUM("timeout_ms", delivery.timeout_ms, 100, 600000),
+	FIELD_NUM("concurrency", delivery.concurrency, 1, 1024),
+};
+
 static const struct field key_fields[] = {
 	FIELD_STR("api_key", set_api_key, struct config_key, api_key),
 	FIELD_STR("secret_file", set_secret_file, struct config_key,
@@ -587,6 +620,36 @@ set_limits(const struct pctx *ctx, const cJSON *v, const char *path,
 		return key_err(ctx, path_join(sub, path, "inflated_bytes"),
 		    "%zu is less than limits.body_bytes (%zu)",
 		    c->limits.inflated_bytes, c->limits.body_bytes);
+	return 0;
+}
+
+static int
+set_upstreams(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	uint32_t seen;
+
+	(void)f;
+	return walk_object(ctx, v, path, base, upstreams_fields,
+	    NELEM(upstreams_fields), &seen);
+}
+
+static int
+set_delivery(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	char sub[CONFIG_KEYPATH_LEN];
+	struct config *c = base;
+	uint32_t seen;
+
+	(void)f;
+	if (walk_object(ctx, v, path, c, delivery_fields,
+	    NELEM(delivery_fields), &seen) == -1)
+		return -1;
+	if (c->delivery.backoff_cap_ms < c->delivery.backoff_base_ms)
+		return key_err(ctx, path_join(sub, path, "backoff_cap_ms"),
+		    "%u is less than delivery.backoff_base_ms (%u)",
+		    c->delivery.backoff_cap_ms, c->delivery.backoff_base_ms);
 	return 0;
 }
 
@@ -723,6 +786,11 @@ static const struct field top_fields[] = {
 	{ "metrics", set_metrics, 0, 0, 0, 0 },
 	{ "routes", set_routes, 0, 0, 0, 0 },
 	{ "limits", set_limits, 0, 0, 0, 0 },
+	{ "upstreams", set_upstreams, 0, 0, 0, 0 },
+	{ "delivery", set_delivery, 0, 0, 0, 0 },
+	FIELD_NUM("hook_deadline_ms", hook_deadline_ms, 50, 1500),
+	FIELD_NUM("retention_s", retention_s, 0, 3650 * 86400),
+	FIELD_STR("redis_prefix", set_prefix, struct config, redis_prefix),
 	FIELD_NUM("dedup_window_s", dedup_window_s, 1, 30 * 86400),
 	FIELD_NUM("workers", workers, 0, 256),
 };
@@ -750,6 +818,23 @@ config_defaults(struct config *c)
 	c->limits.idle_timeout_ms = 60000;
 	c->dedup_window_s = 86400;
 	c->workers = 0;
+	c->delivery.backoff_base_ms = 1000;
+	c->delivery.backoff_cap_ms = 300000;
+	c->delivery.max_attempts = 12;
+	c->delivery.timeout_ms = 10000;
+	c->delivery.concurrency = 32;
+	c->hook_deadline_ms = 1200;
+	c->retention_s = 7 * 86400;
+	snprintf(c->redis_prefix, sizeof(c->redis_prefix), "streamgate");
+}
+
+const char *
+config_upstream(const struct config *c, enum config_route r)
+{
+	const char *own = r == CR_PUSH ? c->upstream_push :
+	    r == CR_BMS ? c->upstream_bms : c->upstream_commands;
+
+	return own[0] != '\0' ? own : c->upstream;
 }
 
 /* Wipe the secrets of keys[from..]: the entries are being replaced. */

@@ -10,6 +10,13 @@
  *   "keys":     [{"api_key": "k1", "secret_file": "/etc/streamgate/k1.secret"}],
  *   "store":    "sqlite:./var/streamgate.db",    or "redis://HOST:PORT[/DB]"
  *   "upstream": null,                            or "http://...", "unix:/path"
+ *   "upstreams": {"push": null, "before_message_send": null,
+ *                 "custom_commands": null},      per route; null: "upstream"
+ *   "delivery": {"backoff_base_ms": 1000, "backoff_cap_ms": 300000,
+ *                "max_attempts": 12, "timeout_ms": 10000, "concurrency": 32},
+ *   "hook_deadline_ms": 1200,                    sync hooks: under Stream's 1.5 s
+ *   "retention_s": 604800,                       delivered events; 0: keep
+ *   "redis_prefix": "streamgate",
  *   "metrics":  null,                            or "127.0.0.1:9100"
  *   "routes":   {"push": "/webhooks/stream/push",
  *                "before_message_send": "/webhooks/stream/before-message-send",
@@ -58,6 +65,15 @@ struct config_limits {
 	unsigned	idle_timeout_ms;
 };
 
+/* Push delivery: exponential backoff with full jitter between base and cap. */
+struct config_delivery {
+	unsigned	backoff_base_ms;
+	unsigned	backoff_cap_ms;
+	unsigned	max_attempts;		/* then dead */
+	unsigned	timeout_ms;		/* one attempt */
+	unsigned	concurrency;		/* requests in flight */
+};
+
 struct config {
 	struct config_listen	listen[CONFIG_MAX_LISTEN];
 	size_t			nlisten;
@@ -65,6 +81,13 @@ struct config {
 	size_t			nkeys;
 	char			store[CONFIG_PATH_LEN];
 	char			upstream[CONFIG_PATH_LEN];	/* "" none */
+	char			upstream_push[CONFIG_PATH_LEN];	/* "" upstream */
+	char			upstream_bms[CONFIG_PATH_LEN];
+	char			upstream_commands[CONFIG_PATH_LEN];
+	struct config_delivery	delivery;
+	unsigned		hook_deadline_ms;
+	unsigned		retention_s;			/* 0: keep */
+	char			redis_prefix[64];
 	struct config_listen	metrics;
 	int			has_metrics;
 	char			route_push[256];
@@ -102,6 +125,11 @@ int	config_flag_upstream(struct config *c, const char *arg, char *err,
 	    size_t errlen);
 int	config_flag_metrics(struct config *c, const char *arg, char *err,
 	    size_t errlen);
+
+/* The upstream of a route (0 push, 1 before-message-send, 2 custom
+ * commands): its own, else "upstream"; "" when there is none. */
+enum config_route { CR_PUSH, CR_BMS, CR_COMMANDS };
+const char *config_upstream(const struct config *c, enum config_route r);
 
 /* Load every secret file (permissions checked); 0 or -1 with err. */
 int	config_load_secrets(struct config *c, char *err, size_t errlen);

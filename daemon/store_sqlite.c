@@ -15,11 +15,12 @@
 #include <sqlite3.h>
 
 #include "log.h"
-#include "store.h"
+#include "store_impl.h"
 
 #define STORE_BATCH_MAX	4096	/* events in one transaction, at most */
 
-struct store {
+struct sqlite_store {
+	struct store		 base;
 	sqlite3			*db;
 	sqlite3_stmt		*insert;
 	pthread_t		 thread;
@@ -50,19 +51,8 @@ static const char *insert_sql =
 	"INSERT OR IGNORE INTO events (webhook_id, kind, event_type, api_key,"
 	" attempt, command, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
-const char *
-store_kind_name(enum store_kind k)
-{
-	switch (k) {
-	case STORE_PUSH:		return "push";
-	case STORE_BEFORE_MESSAGE_SEND:	return "before_message_send";
-	case STORE_CUSTOM_COMMAND:	return "custom_command";
-	}
-	return "push";
-}
-
 static int
-exec(struct store *s, const char *sql)
+exec(struct sqlite_store *s, const char *sql)
 {
 	char *msg = NULL;
 
@@ -76,7 +66,7 @@ exec(struct store *s, const char *sql)
 
 /* One event into the open transaction: stored, duplicate, or -1. */
 static int
-insert_one(struct store *s, struct store_event *ev)
+insert_one(struct sqlite_store *s, struct store_event *ev)
 {
 	sqlite3_stmt *st = s->insert;
 	int rc;
@@ -110,7 +100,7 @@ insert_one(struct store *s, struct store_event *ev)
  * turns every event of the batch into a failure.
  */
 static void
-batch_commit(struct store *s, struct store_event *batch)
+batch_commit(struct sqlite_store *s, struct store_event *batch)
 {
 	struct store_event *ev, *next;
 	enum store_result res[STORE_BATCH_MAX];
@@ -146,7 +136,7 @@ batch_commit(struct store *s, struct store_event *batch)
 
 /* Take up to STORE_BATCH_MAX queued events, in order. */
 static struct store_event *
-queue_take(struct store *s)
+queue_take(struct sqlite_store *s)
 {
 	struct store_event *batch = s->head, *ev = batch;
 	int n = 1;
@@ -165,7 +155,7 @@ queue_take(struct store *s)
 static void *
 writer(void *arg)
 {
-	struct store *s = arg;
+	struct sqlite_store *s = arg;
 	struct store_event *batch;
 
 	pthread_mutex_lock(&s->lock);
@@ -183,9 +173,11 @@ writer(void *arg)
 	return NULL;
 }
 
-void
-store_submit(struct store *s, struct store_event *ev)
+static void
+sqlite_submit(struct store *base, struct store_event *ev)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
+
 	ev->next = NULL;
 	ev->seq = 0;
 	pthread_mutex_lock(&s->lock);
@@ -195,16 +187,18 @@ store_submit(struct store *s, struct store_event *ev)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void
-store_stats(struct store *s, struct store_stats *out)
+static void
+sqlite_stats(struct store *base, struct store_stats *out)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
+
 	pthread_mutex_lock(&s->lock);
 	*out = s->stats;
 	pthread_mutex_unlock(&s->lock);
 }
 
 static void
-store_free(struct store *s)
+store_free(struct sqlite_store *s)
 {
 	sqlite3_finalize(s->insert);
 	sqlite3_close(s->db);
@@ -213,10 +207,11 @@ store_free(struct store *s)
 	free(s);
 }
 
-struct store *
-store_open(const char *uri, char *err, size_t errlen)
+static struct store *
+sqlite_open(const char *uri, const struct store_options *opt, char *err,
+    size_t errlen)
 {
-	struct store *s;
+	struct sqlite_store *s;
 	const char *path;
 
 	if (strncmp(uri, "sqlite:", 7) != 0 || uri[7] == '\0') {
@@ -230,6 +225,8 @@ store_open(const char *uri, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
+	(void)opt;
+	s->base.ops = &store_sqlite_ops;
 	s->tail = &s->head;
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
@@ -249,12 +246,14 @@ store_open(const char *uri, char *err, size_t errlen)
 		store_free(s);
 		return NULL;
 	}
-	return s;
+	return &s->base;
 }
 
-void
-store_close(struct store *s)
+static void
+sqlite_close(struct store *base)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
+
 	pthread_mutex_lock(&s->lock);
 	s->stopping = 1;
 	pthread_cond_signal(&s->wake);
@@ -262,3 +261,43 @@ store_close(struct store *s)
 	pthread_join(s->thread, NULL);
 	store_free(s);
 }
+
+/* Delivery: filled in by the delivery work (issue 5). */
+static int
+sqlite_pending(struct store *base, int64_t after, struct store_pending *out,
+    size_t max)
+{
+	(void)base; (void)after; (void)out; (void)max;
+	return 0;
+}
+
+static int
+sqlite_fetch(struct store *base, int64_t seq, struct store_record *out)
+{
+	(void)base; (void)seq; (void)out;
+	return 1;
+}
+
+static void
+sqlite_mark(struct store *base, const struct store_mark *m)
+{
+	(void)base; (void)m;
+}
+
+static void
+sqlite_notify(struct store *base, void (*fn)(void *), void *arg)
+{
+	(void)base; (void)fn; (void)arg;
+}
+
+const struct store_ops store_sqlite_ops = {
+	.scheme = "sqlite:",
+	.open = sqlite_open,
+	.submit = sqlite_submit,
+	.stats = sqlite_stats,
+	.close = sqlite_close,
+	.pending = sqlite_pending,
+	.fetch = sqlite_fetch,
+	.mark = sqlite_mark,
+	.notify = sqlite_notify,
+};

@@ -206,6 +206,7 @@ main(int argc, char **argv)
 {
 	struct config *cfg;
 	struct store *store;
+	struct store_options sopt;
 	struct dedup *dedup;
 	struct server *srv;
 	char err[1024];
@@ -226,10 +227,6 @@ main(int argc, char **argv)
 		free(cfg);
 		return 0;
 	}
-	if (strncmp(cfg->store, "sqlite:", 7) != 0)
-		fatalx("store: %s: only sqlite:PATH is built so far", cfg->store);
-	if (cfg->upstream[0])
-		log_warnx("--upstream is not served yet: ignored");
 
 	/* every worker inherits this mask: signals come to sigwait below */
 	sigemptyset(&sigs);
@@ -242,7 +239,11 @@ main(int argc, char **argv)
 	jsonarena_init();	/* before any worker parses a body */
 	nofile_raise(cfg);
 	store_dir_make(cfg->store);
-	if ((store = store_open(cfg->store, err, sizeof(err))) == NULL)
+	sopt.dedup_window_ms = (uint64_t)cfg->dedup_window_s * 1000;
+	sopt.retention_ms = (uint64_t)cfg->retention_s * 1000;
+	sopt.redis_prefix = cfg->redis_prefix;
+	sopt.deliver = config_upstream(cfg, CR_PUSH)[0] != '\0';
+	if ((store = store_open(cfg->store, &sopt, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((dedup = dedup_new(cfg->dedup_window_s, DEDUP_MAX)) == NULL)
 		fatalx("dedup: out of memory");

@@ -9,7 +9,7 @@ PKGS=(
 	libbpf-dev libcjson-dev libnftnl-dev libmnl-dev libssl-dev zlib1g-dev
 	libsqlite3-dev libhiredis-dev libcurl4-openssl-dev node-llhttp
 	# tests
-	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3
+	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3 redis-server
 	procps psmisc iputils-ping util-linux openssl gzip systemd
 	# benchmarks: the peers we measure against
 	xdp-tools libxdp-dev wrk nginx-light

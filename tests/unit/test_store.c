@@ -28,6 +28,7 @@ struct waiter {
 static struct waiter W = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
     0, 0, 0, 0 };
 static char dir[64], uri[160], path[128];
+static const struct store_options opts = { 86400000, 0, "streamgate", 0 };
 
 static void
 done(struct store_event *ev, enum store_result r, void *arg)
@@ -123,7 +124,7 @@ test_stored_exactly(void **state)
 	const char *body = "{\"type\":\"message.new\",\"x\":\"\\u00e9\"}";
 
 	(void)state;
-	assert_non_null(s = store_open(uri, err, sizeof(err)));
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	store_submit(s, event("id-1", body));
 	store_submit(s, event("id-2", "{}"));
 	wait_all();
@@ -135,7 +136,7 @@ test_stored_exactly(void **state)
 	    "body = CAST('{\"type\":\"message.new\",\"x\":\"\\u00e9\"}' AS BLOB)"),
 	    1);
 	/* reopening keeps what is there and the schema */
-	assert_non_null(s = store_open(uri, err, sizeof(err)));
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	store_submit(s, event("id-1", body));
 	wait_all();
 	store_close(s);
@@ -152,7 +153,7 @@ test_duplicates_in_one_batch(void **state)
 	int i;
 
 	(void)state;
-	assert_non_null(s = store_open(uri, err, sizeof(err)));
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	for (i = 0; i < 20; i++)
 		store_submit(s, event("same", "{}"));
 	wait_all();
@@ -196,7 +197,7 @@ test_group_commit_from_threads(void **state)
 	int i;
 
 	(void)state;
-	assert_non_null(a[0].s = store_open(uri, err, sizeof(err)));
+	assert_non_null(a[0].s = store_open(uri, &opts, err, sizeof(err)));
 	for (i = 0; i < 4; i++) {
 		a[i].s = a[0].s;
 		a[i].id = i;
@@ -225,7 +226,7 @@ test_failure_reported(void **state)
 	char err[256];
 
 	(void)state;
-	assert_non_null(s = store_open(uri, err, sizeof(err)));
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
 	    SQLITE_OK);
@@ -247,9 +248,9 @@ test_open_errors(void **state)
 	char err[256];
 
 	(void)state;
-	assert_null(store_open("redis-ish:x", err, sizeof(err)));
-	assert_non_null(strstr(err, "not sqlite:PATH"));
-	assert_null(store_open("sqlite:/nonexistent-dir/x.db", err,
+	assert_null(store_open("redis-ish:x", &opts, err, sizeof(err)));
+	assert_non_null(strstr(err, "neither sqlite:PATH nor redis:"));
+	assert_null(store_open("sqlite:/nonexistent-dir/x.db", &opts, err,
 	    sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
 }

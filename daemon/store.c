@@ -1,0 +1,121 @@
+/*
+ * store.c: the store interface (store.h), dispatched to a backend by the
+ * URI's scheme, and the names shared by every backend.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store_impl.h"
+
+static const struct store_ops *const backends[] = {
+	&store_sqlite_ops,
+	&store_redis_ops,
+};
+
+struct store *
+store_open(const char *uri, const struct store_options *opt, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strncmp(uri, backends[i]->scheme,
+		    strlen(backends[i]->scheme)) == 0)
+			return backends[i]->open(uri, opt, err, errlen);
+	log_errbuf(err, errlen, "store: '%s' is neither sqlite:PATH nor "
+	    "redis://HOST:PORT[/DB]", uri);
+	return NULL;
+}
+
+void
+store_submit(struct store *s, struct store_event *ev)
+{
+	s->ops->submit(s, ev);
+}
+
+void
+store_stats(struct store *s, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	s->ops->stats(s, out);
+}
+
+void
+store_close(struct store *s)
+{
+	s->ops->close(s);
+}
+
+int
+store_pending(struct store *s, int64_t after, struct store_pending *out,
+    size_t max)
+{
+	return s->ops->pending(s, after, out, max);
+}
+
+int
+store_fetch(struct store *s, int64_t seq, struct store_record *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->fetch(s, seq, out);
+}
+
+void
+store_record_free(struct store_record *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+void
+store_mark(struct store *s, const struct store_mark *m)
+{
+	s->ops->mark(s, m);
+}
+
+void
+store_notify(struct store *s, void (*fn)(void *), void *arg)
+{
+	s->ops->notify(s, fn, arg);
+}
+
+const char *
+store_kind_name(enum store_kind k)
+{
+	switch (k) {
+	case STORE_PUSH:		return "push";
+	case STORE_BEFORE_MESSAGE_SEND:	return "before_message_send";
+	case STORE_CUSTOM_COMMAND:	return "custom_command";
+	}
+	return "push";
+}
+
+static const char *const state_names[] = {
+	[STORE_KEPT] = "kept",
+	[STORE_PENDING] = "pending",
+	[STORE_DELIVERED] = "delivered",
+	[STORE_DEAD] = "dead",
+};
+
+const char *
+store_state_name(enum store_state st)
+{
+	if ((unsigned)st < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[st];
+	return "kept";
+}
+
+int
+store_state_parse(const char *name, enum store_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (strcmp(name, state_names[i]) == 0) {
+			*st = (enum store_state)i;
+			return 0;
+		}
+	return -1;
+}
