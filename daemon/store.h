@@ -103,6 +103,9 @@ struct store_options {
 	uint64_t	dedup_window_ms;	/* Redis claim TTL; `seen` expiry */
 	uint64_t	retention_ms;		/* delivered events; 0: keep */
 	const char	*redis_prefix;		/* "streamgate" */
+	const char	*consumer;		/* Redis consumer name: unique
+						 * per daemon, stable across
+						 * restarts ("HOST:PORT") */
 	int		deliver;		/* a delivery worker will run */
 };
 

@@ -188,6 +188,21 @@ nofile_raise(const struct config *cfg)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+/* This daemon's name in a shared Redis consumer group: the host and the
+ * first listener, so two daemons on one host differ and a restarted one
+ * finds the events it had claimed. */
+static const char *
+consumer_name(const struct config *cfg, char *buf, size_t len)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "streamgated");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "%s/%s", host, cfg->listen[0].text);
+	return buf;
+}
+
 /* sqlite:./var/streamgate.db: make ./var when it is missing. */
 static void
 store_dir_make(const char *uri)
@@ -207,6 +222,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct store *store;
 	struct store_options sopt;
+	char consumer[320];
 	struct dedup *dedup;
 	struct server *srv;
 	char err[1024];
@@ -242,6 +258,7 @@ main(int argc, char **argv)
 	sopt.dedup_window_ms = (uint64_t)cfg->dedup_window_s * 1000;
 	sopt.retention_ms = (uint64_t)cfg->retention_s * 1000;
 	sopt.redis_prefix = cfg->redis_prefix;
+	sopt.consumer = consumer_name(cfg, consumer, sizeof(consumer));
 	sopt.deliver = config_upstream(cfg, CR_PUSH)[0] != '\0';
 	if ((store = store_open(cfg->store, &sopt, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

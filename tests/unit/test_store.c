@@ -28,7 +28,7 @@ struct waiter {
 static struct waiter W = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
     0, 0, 0, 0 };
 static char dir[64], uri[160], path[128];
-static const struct store_options opts = { 86400000, 0, "streamgate", 0 };
+static const struct store_options opts = { 86400000, 0, "streamgate", "test", 0 };
 
 static void
 done(struct store_event *ev, enum store_result r, void *arg)
