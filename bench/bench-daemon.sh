@@ -11,6 +11,16 @@
 # nginx gets a generated minimal nginx.conf in a temp dir (not the system
 # one): worker_processes auto, access_log off, `return 200 "{}"`.
 #
+# The Redis row runs the same load against streamgated with
+# --store redis://, on a redis-server started here (appendonly yes,
+# appendfsync always: a 200 means the XADD is in an fsynced AOF, as durable
+# as the SQLite row).  The entries in the stream are counted against the 200s.
+#
+# The delivery row: BENCH_DELIVER (default 50000) of the rows the SQLite row
+# stored are put back into delivery (state 'pending'), streamgated is started
+# with --upstream pointing at nginx (`return 200`), and the time until none
+# is pending gives events delivered per second.
+#
 #   BUILD=build bench/bench-daemon.sh     (make bench-daemon builds and runs it)
 #   env: BENCH_DURATION (default 10s), BENCH_CONNS (32), BENCH_THREADS (2),
 #        BENCH_BODIES (signed bodies to precompute, default 800000)
@@ -23,11 +33,12 @@ DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNS:-32}
 THREADS=${BENCH_THREADS:-2}
 BODIES=${BENCH_BODIES:-800000}
+DELIVER=${BENCH_DELIVER:-50000}
 API_KEY=benchkey
 
 die() { echo "bench-daemon: $*" >&2; exit 1; }
 
-for t in wrk nginx python3; do
+for t in wrk nginx python3 redis-server redis-cli; do
 	command -v "$t" >/dev/null || die "$t not found (scripts/install-deps.sh)"
 done
 [ -x "$BUILD/streamgated" ] || die "$BUILD/streamgated missing: make"
@@ -36,7 +47,7 @@ python3 -c 'import sqlite3' 2>/dev/null || die "python3 has no sqlite3 module"
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 DIR=$BUILD/bench/daemon
 NGX=$(mktemp -d /tmp/sg-bench-nginx.XXXXXX)
-SG_PID= NGX_PID=
+SG_PID= NGX_PID= RDS_PID=
 stop_pid() {	# stop_pid PID: TERM, up to 5 s, then KILL
 	local p=$1 k
 	[ -n "$p" ] || return 0
@@ -52,6 +63,7 @@ cleanup() {
 	set +e
 	stop_pid "$SG_PID"
 	stop_pid "$NGX_PID"
+	stop_pid "$RDS_PID"
 	rm -rf "$NGX"
 }
 trap cleanup EXIT
@@ -227,7 +239,6 @@ run_wrk nginx "$NGX_PORT"
 N_RPS=$RES_rps N_P50=$RES_p50_us N_P99=$RES_p99_us N_OK=$RES_ok N_NON=$RES_non200
 N_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
 N_RSS=$(rss_tree_kb "$NGX_PID")
-stop_pid "$NGX_PID"; NGX_PID=
 
 # ---- streamgated ----
 SG_PORT=$(free_port)
@@ -251,6 +262,62 @@ S_SENT=$RES_sent S_WRAPS=$RES_wraps S_STATUSES=$RES_statuses
 ROWS=$(( $(rows) - ROWS0 ))
 stop_pid "$SG_PID"; SG_PID=
 
+# ---- streamgated with the Redis store ----
+RDS_PORT=$(free_port)
+mkdir -p "$DIR/redis"
+redis-server --bind 127.0.0.1 --port "$RDS_PORT" --dir "$DIR/redis" --save '' \
+	--appendonly yes --appendfsync always --daemonize no \
+	--logfile "$DIR/redis/redis.log" &
+RDS_PID=$!
+rcli() { redis-cli -p "$RDS_PORT" "$@"; }
+for k in $(seq 50); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+[ "$(rcli ping 2>/dev/null)" = PONG ] || die "redis-server did not come up"
+SG_PORT=$(free_port)
+"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
+	--store "redis://127.0.0.1:$RDS_PORT" 2>"$DIR/streamgated-redis.log" &
+SG_PID=$!
+wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated-redis.log" >&2; die "streamgated (redis) did not come up"; }
+R_RSS0=$(rss_kb "$SG_PID")
+st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-r-$RUNTAG")
+[ "$st" = 200 ] || { tail -20 "$DIR/streamgated-redis.log" >&2; die "signed probe (redis) answered $st, not 200"; }
+XLEN0=$(rcli xlen streamgate:events)
+RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")	# fresh ids: none claimed before
+run_wrk streamgated-redis "$SG_PORT"
+kill -0 "$SG_PID" 2>/dev/null || die "streamgated (redis) died under load"
+R_RPS=$RES_rps R_P50=$RES_p50_us R_P99=$RES_p99_us R_OK=$RES_ok R_NON=$RES_non200
+R_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
+R_ROWS=$(( $(rcli xlen streamgate:events) - XLEN0 ))
+R_RSS1=$(rss_kb "$SG_PID")
+stop_pid "$SG_PID"; SG_PID=
+stop_pid "$RDS_PID"; RDS_PID=
+
+# ---- delivery: pending events drained into nginx ----
+pending() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True).execute("select count(*) from events where state = \x27pending\x27").fetchone()[0])' "$DB"; }
+python3 - "$DB" "$DELIVER" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("update events set state = 'pending', tries = 0, next_at = 0 where seq in"
+           " (select seq from events where kind = 'push' order by seq desc limit ?)", (int(sys.argv[2]),))
+db.commit()
+PY
+D_N=$(pending)
+SG_PORT=$(free_port)
+D_T0=$(date +%s.%N)
+"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
+	--store "sqlite:$DB" --upstream "http://127.0.0.1:$NGX_PORT/app" \
+	2>"$DIR/streamgated-deliver.log" &
+SG_PID=$!
+D_LEFT=$D_N
+for k in $(seq 1200); do
+	D_LEFT=$(pending)
+	[ "$D_LEFT" -eq 0 ] && break
+	kill -0 "$SG_PID" 2>/dev/null || die "streamgated died while delivering"
+	sleep 0.1
+done
+D_T1=$(date +%s.%N)
+stop_pid "$SG_PID"; SG_PID=
+stop_pid "$NGX_PID"; NGX_PID=
+
 # ---- report ----
 FS=$(df -PT "$DIR" | awk 'NR == 2 { print $1 " (" $2 ")" }')
 echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, signed ${BODIES} distinct bodies" \
@@ -260,6 +327,8 @@ awk -v r="$N_RPS" -v a="$N_P50" -v b="$N_P99" -v o="$N_OK" -v x="$N_NON" -v e="$
 	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB (master+workers, after)\n", "nginx", r, a / 1000, b / 1000, o, x, e, m / 1024 }'
 awk -v r="$S_RPS" -v a="$S_P50" -v b="$S_P99" -v o="$S_OK" -v x="$S_NON" -v e="$S_ERR" -v m0="$S_RSS0" -v m1="$S_RSS1" \
 	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB idle, %.1f MiB after\n", "streamgated", r, a / 1000, b / 1000, o, x, e, m0 / 1024, m1 / 1024 }'
+awk -v r="$R_RPS" -v a="$R_P50" -v b="$R_P99" -v o="$R_OK" -v x="$R_NON" -v e="$R_ERR" -v m0="$R_RSS0" -v m1="$R_RSS1" \
+	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB idle, %.1f MiB after\n", "sg+redis", r, a / 1000, b / 1000, o, x, e, m0 / 1024, m1 / 1024 }'
 [ "$S_STATUSES" = - ] || echo "streamgated non-200 statuses (status:count): $S_STATUSES"
 echo "store: $DB on $FS; rows stored during the load: $ROWS;" \
 	"200 answers: $S_OK; requests wrk built: $S_SENT (bodies wrapped $S_WRAPS times)"
@@ -276,6 +345,16 @@ elif [ "$ROWS" -gt $((S_OK + CONNS)) ] || [ "$ROWS" -gt "$S_SENT" ]; then
 	echo "STORE MISMATCH: $ROWS rows for $S_OK answers of 200 (at most $CONNS in flight)" >&2
 fi
 echo "rows == 200s: $([ "$ROWS" -eq "$S_OK" ] && echo exact || echo "+$((ROWS - S_OK)) in flight at stop") -> every 200 durable: $DURABLE"
+if [ "$R_ROWS" -lt "$R_OK" ] || [ "$R_ROWS" -gt $((R_OK + CONNS)) ]; then
+	DURABLE=NO
+	echo "REDIS MISMATCH: $R_ROWS stream entries for $R_OK answers of 200" >&2
+fi
+echo "redis (appendfsync always): stream entries added: $R_ROWS; 200 answers: $R_OK"
+awk -v s="$R_RPS" -v n="$N_RPS" -v q="$S_RPS" 'BEGIN { printf "sg+redis/nginx req/s: %.2fx (sg+redis/sg+sqlite %.2fx)\n", s / n, s / q }'
+awk -v n="$D_N" -v left="$D_LEFT" -v t0="$D_T0" -v t1="$D_T1" 'BEGIN {
+	printf "delivery: %d pending events to nginx (return 200) in %.2f s (incl. start): %.0f events/s delivered%s\n",
+	    n - left, t1 - t0, (n - left) / (t1 - t0), left ? sprintf(" (%d NOT delivered within 120 s)", left) : "" }'
+[ "$D_LEFT" -eq 0 ] || DURABLE=NO
 
 awk -v s="$S_RPS" -v n="$N_RPS" -v p99="$S_P99" -v rss="$S_RSS0" -v d="$DURABLE" -v non="$S_NON" '
 	function v(c) { return c ? "met" : "MISSED" }

@@ -65,7 +65,8 @@ struct config_limits {
 	unsigned	idle_timeout_ms;
 };
 
-/* Push delivery: exponential backoff with full jitter between base and cap. */
+/* Push delivery: exponential backoff from base, capped, with equal jitter
+ * (a wait between half and all of min(cap, base * 2^(tries - 1))). */
 struct config_delivery {
 	unsigned	backoff_base_ms;
 	unsigned	backoff_cap_ms;

@@ -1,9 +1,10 @@
 /*
- * inbox.c: reading the events table (see inbox.h).  Strings in the table
- * came off the network (header values, the body's "type"), so they are
- * cleaned before they reach a terminal or a JSON document: control bytes
- * and bytes that are not UTF-8 become '?'.  Only `show` prints the body,
- * and then exactly as stored.
+ * inbox.c: the events table read back, and push events put back into
+ * delivery (see inbox.h).  Strings in the table came off the network
+ * (header values, the body's "type"), so they are cleaned before they
+ * reach a terminal or a JSON document: control bytes and bytes that are
+ * not UTF-8 become '?'.  Only `show` prints the body, and then exactly as
+ * stored.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,23 +20,68 @@
 
 #include "inbox.h"
 #include "log.h"
+#include "store.h"
 
-#define NCOLS		9
+/* Fields of show, in this order; list shows those marked. */
+enum { F_SEQ, F_RECEIVED, F_KIND, F_STATE, F_TRIES, F_TYPE, F_ID,
+	F_ATTEMPT, F_KEY, F_COMMAND, F_CID, F_NEXT, F_DELIVERED, F_ERROR,
+	F_BYTES, NFIELDS };
 
-/* Columns of list and show, in this order; body_bytes is length(body). */
-static const char *col_name[NCOLS] = { "seq", "received_at", "kind",
-	"event_type", "webhook_id", "attempt", "api_key", "command", "body_bytes" };
-static const int col_right[NCOLS] = { 1, 0, 0, 0, 0, 1, 0, 0, 1 };
+enum ftype {
+	FT_NUM,		/* an integer: right-aligned, a JSON number */
+	FT_TEXT,
+	FT_TIME,	/* unix ms as ISO-8601 */
+	FT_WHEN,	/* the same, but 0 or NULL is none */
+};
 
-/* CAST: a body some other writer stored as TEXT still counts bytes. */
-#define EVENT_COLS	"seq, received_at, kind, event_type, webhook_id," \
-	" attempt, api_key, command, length(CAST(body AS BLOB))"
+static const struct field {
+	const char	*name;
+	enum ftype	 type;
+	int		 list;
+} fields[NFIELDS] = {
+	[F_SEQ] =	{ "seq",		FT_NUM,		1 },
+	[F_RECEIVED] =	{ "received_at",	FT_TIME,	1 },
+	[F_KIND] =	{ "kind",		FT_TEXT,	1 },
+	[F_STATE] =	{ "state",		FT_TEXT,	1 },
+	[F_TRIES] =	{ "tries",		FT_NUM,		1 },
+	[F_TYPE] =	{ "event_type",		FT_TEXT,	1 },
+	[F_ID] =	{ "webhook_id",		FT_TEXT,	1 },
+	[F_ATTEMPT] =	{ "attempt",		FT_NUM,		1 },
+	[F_KEY] =	{ "api_key",		FT_TEXT,	1 },
+	[F_COMMAND] =	{ "command",		FT_TEXT,	1 },
+	[F_CID] =	{ "cid",		FT_TEXT,	0 },
+	[F_NEXT] =	{ "next_at",		FT_WHEN,	0 },
+	[F_DELIVERED] =	{ "delivered_at",	FT_WHEN,	0 },
+	[F_ERROR] =	{ "last_error",		FT_TEXT,	0 },
+	[F_BYTES] =	{ "body_bytes",		FT_NUM,		1 },
+};
+
+/*
+ * The fields as SQL, in enum order, for schema version 2 and for version 1
+ * (no delivery columns: every event is kept).  CAST: a body some other
+ * writer stored as TEXT still counts bytes.
+ */
+#define BODY_BYTES	"length(CAST(body AS BLOB))"
+static const char *const event_cols[] = {
+	"seq, received_at, kind, 'kept', 0, event_type, webhook_id, attempt,"
+	" api_key, command, NULL, 0, NULL, NULL, " BODY_BYTES,
+	"seq, received_at, kind, state, tries, event_type, webhook_id, attempt,"
+	" api_key, command, cid, next_at, delivered_at, last_error, " BODY_BYTES,
+};
+
+#define REPLAY_CHUNK	5000	/* rows per transaction: the daemon waits
+				 * 1 s at most for its own */
 
 struct event {
-	char	*col[NCOLS];	/* cleaned text; NULL for SQL NULL */
-	int64_t	 seq;
-	int64_t	 attempt;
-	int64_t	 body_len;
+	char	*col[NFIELDS];	/* cleaned text; NULL for none */
+	int64_t	 num[NFIELDS];	/* FT_NUM fields */
+};
+
+/* An open store: the connection and which columns it has. */
+struct inbox_db {
+	sqlite3		*db;
+	const char	*store;
+	int		 v2;	/* user_version 2: the delivery columns */
 };
 
 int
@@ -182,23 +228,34 @@ num_dup(int64_t v)
 	return s;
 }
 
-/* One row of a statement that selected EVENT_COLS first. */
+/* One row of a statement that selected event_cols first. */
 static void
 event_read(sqlite3_stmt *st, struct event *e)
 {
 	char at[64];
 	int i;
 
-	e->seq = sqlite3_column_int64(st, 0);
-	e->attempt = sqlite3_column_int64(st, 5);
-	e->body_len = sqlite3_column_int64(st, 8);
-	iso_ms(sqlite3_column_int64(st, 1), at, sizeof(at));
-	e->col[0] = num_dup(e->seq);
-	e->col[1] = text_clean((const unsigned char *)at);
-	for (i = 2; i < 8; i++)
-		e->col[i] = i == 5 ? num_dup(e->attempt) :
-		    text_clean(sqlite3_column_text(st, i));
-	e->col[8] = num_dup(e->body_len);
+	for (i = 0; i < NFIELDS; i++) {
+		switch (fields[i].type) {
+		case FT_NUM:
+			e->num[i] = sqlite3_column_int64(st, i);
+			e->col[i] = num_dup(e->num[i]);
+			break;
+		case FT_TEXT:
+			e->col[i] = text_clean(sqlite3_column_text(st, i));
+			break;
+		case FT_WHEN:
+			if (sqlite3_column_int64(st, i) == 0) {
+				e->col[i] = NULL;
+				break;
+			}
+			/* FALLTHROUGH */
+		case FT_TIME:
+			iso_ms(sqlite3_column_int64(st, i), at, sizeof(at));
+			e->col[i] = text_clean((const unsigned char *)at);
+			break;
+		}
+	}
 }
 
 static void
@@ -206,46 +263,131 @@ event_free(struct event *e)
 {
 	int i;
 
-	for (i = 0; i < NCOLS; i++)
+	for (i = 0; i < NFIELDS; i++)
 		free(e->col[i]);
 	memset(e, 0, sizeof(*e));
 }
 
-/* The event as a JSON object: numbers as numbers, NULL as null. */
+static void
+json_add(cJSON *o, const char *name, cJSON *v)
+{
+	if (v == NULL)
+		fatalx("%s: out of memory", __func__);
+	cJSON_AddItemToObject(o, name, v);
+}
+
+/* The event as a JSON object (list's fields, or all): numbers as numbers,
+ * none as null. */
 static cJSON *
-event_json(const struct event *e)
+event_json(const struct event *e, int all)
 {
 	cJSON *o;
 	int i;
 
 	if ((o = cJSON_CreateObject()) == NULL)
 		fatalx("%s: out of memory", __func__);
-	for (i = 0; i < NCOLS; i++) {
-		cJSON *v;
-
-		if (i == 0 || i == 5 || i == 8)
-			v = cJSON_CreateNumber((double)(i == 0 ? e->seq :
-			    i == 5 ? e->attempt : e->body_len));
+	for (i = 0; i < NFIELDS; i++) {
+		if (!all && !fields[i].list)
+			continue;
+		if (fields[i].type == FT_NUM)
+			json_add(o, fields[i].name,
+			    cJSON_CreateNumber((double)e->num[i]));
 		else if (e->col[i] == NULL)
-			v = cJSON_CreateNull();
+			json_add(o, fields[i].name, cJSON_CreateNull());
 		else
-			v = cJSON_CreateString(e->col[i]);
-		if (v == NULL)
-			fatalx("%s: out of memory", __func__);
-		cJSON_AddItemToObject(o, col_name[i], v);
+			json_add(o, fields[i].name,
+			    cJSON_CreateString(e->col[i]));
 	}
 	return o;
 }
 
-/* Open "sqlite:PATH" read-only, never creating it.  Returns an exit
- * status; *db is set on 0. */
 static int
-store_open_ro(const char *store, sqlite3 **db)
+step_error(sqlite3 *db, const char *store)
+{
+	log_warnx("--store: %s: %s", store, sqlite3_errmsg(db));
+	return 1;
+}
+
+/* Why the store cannot be used, by SQLite's result code: 1, logged. */
+static int
+db_error(struct inbox_db *d, int rc)
+{
+	switch (rc) {
+	case SQLITE_ERROR:
+	case SQLITE_NOTADB:
+		log_warnx("--store: %s: not a streamgate store (%s)", d->store,
+		    sqlite3_errmsg(d->db));
+		break;
+	case SQLITE_READONLY:
+		/* WAL with no -shm file yet, which a reader cannot create
+		 * without write access to the directory */
+		log_warnx("--store: %s: %s: run as the daemon's user, or "
+		    "while the daemon runs", d->store, sqlite3_errmsg(d->db));
+		break;
+	default:
+		step_error(d->db, d->store);
+		break;
+	}
+	return 1;
+}
+
+static int
+prepare(struct inbox_db *d, const char *sql, sqlite3_stmt **st)
+{
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(d->db, sql, -1, st, NULL)) == SQLITE_OK)
+		return 0;
+	db_error(d, rc);
+	return -1;
+}
+
+/* Run sql (no rows wanted); 0 or an exit status, logged. */
+static int
+db_exec(struct inbox_db *d, const char *sql)
+{
+	if (sqlite3_exec(d->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return step_error(d->db, d->store);
+	return 0;
+}
+
+/* Which schema: user_version 2 has the delivery columns. */
+static int
+db_version(struct inbox_db *d)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (prepare(d, "PRAGMA user_version", &st) != 0)
+		return 1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		d->v2 = sqlite3_column_int(st, 0) >= 2;
+	else
+		db_error(d, rc);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : 1;
+}
+
+/*
+ * Open "sqlite:PATH", never creating it: read-only, or read-write for
+ * replay.  Returns an exit status; d is ready on 0.
+ */
+static int
+db_open(struct inbox_db *d, const char *store, int rw)
 {
 	const char *path;
 	struct stat sb;
 
-	*db = NULL;
+	memset(d, 0, sizeof(*d));
+	d->store = store;
+	if (strncmp(store, "redis://", 8) == 0) {
+		/* the URI is not repeated: it may carry a password */
+		log_warnx("--store: a redis:// store cannot be read here (only "
+		    "sqlite:PATH): with Redis the events are in the stream "
+		    "<prefix>:events (default streamgate:events); read it with "
+		    "redis-cli XRANGE, and our consumer group with XPENDING");
+		return 2;
+	}
 	if (strncmp(store, "sqlite:", 7) != 0 || store[7] == '\0') {
 		log_warnx("--store: '%s' is not sqlite:PATH (only the SQLite "
 		    "store can be read)", store);
@@ -263,67 +405,44 @@ store_open_ro(const char *store, sqlite3 **db)
 		log_warnx("--store: %s: not a regular file", store);
 		return 1;
 	}
-	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		log_warnx("--store: %s: %s", store, *db ?
-		    sqlite3_errmsg(*db) : "out of memory");
-		sqlite3_close(*db);
-		*db = NULL;
+	if (sqlite3_open_v2(path, &d->db, rw ? SQLITE_OPEN_READWRITE :
+	    SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		log_warnx("--store: %s: %s", store, d->db ?
+		    sqlite3_errmsg(d->db) : "out of memory");
+		sqlite3_close(d->db);
+		d->db = NULL;
 		return 1;
 	}
-	/* a checkpoint or WAL recovery may hold a lock for a moment */
-	sqlite3_busy_timeout(*db, 5000);
+	/* a checkpoint, WAL recovery or the daemon's commit may hold a lock
+	 * for a moment */
+	sqlite3_busy_timeout(d->db, 5000);
+	if (db_version(d) != 0) {
+		sqlite3_close(d->db);
+		d->db = NULL;
+		return 1;
+	}
 	return 0;
 }
 
-static int
-prepare(sqlite3 *db, const char *store, const char *sql, sqlite3_stmt **st)
-{
-	switch (sqlite3_prepare_v2(db, sql, -1, st, NULL)) {
-	case SQLITE_OK:
-		return 0;
-	case SQLITE_ERROR:
-	case SQLITE_NOTADB:
-		log_warnx("--store: %s: not a streamgate store (%s)", store,
-		    sqlite3_errmsg(db));
-		break;
-	case SQLITE_READONLY:
-		/* WAL with no -shm file yet, which a reader cannot create
-		 * without write access to the directory */
-		log_warnx("--store: %s: %s: run as the daemon's user, or "
-		    "while the daemon runs", store, sqlite3_errmsg(db));
-		break;
-	default:
-		log_warnx("--store: %s: %s", store, sqlite3_errmsg(db));
-		break;
-	}
-	return -1;
-}
-
-static int
-step_error(sqlite3 *db, const char *store)
-{
-	log_warnx("--store: %s: %s", store, sqlite3_errmsg(db));
-	return 1;
-}
-
 static void
-table_row(FILE *fp, const char *const col[NCOLS], const size_t width[NCOLS])
+table_row(FILE *fp, const char *const col[NFIELDS],
+    const size_t width[NFIELDS])
 {
 	const char *s;
 	size_t pad, w;
 	int i;
 
-	for (i = 0; i < NCOLS; i++) {
+	for (i = 0; i < NFIELDS; i++) {
+		if (!fields[i].list)
+			continue;
 		s = col[i] ? col[i] : "-";
 		w = text_width(s);
 		pad = width[i] > w ? width[i] - w : 0;
-		if (col_right[i])
+		if (fields[i].type == FT_NUM)
 			fprintf(fp, "%*s%s", (int)pad, "", s);
-		else if (i == NCOLS - 1)
-			fputs(s, fp);
 		else
 			fprintf(fp, "%s%*s", s, (int)pad, "");
-		fputs(i == NCOLS - 1 ? "\n" : "  ", fp);
+		fputs(i == F_BYTES ? "\n" : "  ", fp);	/* the last */
 	}
 }
 
@@ -333,21 +452,24 @@ table_row(FILE *fp, const char *const col[NCOLS], const size_t width[NCOLS])
  * WAL mode, so they see the same rows while the daemon keeps writing.
  */
 static int
-list_table(FILE *fp, sqlite3 *db, sqlite3_stmt *st, const char *store)
+list_table(FILE *fp, struct inbox_db *d, sqlite3_stmt *st)
 {
-	size_t width[NCOLS], w;
+	const char *head[NFIELDS];
+	size_t width[NFIELDS], w;
 	struct event e = { 0 };
 	int i, rc, pass;
 
-	for (i = 0; i < NCOLS; i++)
-		width[i] = strlen(col_name[i]);
+	for (i = 0; i < NFIELDS; i++) {
+		head[i] = fields[i].name;
+		width[i] = strlen(fields[i].name);
+	}
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1)
-			table_row(fp, col_name, width);
+			table_row(fp, head, width);
 		sqlite3_reset(st);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			event_read(st, &e);
-			for (i = 0; pass == 0 && i < NCOLS; i++) {
+			for (i = 0; pass == 0 && i < NFIELDS; i++) {
 				w = text_width(e.col[i] ? e.col[i] : "-");
 				if (w > width[i])
 					width[i] = w;
@@ -357,14 +479,14 @@ list_table(FILE *fp, sqlite3 *db, sqlite3_stmt *st, const char *store)
 			event_free(&e);
 		}
 		if (rc != SQLITE_DONE)
-			return step_error(db, store);
+			return step_error(d->db, d->store);
 	}
 	return 0;
 }
 
 /* One object a line, streamed: no need to hold the whole list. */
 static int
-list_json(FILE *fp, sqlite3 *db, sqlite3_stmt *st, const char *store)
+list_json(FILE *fp, struct inbox_db *d, sqlite3_stmt *st)
 {
 	struct event e = { 0 };
 	cJSON *o;
@@ -374,7 +496,7 @@ list_json(FILE *fp, sqlite3 *db, sqlite3_stmt *st, const char *store)
 	fputs("[", fp);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		event_read(st, &e);
-		o = event_json(&e);
+		o = event_json(&e, 0);
 		if ((text = cJSON_PrintUnformatted(o)) == NULL)
 			fatalx("%s: out of memory", __func__);
 		fprintf(fp, "%s\n%s", n++ ? "," : "", text);
@@ -383,40 +505,56 @@ list_json(FILE *fp, sqlite3 *db, sqlite3_stmt *st, const char *store)
 		event_free(&e);
 	}
 	fputs(n ? "\n]\n" : "]\n", fp);
-	return rc == SQLITE_DONE ? 0 : step_error(db, store);
+	return rc == SQLITE_DONE ? 0 : step_error(d->db, d->store);
+}
+
+static int
+out_flush(FILE *fp)
+{
+	if (fflush(fp) != 0 || ferror(fp)) {
+		log_warn("stdout");
+		return 1;
+	}
+	return 0;
 }
 
 int
-inbox_list(FILE *fp, const char *store, int64_t since, unsigned limit,
-    int json)
+inbox_list(FILE *fp, const char *store, int64_t since, int state,
+    unsigned limit, int json)
 {
-	sqlite3 *db;
+	struct inbox_db d;
 	sqlite3_stmt *st = NULL;
+	char *sql, where[64] = "";
 	int rc;
 
-	if ((rc = store_open_ro(store, &db)) != 0)
+	if ((rc = db_open(&d, store, 0)) != 0)
 		return rc;
+	/* a literal, not a parameter: the planner then uses the partial
+	 * index of that state */
+	if (state >= 0 && d.v2)
+		snprintf(where, sizeof(where), " AND state = '%s'",
+		    store_state_name(state));
+	else if (state > STORE_KEPT)
+		snprintf(where, sizeof(where), " AND 0");
+	if (asprintf(&sql, "SELECT %s FROM events WHERE seq > ?%s"
+	    " ORDER BY seq LIMIT ?", event_cols[d.v2], where) == -1)
+		fatalx("%s: out of memory", __func__);
 	rc = 1;
-	if (prepare(db, store, "SELECT " EVENT_COLS " FROM events"
-	    " WHERE seq > ? ORDER BY seq LIMIT ?", &st) != 0)
+	if (prepare(&d, sql, &st) != 0)
 		goto done;
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int64(st, 2, limit);
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		step_error(db, store);
+	if (db_exec(&d, "BEGIN") != 0)
 		goto done;
-	}
-	rc = json ? list_json(fp, db, st, store) :
-	    list_table(fp, db, st, store);
+	rc = json ? list_json(fp, &d, st) : list_table(fp, &d, st);
 	sqlite3_reset(st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (fflush(fp) != 0) {
-		log_warn("stdout");
+	sqlite3_exec(d.db, "COMMIT", NULL, NULL, NULL);
+	if (out_flush(fp) != 0)
 		rc = 1;
-	}
  done:
+	free(sql);
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	sqlite3_close(d.db);
 	return rc;
 }
 
@@ -432,9 +570,7 @@ body_json(cJSON *o, const uint8_t *body, size_t len)
 			fatalx("%s: out of memory", __func__);
 		v = cJSON_CreateString(s);
 		free(s);
-		if (v == NULL)
-			fatalx("%s: out of memory", __func__);
-		cJSON_AddItemToObject(o, "body", v);
+		json_add(o, "body", v);
 		return;
 	}
 	/* bodies are capped far below this (limits.inflated_bytes) */
@@ -443,28 +579,53 @@ body_json(cJSON *o, const uint8_t *body, size_t len)
 	EVP_EncodeBlock((unsigned char *)s, body, (int)len);
 	v = cJSON_CreateString(s);
 	free(s);
-	if (v == NULL)
-		fatalx("%s: out of memory", __func__);
-	cJSON_AddItemToObject(o, "body_base64", v);
+	json_add(o, "body_base64", v);
+}
+
+static void
+show_print(FILE *fp, const struct event *e, const uint8_t *body, size_t len,
+    int json)
+{
+	cJSON *o;
+	char *text;
+	int i;
+
+	if (json) {
+		o = event_json(e, 1);
+		body_json(o, body ? body : (const uint8_t *)"", len);
+		if ((text = cJSON_Print(o)) == NULL)
+			fatalx("%s: out of memory", __func__);
+		fprintf(fp, "%s\n", text);
+		free(text);
+		cJSON_Delete(o);
+		return;
+	}
+	/* "name: value" lines, a blank line, then the body as is */
+	for (i = 0; i < NFIELDS; i++)
+		fprintf(fp, "%s:%*s%s\n", fields[i].name,
+		    (int)(13 - strlen(fields[i].name)), "",
+		    e->col[i] ? e->col[i] : "-");
+	fputc('\n', fp);
+	if (len > 0)
+		fwrite(body, 1, len, fp);
 }
 
 int
 inbox_show(FILE *fp, const char *store, int64_t seq, int json)
 {
-	sqlite3 *db;
+	struct inbox_db d;
 	sqlite3_stmt *st = NULL;
 	struct event e = { 0 };
-	const uint8_t *body;
-	size_t len;
-	cJSON *o;
-	char *text;
-	int rc, i;
+	char *sql;
+	int rc;
 
-	if ((rc = store_open_ro(store, &db)) != 0)
+	if ((rc = db_open(&d, store, 0)) != 0)
 		return rc;
+	if (asprintf(&sql, "SELECT %s, CAST(body AS BLOB) FROM events"
+	    " WHERE seq = ?", event_cols[d.v2]) == -1)
+		fatalx("%s: out of memory", __func__);
 	rc = 1;
-	if (prepare(db, store, "SELECT " EVENT_COLS ", CAST(body AS BLOB)"
-	    " FROM events WHERE seq = ?", &st) != 0)
+	if (prepare(&d, sql, &st) != 0)
 		goto done;
 	sqlite3_bind_int64(st, 1, seq);
 	switch (sqlite3_step(st)) {
@@ -474,38 +635,289 @@ inbox_show(FILE *fp, const char *store, int64_t seq, int json)
 		log_warnx("no event %" PRId64 " in %s", seq, store);
 		goto done;
 	default:
-		step_error(db, store);
+		step_error(d.db, store);
 		goto done;
 	}
 	event_read(st, &e);
-	body = sqlite3_column_blob(st, NCOLS);
-	len = (size_t)sqlite3_column_bytes(st, NCOLS);
-	if (json) {
-		o = event_json(&e);
-		body_json(o, body ? body : (const uint8_t *)"", len);
-		if ((text = cJSON_Print(o)) == NULL)
-			fatalx("%s: out of memory", __func__);
-		fprintf(fp, "%s\n", text);
-		free(text);
-		cJSON_Delete(o);
-	} else {
-		/* "name: value" lines, a blank line, then the body as is */
-		for (i = 0; i < NCOLS; i++)
-			fprintf(fp, "%s:%*s%s\n", col_name[i],
-			    (int)(13 - strlen(col_name[i])), "",
-			    e.col[i] ? e.col[i] : "-");
-		fputc('\n', fp);
-		if (len > 0)
-			fwrite(body, 1, len, fp);
-	}
-	rc = 0;
-	if (fflush(fp) != 0 || ferror(fp)) {
-		log_warn("stdout");
-		rc = 1;
-	}
+	show_print(fp, &e, sqlite3_column_blob(st, NFIELDS),
+	    (size_t)sqlite3_column_bytes(st, NFIELDS), json);
+	rc = out_flush(fp);
  done:
 	event_free(&e);
+	free(sql);
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	sqlite3_close(d.db);
+	return rc;
+}
+
+/* ---- replay: put push events back into delivery ---- */
+
+#define REPLAY_SET	"UPDATE events SET state = 'pending', tries = 0," \
+	" next_at = 0, last_error = NULL"
+
+/* Replay writes the delivery columns: a version 1 store has none. */
+static int
+replay_open(struct inbox_db *d, const char *store)
+{
+	int rc;
+
+	if ((rc = db_open(d, store, 1)) != 0)
+		return rc;
+	if (!d->v2) {
+		log_warnx("--store: %s: schema version 1, from before delivery:"
+		    " start streamgated (this version) once to upgrade it",
+		    store);
+		sqlite3_close(d->db);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+replay_report(FILE *fp, int64_t n)
+{
+	fprintf(fp, "%" PRId64 " event%s put back into delivery\n", n,
+	    n == 1 ? "" : "s");
+}
+
+/* Event seq exists and is a push, checked in the open transaction: 0,
+ * or 1 (logged). */
+static int
+replay_check(struct inbox_db *d, int64_t seq)
+{
+	sqlite3_stmt *st;
+	char *kind = NULL;
+	int rc, ret = 1;
+
+	if (prepare(d, "SELECT kind FROM events WHERE seq = ?", &st) != 0)
+		return 1;
+	sqlite3_bind_int64(st, 1, seq);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		kind = text_clean(sqlite3_column_text(st, 0));
+	if (rc == SQLITE_DONE)
+		log_warnx("no event %" PRId64 " in %s", seq, d->store);
+	else if (rc != SQLITE_ROW)
+		step_error(d->db, d->store);
+	else if (kind == NULL || strcmp(kind, "push") != 0)
+		/* synchronous: Stream had its answer when it arrived */
+		log_warnx("event %" PRId64 " is a %s hook, answered when it "
+		    "arrived: only push events are delivered again", seq,
+		    kind ? kind : "?");
+	else
+		ret = 0;
+	free(kind);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+inbox_replay(FILE *fp, const char *store, int64_t seq)
+{
+	struct inbox_db d;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = replay_open(&d, store)) != 0)
+		return rc;
+	rc = 1;
+	if (db_exec(&d, "BEGIN IMMEDIATE") != 0 || replay_check(&d, seq) != 0 ||
+	    prepare(&d, REPLAY_SET " WHERE seq = ?", &st) != 0)
+		goto done;
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) != SQLITE_DONE || db_exec(&d, "COMMIT") != 0) {
+		step_error(d.db, store);
+		goto done;
+	}
+	replay_report(fp, 1);
+	rc = out_flush(fp);
+ done:
+	sqlite3_finalize(st);
+	sqlite3_close(d.db);	/* rolls back what was not committed */
+	return rc;
+}
+
+/* In chunks, each its own short transaction: the daemon's writer waits
+ * for ours, a second at most. */
+int
+inbox_replay_dead(FILE *fp, const char *store)
+{
+	struct inbox_db d;
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+	int rc, got;
+
+	if ((rc = replay_open(&d, store)) != 0)
+		return rc;
+	rc = 1;
+	if (prepare(&d, REPLAY_SET " WHERE seq IN (SELECT seq FROM events"
+	    " WHERE state = 'dead' AND kind = 'push' LIMIT ?)", &st) != 0)
+		goto done;
+	do {
+		sqlite3_bind_int(st, 1, REPLAY_CHUNK);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			step_error(d.db, store);
+			goto report;
+		}
+		sqlite3_reset(st);
+		n += got = sqlite3_changes(d.db);
+	} while (got == REPLAY_CHUNK);
+	rc = 0;
+ report:
+	if (rc == 0 || n > 0)
+		replay_report(fp, n);	/* the chunks before are committed */
+	if (out_flush(fp) != 0)
+		rc = 1;
+ done:
+	sqlite3_finalize(st);
+	sqlite3_close(d.db);
+	return rc;
+}
+
+/* ---- stats: counts by state and kind, the oldest pending ---- */
+
+#define NSTATES	4
+#define NKINDS	3
+
+struct counts {
+	int64_t		total;
+	int64_t		state[NSTATES];
+	int64_t		kind[NKINDS];
+	int64_t		oldest_seq;	/* 0: nothing pending */
+	int64_t		oldest_s;
+};
+
+static int
+counts_by(struct inbox_db *d, struct counts *c)
+{
+	sqlite3_stmt *st;
+	enum store_state s;
+	const char *kind;
+	int64_t n;
+	int rc, k;
+
+	if (prepare(d, d->v2 ? "SELECT state, kind, count(*) FROM events"
+	    " GROUP BY state, kind" : "SELECT 'kept', kind, count(*)"
+	    " FROM events GROUP BY kind", &st) != 0)
+		return 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n = sqlite3_column_int64(st, 2);
+		c->total += n;
+		if (store_state_parse((const char *)sqlite3_column_text(st, 0),
+		    &s) == 0)
+			c->state[s] += n;
+		kind = (const char *)sqlite3_column_text(st, 1);
+		for (k = 0; kind != NULL && k < NKINDS; k++)
+			if (strcmp(kind, store_kind_name(k)) == 0)
+				c->kind[k] += n;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : step_error(d->db, d->store);
+}
+
+static int
+counts_oldest(struct inbox_db *d, struct counts *c)
+{
+	sqlite3_stmt *st;
+	struct timespec ts;
+	int64_t now;
+	int rc;
+
+	if (!d->v2)
+		return 0;
+	if (prepare(d, "SELECT seq, received_at FROM events WHERE state ="
+	    " 'pending' ORDER BY received_at, seq LIMIT 1", &st) != 0)
+		return 1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		c->oldest_seq = sqlite3_column_int64(st, 0);
+		c->oldest_s = (now - sqlite3_column_int64(st, 1)) / 1000;
+		if (c->oldest_s < 0)
+			c->oldest_s = 0;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 :
+	    step_error(d->db, d->store);
+}
+
+static void
+stats_json(FILE *fp, const struct inbox_db *d, const struct counts *c)
+{
+	cJSON *o, *st, *kd;
+	char *text;
+	int i;
+
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (st = cJSON_CreateObject()) == NULL ||
+	    (kd = cJSON_CreateObject()) == NULL)
+		fatalx("%s: out of memory", __func__);
+	json_add(o, "schema", cJSON_CreateNumber(d->v2 ? 2 : 1));
+	json_add(o, "total", cJSON_CreateNumber((double)c->total));
+	for (i = 0; i < NSTATES; i++)
+		json_add(st, store_state_name(i),
+		    cJSON_CreateNumber((double)c->state[i]));
+	json_add(o, "state", st);
+	for (i = 0; i < NKINDS; i++)
+		json_add(kd, store_kind_name(i),
+		    cJSON_CreateNumber((double)c->kind[i]));
+	json_add(o, "kind", kd);
+	json_add(o, "oldest_pending_s", c->oldest_seq ?
+	    cJSON_CreateNumber((double)c->oldest_s) : cJSON_CreateNull());
+	json_add(o, "oldest_pending_seq", c->oldest_seq ?
+	    cJSON_CreateNumber((double)c->oldest_seq) : cJSON_CreateNull());
+	if ((text = cJSON_Print(o)) == NULL)
+		fatalx("%s: out of memory", __func__);
+	fprintf(fp, "%s\n", text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+static void
+stats_line(FILE *fp, const char *name, int64_t v, int none)
+{
+	if (none)
+		fprintf(fp, "%s:%*s-\n", name, (int)(20 - strlen(name)), "");
+	else
+		fprintf(fp, "%s:%*s%" PRId64 "\n", name,
+		    (int)(20 - strlen(name)), "", v);
+}
+
+static void
+stats_text(FILE *fp, const struct inbox_db *d, const struct counts *c)
+{
+	int i;
+
+	stats_line(fp, "schema", d->v2 ? 2 : 1, 0);
+	stats_line(fp, "total", c->total, 0);
+	for (i = 0; i < NSTATES; i++)
+		stats_line(fp, store_state_name(i), c->state[i], 0);
+	for (i = 0; i < NKINDS; i++)
+		stats_line(fp, store_kind_name(i), c->kind[i], 0);
+	stats_line(fp, "oldest_pending_s", c->oldest_s, c->oldest_seq == 0);
+	stats_line(fp, "oldest_pending_seq", c->oldest_seq,
+	    c->oldest_seq == 0);
+}
+
+int
+inbox_stats(FILE *fp, const char *store, int json)
+{
+	struct inbox_db d;
+	struct counts c;
+	int rc;
+
+	if ((rc = db_open(&d, store, 0)) != 0)
+		return rc;
+	memset(&c, 0, sizeof(c));
+	/* one snapshot for both queries */
+	if ((rc = db_exec(&d, "BEGIN")) == 0 &&
+	    (rc = counts_by(&d, &c)) == 0 &&
+	    (rc = counts_oldest(&d, &c)) == 0) {
+		if (json)
+			stats_json(fp, &d, &c);
+		else
+			stats_text(fp, &d, &c);
+		rc = out_flush(fp);
+	}
+	sqlite3_close(d.db);
 	return rc;
 }

@@ -1,8 +1,15 @@
 /*
- * inbox.h: `streamgate inbox`, the events streamgated stored, read from
- * its SQLite store (the schema is in store.h).  The database is opened
- * read-only and never created: in WAL mode a reader never blocks the
- * daemon's writer, so this is safe while the daemon runs.
+ * inbox.h: `streamgate inbox`, the events streamgated stored, from its
+ * SQLite store (the schema is in store.h).  The database is never created.
+ * list, show and stats open it read-only: in WAL mode a reader never
+ * blocks the daemon's writer, so this is safe while the daemon runs.
+ * replay opens it read-write for a few short transactions; the daemon's
+ * delivery worker picks the replayed events up when it next looks for
+ * pending ones.
+ *
+ * A store of schema version 1 (never opened by a streamgated with
+ * delivery) is read as before, every event shown as 'kept'; replay
+ * refuses it until the daemon upgraded it.
  */
 #ifndef SG_INBOX_H
 #define SG_INBOX_H
@@ -21,18 +28,30 @@ int	inbox_seq_parse(const char *s, int64_t *seq);
 int	inbox_limit_parse(const char *s, unsigned *limit);
 
 /*
- * The events after since, in seq order, at most limit: an aligned table,
- * or a JSON array.  Returns an exit status: 0 done, 1 the store could not
- * be read, 2 the store is not sqlite:PATH.  Errors are logged, naming
- * --store.
+ * The events after since, in seq order, at most limit, only those in
+ * state (an enum store_state; -1 any): an aligned table, or a JSON array.
+ * Returns an exit status: 0 done, 1 the store could not be read, 2 the
+ * store is not sqlite:PATH (Redis: the message says where its events
+ * are).  Errors are logged, naming --store.
  */
-int	inbox_list(FILE *fp, const char *store, int64_t since, unsigned limit,
-	    int json);
+int	inbox_list(FILE *fp, const char *store, int64_t since, int state,
+	    unsigned limit, int json);
 /*
  * One event: its fields, then the body's exact bytes; or a JSON object
  * with the body as a string (valid UTF-8 without NUL) or as base64.
  * Exit status as above; 1 also when there is no such event.
  */
 int	inbox_show(FILE *fp, const char *store, int64_t seq, int json);
+/*
+ * Put push event seq back into delivery: pending, no tries, due now, no
+ * last error.  Prints how many.  Exit status as above; 1 also when there
+ * is no such event, or it is a synchronous hook (nothing to redeliver).
+ */
+int	inbox_replay(FILE *fp, const char *store, int64_t seq);
+/* The same for every dead push event (none is not an error). */
+int	inbox_replay_dead(FILE *fp, const char *store);
+/* Counts by state and kind, the oldest pending: "name: value" lines, or
+ * a JSON object.  Exit status as above. */
+int	inbox_stats(FILE *fp, const char *store, int json);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * metrics.h: counters for /metrics (Prometheus text format): requests by
- * route and outcome, a latency histogram, and the store's and dedup's
+ * route and outcome, a latency histogram, push deliveries and synchronous
+ * hooks by outcome, the upstream's latency, and the store's and dedup's
  * gauges.  Recording is a few relaxed atomic adds: no lock on the request
  * path.
  */
@@ -16,6 +17,25 @@
 
 void	metrics_record(enum webhook_route route, int status,
 	    const char *reason, int64_t latency_us);
+
+/* One push delivery attempt's outcome (deliver.c). */
+enum metrics_delivery { MD_DELIVERED, MD_RETRY, MD_DEAD, MD_COUNT };
+void	metrics_delivery(enum metrics_delivery outcome, int resend);
+
+/* One synchronous hook's outcome (hook.c). */
+enum metrics_hook {
+	MH_ANSWERED,		/* 2xx with JSON: the app's answer went out */
+	MH_TIMEOUT,		/* past the deadline: unchanged */
+	MH_ERROR,		/* connection or transfer error: unchanged */
+	MH_STATUS,		/* not 2xx: unchanged */
+	MH_BAD_BODY,		/* 2xx, but not a JSON object: unchanged */
+	MH_COUNT
+};
+void	metrics_hook(enum webhook_route route, enum metrics_hook outcome);
+
+/* Time to the upstream's answer, whatever it was. */
+enum metrics_upstream { MU_PUSH, MU_HOOK, MU_COUNT };
+void	metrics_upstream(enum metrics_upstream kind, int64_t latency_us);
 /* The exposition into a malloc'd buffer; NULL when out of memory. */
 char	*metrics_render(struct store *store, struct dedup *dedup, int nconns,
 	    size_t *len);

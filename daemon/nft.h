@@ -10,13 +10,13 @@
  *                                 when it holds a prefix (see nft_plan.c)
  *   set protected_ports           inet_service
  *   chain input|ingress           policy accept; rules, in order:
- *     inet:        ct state established,related accept    (both modes)
+ *     inet:        iif "lo" accept                        (both modes)
+ *                  ct state established,related accept    (both modes)
  *     ports mode:  tcp dport != @protected_ports accept
  *                  ip[6] saddr @set counter accept       (one per set)
  *                  meta nfproto ipv4|ipv6 tcp dport @protected_ports
  *                      counter drop                      (one per family)
- *     strict mode: iif "lo" accept                        (inet only)
- *                  icmpv6 type 130-137 accept   (MLD, ND)
+ *     strict mode: icmpv6 type 130-137 accept   (MLD, ND)
  *                  icmpv6 type 143 accept       (MLDv2 report)
  *                  ip[6] saddr @set counter accept       (one per set)
  *                  meta nfproto ipv4|ipv6 counter drop   (one per family)

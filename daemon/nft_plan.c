@@ -237,10 +237,13 @@ rules_build(struct nft_plan *p)
 {
 	size_t k;
 
-	if (p->hook == NFT_HOOK_INPUT && p->mode == SG_MODE_STRICT)
+	/* the host's own connections (a local health check, a proxy) come
+	 * in on lo from no allowed address: in either mode they are not
+	 * the traffic this table is for */
+	if (p->hook == NFT_HOOK_INPUT) {
 		rule_add(p, NR_LOOPBACK, 0, "");
-	if (p->hook == NFT_HOOK_INPUT)
 		rule_add(p, NR_ESTABLISHED, 0, "");
+	}
 	if (p->mode == SG_MODE_PORTS)
 		rule_add(p, NR_UNPROTECTED, 0, "");
 	else {

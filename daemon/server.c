@@ -7,6 +7,8 @@
  * writer thread never touches a connection: it queues it on its worker and
  * wakes the worker's eventfd.  A connection whose peer left while its
  * request was in the store is freed when the store answers, not before.
+ * A synchronous hook with an upstream goes on from there to the hook
+ * thread, which hands it back the same way; only then is it answered.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +56,7 @@ struct conn {
 	int			 metrics;	/* came in on the metrics listener */
 	enum store_result	 result;
 	struct webhook_job	 job;
+	struct hook_call	*hook;		/* at the app, or back from it */
 	int64_t			 active_ms;	/* last read or write */
 	int64_t			 req_ms;	/* first byte of this request */
 	int64_t			 started_us;	/* of the current request */
@@ -82,6 +85,7 @@ struct server {
 	_Atomic(const struct config *) cfg;	/* swapped by a reload */
 	struct store		*store;
 	struct dedup		*dedup;
+	_Atomic(struct hook *)	 hook;		/* NULL: no forwarding */
 	struct worker		*w;
 	int			 nw;
 	atomic_int		 nconns;
@@ -181,6 +185,8 @@ status_text(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
@@ -190,7 +196,7 @@ status_text(int status)
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
-	default:  return "Error";
+	default:  return status >= 200 && status <= 299 ? "OK" : "Error";
 	}
 }
 
@@ -259,6 +265,7 @@ conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	http_parser_free(&c->hp);
 	webhook_job_free(&c->job);
+	hook_call_free(c->hook);
 	free(c->out);
 	atomic_fetch_sub(&w->srv->nconns, 1);
 	free(c);
@@ -306,17 +313,14 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
+/* From the store's writer or the hook thread: hand c back to its worker. */
 static void
-store_done(struct store_event *ev, enum store_result r, void *arg)
+conn_complete(struct conn *c)
 {
-	struct conn *c = arg;
 	struct worker *w = c->w;
 	uint64_t one = 1;
-
 	int wake;
 
-	(void)ev;
-	c->result = r;
 	pthread_mutex_lock(&w->lock);
 	wake = w->done == NULL;	/* the worker takes the whole list per wake */
 	c->done_next = w->done;
@@ -324,6 +328,96 @@ store_done(struct store_event *ev, enum store_result r, void *arg)
 	pthread_mutex_unlock(&w->lock);
 	if (wake)
 		(void)!write(w->evfd, &one, sizeof(one));
+}
+
+static void
+store_done(struct store_event *ev, enum store_result r, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)ev;
+	c->result = r;
+	conn_complete(c);
+}
+
+static void
+hook_done(struct hook_call *h, void *arg)
+{
+	(void)h;
+	conn_complete(arg);
+}
+
+/* What a hook call must carry: copies, never a pointer into cfg. */
+static struct hook_call *
+hook_call_make(struct conn *c, const struct config *cfg, const char *url,
+    int64_t seq)
+{
+	struct webhook_job *j = &c->job;
+	struct http_request *req = &c->hp.req;
+	struct hook_call *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->route = j->route;
+	snprintf(h->url, sizeof(h->url), "%s", url);
+	snprintf(h->path, sizeof(h->path), "%s", j->route == WR_BMS ?
+	    cfg->route_bms : cfg->route_commands);
+	snprintf(h->command, sizeof(h->command), "%s", j->command);
+	snprintf(h->webhook_id, sizeof(h->webhook_id), "%s", j->webhook_id);
+	snprintf(h->api_key, sizeof(h->api_key), "%s", j->api_key);
+	snprintf(h->signature, sizeof(h->signature), "%s",
+	    req->hdr[HH_SIGNATURE]);
+	h->attempt = j->attempt > 0 ? j->attempt : 1;
+	h->seq = seq;
+	h->body = j->body;
+	h->body_len = j->body_len;
+	h->reply_max = cfg->limits.body_bytes;
+	/* Stream gives up at 1.5 s from its first byte, not from ours */
+	h->deadline_us = c->started_us + (int64_t)cfg->hook_deadline_ms * 1000;
+	h->done = hook_done;
+	h->arg = c;
+	return h;
+}
+
+/*
+ * A synchronous hook the store made durable (or knew already): when its
+ * route has an upstream, send it there and keep the connection waiting.
+ * 0 when it went, -1 to answer now (no upstream, or no memory: the
+ * "unchanged" answer webhook_finish made).
+ */
+static int
+hook_begin(struct conn *c, int64_t seq)
+{
+	struct server *s = c->w->srv;
+	const struct config *cfg = cfg_now(s);
+	struct hook *hk = atomic_load(&s->hook);
+	struct webhook_job *j = &c->job;
+	const char *url;
+
+	if (hk == NULL || j->status != 200 ||
+	    (j->route != WR_BMS && j->route != WR_COMMAND))
+		return -1;
+	url = config_upstream(cfg, j->route == WR_BMS ? CR_BMS : CR_COMMANDS);
+	if (url[0] == '\0' || (c->hook = hook_call_make(c, cfg, url,
+	    seq)) == NULL)
+		return -1;
+	c->waiting = 1;
+	hook_submit(hk, c->hook);
+	return 0;
+}
+
+/* The hook thread is done: the app's answer, or the unchanged one. */
+static void
+hook_finish(struct conn *c)
+{
+	struct hook_call *h = c->hook;
+
+	webhook_hooked(&c->job, h->status, h->outcome == MH_ANSWERED ?
+	    h->reply : NULL, h->reply_len, hook_reason(h->outcome));
+	if (h->outcome == MH_ANSWERED)
+		h->reply = NULL;
+	hook_call_free(h);
+	c->hook = NULL;
 }
 
 /* The answer of the current request is known: queue it, log it. */
@@ -374,7 +468,9 @@ request_handle(struct conn *c)
 	}
 	webhook_decide(cfg_now(s), s->dedup, &c->hp.req, now_ms(), &c->job);
 	if (c->job.status != 0) {
-		request_answered(c);
+		/* a duplicate known from memory is forwarded too */
+		if (hook_begin(c, 0) != 0)
+			request_answered(c);
 		return;
 	}
 	c->waiting = 1;
@@ -463,7 +559,15 @@ completions(struct worker *w)
 			conn_free(c);
 			continue;
 		}
-		webhook_finish(&c->job, w->srv->dedup, c->result, now_ms());
+		if (c->hook != NULL)
+			hook_finish(c);
+		else {
+			webhook_finish(&c->job, w->srv->dedup, c->result,
+			    now_ms());
+			if (hook_begin(c, c->result == STORE_STORED ?
+			    c->job.ev.seq : 0) == 0)
+				continue;
+		}
 		request_answered(c);
 		conn_process(c);
 		if (conn_flush(c) != 0)
@@ -752,6 +856,12 @@ server_new(const struct config *cfg, struct store *store, struct dedup *dedup,
 		}
 	}
 	return s;
+}
+
+void
+server_set_hook(struct server *s, struct hook *h)
+{
+	atomic_store(&s->hook, h);
 }
 
 int

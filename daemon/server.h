@@ -4,12 +4,15 @@
  * address, so the kernel spreads connections and no lock is shared on the
  * request path.  A request that must be stored waits for the store's
  * writer thread, which hands the result back through the worker's eventfd.
+ * A synchronous hook with an upstream then waits for the hook thread the
+ * same way before it is answered.
  */
 #ifndef SG_SERVER_H
 #define SG_SERVER_H
 
 #include "config.h"
 #include "dedup.h"
+#include "hook.h"
 #include "store.h"
 
 struct server;
@@ -18,6 +21,8 @@ struct server;
 struct server *server_new(const struct config *cfg, struct store *store,
 	    struct dedup *dedup, char *err, size_t errlen);
 int	server_start(struct server *s);		/* start the workers */
+/* Forward the synchronous hooks through h (NULL: answer them alone). */
+void	server_set_hook(struct server *s, struct hook *h);
 /* A reloaded configuration (listeners and store stay as they are).
  * Returns the old one once no worker uses it any more. */
 const struct config *server_set_config(struct server *s,

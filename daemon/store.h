@@ -119,7 +119,11 @@ void	store_stats(struct store *s, struct store_stats *out);
 /* Commit what is queued, stop the writer, close. */
 void	store_close(struct store *s);
 
-/* ---- the delivery side: called from the delivery thread only ---- */
+/*
+ * ---- the delivery side ----
+ * store_pending and store_fetch are called from the delivery thread only;
+ * store_mark also from the hook thread (both backends lock inside).
+ */
 
 /* An event waiting for delivery: what the scheduler needs to order it. */
 struct store_pending {
@@ -169,9 +173,10 @@ int	store_pending(struct store *s, int64_t after, struct store_pending *out,
 /* The event seq: 0, 1 when there is none, -1 on error (logged). */
 int	store_fetch(struct store *s, int64_t seq, struct store_record *out);
 void	store_record_free(struct store_record *r);
-/* Record an outcome.  Queued to the writer and committed with its next
- * batch; no answer.  Redis: XACK (delivered), XADD to :dead + XACK (dead),
- * HSET :tries (retry). */
+/* Record an outcome; no answer.  SQLite: queued to the writer and
+ * committed with its next batch.  Redis: written at once on the delivery
+ * connection: XACK (delivered), XADD to :dead + XACK (dead), HSET :tries
+ * (retry).  A lost mark means the event is delivered again: at least once. */
 void	store_mark(struct store *s, const struct store_mark *m);
 /* Call fn(arg) (from the writer) after a commit that stored new pending
  * events, so the delivery worker wakes at once. */

@@ -1,77 +1,227 @@
 /*
  * store_sqlite.c: the embedded store (see store.h).  One writer thread owns
- * the connection.  It sleeps until events are queued, then takes the whole
- * queue, inserts it in one transaction and commits with synchronous=FULL:
- * concurrent requests share one fsync.  A webhook id already stored is a
- * duplicate (INSERT OR IGNORE against the UNIQUE column), so two copies of
- * one id, even in the same batch, are stored once and both acknowledged
- * only after that one copy is durable.
+ * the read-write connection.  It sleeps until events or delivery outcomes
+ * (marks) are queued, then takes the whole queue, applies it in one
+ * transaction and commits with synchronous=FULL: concurrent requests share
+ * one fsync.  A webhook id already stored is a duplicate (INSERT OR IGNORE
+ * against the UNIQUE column), so two copies of one id, even in the same
+ * batch, are stored once and both acknowledged only after that one copy is
+ * durable.  Once retention deleted an event, its id stays in `seen` for the
+ * rest of the dedup window.
+ *
+ * The writer also wakes once a second for its chores: the gauges, and
+ * every minute retention, a chunk per transaction so that event commits
+ * wait for one chunk at most.  The delivery thread reads through a second,
+ * read-only connection: in WAL mode it never blocks the writer.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
 #include "log.h"
 #include "store_impl.h"
 
-#define STORE_BATCH_MAX	4096	/* events in one transaction, at most */
+#define STORE_BATCH_MAX	4096	/* events (and marks) in one transaction */
+#define SCHEMA_VERSION	2
+#define GAUGES_MS	1000	/* gauges refreshed this often */
+#define RETAIN_MS	60000	/* a retention pass this often */
+#define RETAIN_CHUNK	5000	/* rows deleted in one transaction */
+#define MARKS_RETRY_MS	1000	/* marks of a failed commit wait this long */
+
+struct mark_node {
+	struct store_mark	 m;
+	struct mark_node	*next;
+};
+
+/* The writer's statements. */
+enum { W_INSERT, W_SEEN, W_MARK, W_RETIRE, W_REMEMBER, W_FORGET, W_SEEN_ANY,
+	W_GAUGES, W_MAX };
+/* The delivery thread's. */
+enum { R_PENDING, R_FETCH, R_MAX };
 
 struct sqlite_store {
 	struct store		 base;
-	sqlite3			*db;
-	sqlite3_stmt		*insert;
+	sqlite3			*db;		/* the writer's */
+	sqlite3			*rdb;		/* the delivery thread's */
+	sqlite3_stmt		*w[W_MAX];
+	sqlite3_stmt		*r[R_MAX];
+	uint64_t		 retention_ms;
+	uint64_t		 dedup_ms;
 	pthread_t		 thread;
 	pthread_mutex_t		 lock;
-	pthread_cond_t		 wake;
+	pthread_cond_t		 wake;		/* CLOCK_MONOTONIC */
 	struct store_event	*head, **tail;	/* queue, FIFO */
+	struct mark_node	*marks, **marks_tail;
+	int64_t			 marks_at;	/* not before (monotonic ms) */
+	void			(*notify)(void *);
+	void			*notify_arg;
 	int			 stopping;
 	struct store_stats	 stats;
+	/* the writer's own */
+	int			 seen_any;	/* `seen` has rows: look there */
+	int			 retain_more;	/* the last chunk was full */
+	int64_t			 gauges_at, retain_at, chores_at;
 };
 
-static const char *schema =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=FULL;"
-	"CREATE TABLE IF NOT EXISTS events ("
+/*
+ * The CHECKs compare with OR, not IN (...): SQLite builds an IN list's
+ * lookup table on every INSERT, which costs a sixth of the insert rate.
+ */
+static const char *const schema_v2 =
+	"CREATE TABLE events ("
 	" seq INTEGER PRIMARY KEY,"
 	" webhook_id TEXT NOT NULL UNIQUE,"
-	" kind TEXT NOT NULL CHECK (kind IN"
-	"  ('push', 'before_message_send', 'custom_command')),"
+	" kind TEXT NOT NULL CHECK (kind = 'push' OR"
+	"  kind = 'before_message_send' OR kind = 'custom_command'),"
 	" event_type TEXT,"
 	" api_key TEXT NOT NULL,"
 	" attempt INTEGER NOT NULL,"
 	" command TEXT,"
 	" received_at INTEGER NOT NULL,"
-	" body BLOB NOT NULL);"
-	"PRAGMA user_version=1;";
+	" body BLOB NOT NULL,"
+	" cid TEXT,"
+	" state TEXT NOT NULL DEFAULT 'kept' CHECK (state = 'kept' OR"
+	"  state = 'pending' OR state = 'delivered' OR state = 'dead'),"
+	" tries INTEGER NOT NULL DEFAULT 0,"
+	" next_at INTEGER NOT NULL DEFAULT 0,"
+	" delivered_at INTEGER,"
+	" last_error TEXT);";
 
-static const char *insert_sql =
-	"INSERT OR IGNORE INTO events (webhook_id, kind, event_type, api_key,"
-	" attempt, command, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+/* From version 1: the added columns read as their defaults in old rows,
+ * so no row is rewritten. */
+static const char *const migrate_v1 =
+	"ALTER TABLE events ADD COLUMN cid TEXT;"
+	"ALTER TABLE events ADD COLUMN state TEXT NOT NULL DEFAULT 'kept'"
+	" CHECK (state = 'kept' OR state = 'pending' OR state = 'delivered' OR"
+	" state = 'dead');"
+	"ALTER TABLE events ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE events ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE events ADD COLUMN delivered_at INTEGER;"
+	"ALTER TABLE events ADD COLUMN last_error TEXT;";
+
+/*
+ * Both versions end with these.  Partial indexes: an insert that is not
+ * pending touches none of them, and the pending, dead and retention
+ * queries read only the rows they want.
+ */
+static const char *const schema_common =
+	"CREATE TABLE seen ("
+	" webhook_id TEXT PRIMARY KEY,"
+	" received_at INTEGER NOT NULL);"
+	"CREATE INDEX seen_received ON seen(received_at);"
+	"CREATE INDEX events_pending ON events(seq) WHERE state = 'pending';"
+	"CREATE INDEX events_dead ON events(seq) WHERE state = 'dead';"
+	"CREATE INDEX events_delivered ON events(received_at)"
+	" WHERE state = 'delivered';"
+	"PRAGMA user_version = 2;";
+
+static const char *const writer_sql[W_MAX] = {
+	[W_INSERT] = "INSERT OR IGNORE INTO events (webhook_id, kind,"
+	    " event_type, api_key, attempt, command, received_at, body, cid,"
+	    " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[W_SEEN] = "SELECT 1 FROM seen WHERE webhook_id = ?",
+	[W_MARK] = "UPDATE events SET state = ?1, tries = ?2, next_at = ?3,"
+	    " last_error = ?4, delivered_at = coalesce(?5, delivered_at)"
+	    " WHERE seq = ?6",
+	/* RETURNING: the ids still within the dedup window go to `seen` */
+	[W_RETIRE] = "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
+	    " WHERE state = 'delivered' AND received_at < ?1 LIMIT ?2)"
+	    " RETURNING webhook_id, received_at",
+	[W_REMEMBER] = "INSERT OR IGNORE INTO seen (webhook_id, received_at)"
+	    " VALUES (?, ?)",
+	[W_FORGET] = "DELETE FROM seen WHERE webhook_id IN (SELECT webhook_id"
+	    " FROM seen WHERE received_at < ?1 LIMIT ?2)",
+	[W_SEEN_ANY] = "SELECT EXISTS (SELECT 1 FROM seen)",
+	/* the oldest pending by seq: arrival order, one index step */
+	[W_GAUGES] = "SELECT (SELECT count(*) FROM events WHERE state ="
+	    " 'pending'), (SELECT count(*) FROM events WHERE state = 'dead'),"
+	    " (SELECT received_at FROM events WHERE state = 'pending'"
+	    " ORDER BY seq LIMIT 1)",
+};
+
+static const char *const reader_sql[R_MAX] = {
+	[R_PENDING] = "SELECT seq, cid, tries, next_at, received_at FROM events"
+	    " WHERE state = 'pending' AND kind = 'push' AND seq > ?"
+	    " ORDER BY seq LIMIT ?",
+	[R_FETCH] = "SELECT seq, kind, state, webhook_id, api_key, event_type,"
+	    " command, cid, attempt, tries, received_at, CAST(body AS BLOB)"
+	    " FROM events WHERE seq = ?",
+};
+
+static int64_t
+clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Log an SQLite error on db and count it. */
+static void
+sql_error(struct sqlite_store *s, sqlite3 *db, const char *what)
+{
+	log_warnx("store: %s: %s", what, sqlite3_errmsg(db));
+	pthread_mutex_lock(&s->lock);
+	s->stats.errors++;
+	pthread_mutex_unlock(&s->lock);
+}
 
 static int
 exec(struct sqlite_store *s, const char *sql)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_warnx("store: %s", msg ? msg : sqlite3_errmsg(s->db));
-		sqlite3_free(msg);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		sql_error(s, s->db, sql);
 		return -1;
 	}
 	return 0;
+}
+
+/* Step a statement that returns no row, then reset it. */
+static int
+step_done(struct sqlite_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE)
+		sql_error(s, s->db, what);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* 1 when the id is in `seen`, 0 not, -1 error. */
+static int
+seen_has(struct sqlite_store *s, const char *id)
+{
+	sqlite3_stmt *st = s->w[W_SEEN];
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW && rc != SQLITE_DONE)
+		sql_error(s, s->db, "seen");
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	return rc == SQLITE_ROW;
 }
 
 /* One event into the open transaction: stored, duplicate, or -1. */
 static int
 insert_one(struct sqlite_store *s, struct store_event *ev)
 {
-	sqlite3_stmt *st = s->insert;
+	sqlite3_stmt *st = s->w[W_INSERT];
 	int rc;
 
-	sqlite3_reset(st);
+	/* deleted by retention but still within the dedup window */
+	if (s->seen_any && (rc = seen_has(s, ev->webhook_id)) != 0)
+		return rc < 0 ? -1 : STORE_DUPLICATE;
 	sqlite3_bind_text(st, 1, ev->webhook_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, store_kind_name(ev->kind), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, ev->event_type, -1, SQLITE_STATIC);
@@ -81,30 +231,90 @@ insert_one(struct sqlite_store *s, struct store_event *ev)
 	sqlite3_bind_int64(st, 7, ev->received_at);
 	sqlite3_bind_blob64(st, 8, ev->body ? (const void *)ev->body : "",
 	    ev->body_len, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("store: insert %s: %s", ev->webhook_id,
-		    sqlite3_errmsg(s->db));
+	sqlite3_bind_text(st, 9, ev->cid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, store_state_name(ev->state), -1,
+	    SQLITE_STATIC);
+	if (step_done(s, st, "insert") != 0)
 		return -1;
-	}
 	if (sqlite3_changes(s->db) == 0)
 		return STORE_DUPLICATE;
 	ev->seq = sqlite3_last_insert_rowid(s->db);
 	return STORE_STORED;
 }
 
+static int
+mark_apply(struct sqlite_store *s, const struct store_mark *m)
+{
+	sqlite3_stmt *st = s->w[W_MARK];
+	size_t elen = strnlen(m->error, sizeof(m->error));
+
+	sqlite3_bind_text(st, 1, store_state_name(m->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, m->tries);
+	sqlite3_bind_int64(st, 3, m->next_at);
+	if (elen > 0)
+		sqlite3_bind_text(st, 4, m->error, (int)elen, SQLITE_STATIC);
+	if (m->state == STORE_DELIVERED)
+		sqlite3_bind_int64(st, 5, m->at);
+	sqlite3_bind_int64(st, 6, m->seq);
+	return step_done(s, st, "mark");
+}
+
+static void
+marks_free(struct mark_node *m)
+{
+	struct mark_node *next;
+
+	for (; m != NULL; m = next) {
+		next = m->next;
+		free(m);
+	}
+}
+
 /*
- * Commit one batch; report every event.  Results are held back until the
- * COMMIT returned: before that nothing is durable, and a failed commit
- * turns every event of the batch into a failure.
+ * The marks of a failed transaction go back in front of the queue, to be
+ * tried again a little later (not at once: the disk may be full).  When
+ * stopping there is no later.
  */
 static void
-batch_commit(struct sqlite_store *s, struct store_event *batch)
+marks_requeue(struct sqlite_store *s, struct mark_node *marks)
+{
+	struct mark_node *last;
+	size_t n = 1;
+
+	if (marks == NULL)
+		return;
+	for (last = marks; last->next != NULL; last = last->next)
+		n++;
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		log_warnx("store: %zu delivery outcomes not recorded", n);
+		marks_free(marks);
+		return;
+	}
+	last->next = s->marks;
+	if (s->marks == NULL)
+		s->marks_tail = &last->next;
+	s->marks = marks;
+	s->marks_at = clock_ms(CLOCK_MONOTONIC) + MARKS_RETRY_MS;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Commit one batch of events and marks; report every event.  Results are
+ * held back until the COMMIT returned: before that nothing is durable, and
+ * a failed commit turns every event of the batch into a failure.
+ */
+static void
+batch_commit(struct sqlite_store *s, struct store_event *batch,
+    struct mark_node *marks)
 {
 	struct store_event *ev, *next;
+	struct mark_node *m;
 	enum store_result res[STORE_BATCH_MAX];
-	int ok, i, n = 0;
+	void (*notify)(void *);
+	void *notify_arg;
+	int ok, i, n = 0, pending = 0;
 
 	ok = exec(s, "BEGIN IMMEDIATE") == 0;
 	for (ev = batch; ev != NULL; ev = ev->next) {
@@ -113,7 +323,10 @@ batch_commit(struct sqlite_store *s, struct store_event *batch)
 		if (r < 0)
 			ok = 0;
 		res[n++] = r < 0 ? STORE_FAILED : (enum store_result)r;
+		pending += r == STORE_STORED && ev->state == STORE_PENDING;
 	}
+	for (m = marks; ok && m != NULL; m = m->next)
+		ok = mark_apply(s, &m->m) == 0;
 	if (ok && exec(s, "COMMIT") != 0)
 		ok = 0;
 	if (!ok)
@@ -126,12 +339,20 @@ batch_commit(struct sqlite_store *s, struct store_event *batch)
 		s->stats.duplicates += ok && res[i] == STORE_DUPLICATE;
 		s->stats.failures += !ok;
 	}
+	notify = s->notify;
+	notify_arg = s->notify_arg;
 	pthread_mutex_unlock(&s->lock);
 
 	for (ev = batch, i = 0; ev != NULL; ev = next, i++) {
 		next = ev->next;	/* done() may free ev */
 		ev->done(ev, ok ? res[i] : STORE_FAILED, ev->arg);
 	}
+	if (ok)
+		marks_free(marks);
+	else
+		marks_requeue(s, marks);
+	if (ok && pending > 0 && notify != NULL)
+		notify(notify_arg);
 }
 
 /* Take up to STORE_BATCH_MAX queued events, in order. */
@@ -152,21 +373,166 @@ queue_take(struct sqlite_store *s)
 	return batch;
 }
 
+static struct mark_node *
+marks_take(struct sqlite_store *s)
+{
+	struct mark_node *marks = s->marks, *m = marks;
+	int n = 1;
+
+	while (m->next != NULL && n < STORE_BATCH_MAX) {
+		m = m->next;
+		n++;
+	}
+	s->marks = m->next;
+	if (s->marks == NULL)
+		s->marks_tail = &s->marks;
+	m->next = NULL;
+	return marks;
+}
+
+static void
+gauges_refresh(struct sqlite_store *s)
+{
+	sqlite3_stmt *st = s->w[W_GAUGES];
+
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sql_error(s, s->db, "gauges");
+		sqlite3_reset(st);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->stats.pending = (uint64_t)sqlite3_column_int64(st, 0);
+	s->stats.dead = (uint64_t)sqlite3_column_int64(st, 1);
+	s->stats.oldest_pending_ms = sqlite3_column_int64(st, 2);
+	pthread_mutex_unlock(&s->lock);
+	sqlite3_reset(st);
+}
+
+/* Delete up to RETAIN_CHUNK delivered events past retention, keeping the
+ * ids still within the dedup window in `seen`.  Count, or -1. */
+static int
+retain_events(struct sqlite_store *s, int64_t now)
+{
+	sqlite3_stmt *st = s->w[W_RETIRE], *rem = s->w[W_REMEMBER];
+	int64_t window = now - (int64_t)s->dedup_ms, at;
+	int rc, n = 0;
+
+	sqlite3_bind_int64(st, 1, now - (int64_t)s->retention_ms);
+	sqlite3_bind_int(st, 2, RETAIN_CHUNK);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if ((at = sqlite3_column_int64(st, 1)) < window)
+			continue;
+		sqlite3_bind_value(rem, 1, sqlite3_column_value(st, 0));
+		sqlite3_bind_int64(rem, 2, at);
+		if (step_done(s, rem, "seen") != 0)
+			break;
+		s->seen_any = 1;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		sql_error(s, s->db, "retention");
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+/* One retention transaction; 1 when there is more to delete. */
+static int
+retain_chunk(struct sqlite_store *s)
+{
+	sqlite3_stmt *st = s->w[W_FORGET];
+	int64_t now = clock_ms(CLOCK_REALTIME);
+	int n = 0, forgot = 0;
+
+	if (exec(s, "BEGIN IMMEDIATE") != 0)
+		return 0;
+	if (s->retention_ms > 0 && (n = retain_events(s, now)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now - (int64_t)s->dedup_ms);
+	sqlite3_bind_int(st, 2, RETAIN_CHUNK);
+	if (step_done(s, st, "seen expiry") != 0)
+		goto fail;
+	forgot = sqlite3_changes(s->db);
+	if (exec(s, "COMMIT") != 0)
+		goto fail;
+	pthread_mutex_lock(&s->lock);
+	s->stats.retained += n;
+	pthread_mutex_unlock(&s->lock);
+	st = s->w[W_SEEN_ANY];
+	if (sqlite3_step(st) == SQLITE_ROW)
+		s->seen_any = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return n == RETAIN_CHUNK || forgot == RETAIN_CHUNK;
+ fail:
+	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return 0;
+}
+
+/* Gauges and retention, each when due; sets when the next is due. */
+static void
+chores(struct sqlite_store *s)
+{
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	int retain = s->retention_ms > 0 || s->seen_any;
+
+	if (now >= s->gauges_at) {
+		gauges_refresh(s);
+		s->gauges_at = now + GAUGES_MS;
+	}
+	if (retain && (s->retain_more || now >= s->retain_at)) {
+		s->retain_more = retain_chunk(s);
+		if (!s->retain_more)
+			s->retain_at = now + RETAIN_MS;
+	}
+	s->chores_at = s->gauges_at;
+	if (s->retain_more)
+		s->chores_at = now;
+	else if (retain && s->retain_at < s->chores_at)
+		s->chores_at = s->retain_at;
+}
+
+static void
+wait_until(struct sqlite_store *s, int64_t at)
+{
+	struct timespec ts;
+
+	ts.tv_sec = at / 1000;
+	ts.tv_nsec = (at % 1000) * 1000000;
+	(void)pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+}
+
 static void *
 writer(void *arg)
 {
 	struct sqlite_store *s = arg;
 	struct store_event *batch;
+	struct mark_node *marks;
+	int64_t now, at;
+	int marks_due, stopping;
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (s->head == NULL && !s->stopping)
-			pthread_cond_wait(&s->wake, &s->lock);
-		if (s->head == NULL)
-			break;		/* stopping, and nothing left */
-		batch = queue_take(s);
+		now = clock_ms(CLOCK_MONOTONIC);
+		marks_due = s->marks != NULL &&
+		    (now >= s->marks_at || s->stopping);
+		if (s->head == NULL && !marks_due) {
+			if (s->stopping)
+				break;	/* nothing left */
+			if (now < s->chores_at) {
+				at = s->chores_at;
+				if (s->marks != NULL && s->marks_at < at)
+					at = s->marks_at;
+				wait_until(s, at);
+				continue;
+			}
+		}
+		batch = s->head ? queue_take(s) : NULL;
+		marks = marks_due ? marks_take(s) : NULL;
+		stopping = s->stopping;
 		pthread_mutex_unlock(&s->lock);
-		batch_commit(s, batch);
+		if (batch != NULL || marks != NULL)
+			batch_commit(s, batch, marks);
+		if (!stopping)
+			chores(s);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -200,11 +566,129 @@ sqlite_stats(struct store *base, struct store_stats *out)
 static void
 store_free(struct sqlite_store *s)
 {
-	sqlite3_finalize(s->insert);
+	int i;
+
+	for (i = 0; i < W_MAX; i++)
+		sqlite3_finalize(s->w[i]);
+	for (i = 0; i < R_MAX; i++)
+		sqlite3_finalize(s->r[i]);
 	sqlite3_close(s->db);
+	sqlite3_close(s->rdb);
+	marks_free(s->marks);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);
+}
+
+/* PRAGMA user_version, or -1. */
+static int
+schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st,
+	    NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* 1 when the events table exists, 0 not, -1 error. */
+static int
+events_exists(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE"
+	    " type = 'table' AND name = 'events'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * Create the schema, or bring a version 1 database (or one from before
+ * user_version was set) up to version 2: in one transaction, so a crash
+ * leaves either version, never half of one.
+ */
+static int
+schema_init(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	int v, has;
+
+	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if ((v = schema_version(db)) < 0 || (has = events_exists(db)) < 0)
+		goto fail;
+	if (v > SCHEMA_VERSION) {
+		log_errbuf(err, errlen, "store: %s: schema version %d is newer "
+		    "than this streamgated's (%d)", path, v, SCHEMA_VERSION);
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (v < SCHEMA_VERSION) {
+		if (has)
+			log_info("store: %s: upgrading schema version %d to %d",
+			    path, v, SCHEMA_VERSION);
+		if (sqlite3_exec(db, has ? migrate_v1 : schema_v2, NULL, NULL,
+		    NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, schema_common, NULL, NULL,
+		    NULL) != SQLITE_OK)
+			goto fail;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+ fail:
+	log_errbuf(err, errlen, "store: %s: %s", path, sqlite3_errmsg(db));
+	(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int
+prepare_all(sqlite3 *db, const char *const *sql, sqlite3_stmt **st, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st[i], NULL) != SQLITE_OK)
+			return -1;
+	return 0;
+}
+
+/* Both connections, the schema, the statements. */
+static int
+db_open(struct sqlite_store *s, const char *path, char *err, size_t errlen)
+{
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto fail;
+	/* only readers share the file (WAL), and `inbox replay` for a
+	 * moment: a long wait means trouble */
+	sqlite3_busy_timeout(s->db, 1000);
+	if (schema_init(s->db, path, err, errlen) != 0)
+		return -1;
+	if (prepare_all(s->db, writer_sql, s->w, W_MAX) != 0)
+		goto fail;
+	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    prepare_all(s->rdb, reader_sql, s->r, R_MAX) != 0) {
+		log_errbuf(err, errlen, "store: %s: reader: %s", path,
+		    s->rdb ? sqlite3_errmsg(s->rdb) : "cannot open");
+		return -1;
+	}
+	sqlite3_busy_timeout(s->rdb, 1000);
+	return 0;
+ fail:
+	log_errbuf(err, errlen, "store: %s: %s", path,
+	    s->db ? sqlite3_errmsg(s->db) : "cannot open");
+	return -1;
 }
 
 static struct store *
@@ -212,34 +696,32 @@ sqlite_open(const char *uri, const struct store_options *opt, char *err,
     size_t errlen)
 {
 	struct sqlite_store *s;
-	const char *path;
+	pthread_condattr_t ca;
 
 	if (strncmp(uri, "sqlite:", 7) != 0 || uri[7] == '\0') {
 		log_errbuf(err, errlen, "store: '%s' is not sqlite:PATH", uri);
 		return NULL;
 	}
-	path = uri + 7;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_errbuf(err, errlen, "store: out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
-	(void)opt;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	s->base.ops = &store_sqlite_ops;
 	s->tail = &s->head;
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, insert_sql, -1, &s->insert,
-	    NULL) != SQLITE_OK) {
-		log_errbuf(err, errlen, "store: %s: %s", path,
-		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
+	s->marks_tail = &s->marks;
+	s->retention_ms = opt->retention_ms;
+	s->dedup_ms = opt->dedup_window_ms;
+	s->stats.up = 1;
+	s->seen_any = 1;	/* until the first retention pass looked */
+	if (db_open(s, uri + 7, err, errlen) != 0) {
 		store_free(s);
 		return NULL;
 	}
-	/* only readers share the file (WAL): a long wait means trouble */
-	sqlite3_busy_timeout(s->db, 1000);
 	if ((errno = pthread_create(&s->thread, NULL, writer, s)) != 0) {
 		log_errbuf(err, errlen, "store: writer thread: %s",
 		    strerror(errno));
@@ -262,32 +744,137 @@ sqlite_close(struct store *base)
 	store_free(s);
 }
 
-/* Delivery: filled in by the delivery work (issue 5). */
+/* Copy a text column into a fixed buffer ("" for NULL). */
+static void
+column_copy(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
 static int
 sqlite_pending(struct store *base, int64_t after, struct store_pending *out,
     size_t max)
 {
-	(void)base; (void)after; (void)out; (void)max;
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	sqlite3_stmt *st = s->r[R_PENDING];
+	struct store_pending *p;
+	int rc, n = 0;
+
+	if (max > INT_MAX)
+		max = INT_MAX;	/* the count is an int */
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		p = &out[n++];
+		p->seq = sqlite3_column_int64(st, 0);
+		column_copy(st, 1, p->cid, sizeof(p->cid));
+		p->tries = sqlite3_column_int(st, 2);
+		p->next_at = sqlite3_column_int64(st, 3);
+		p->received_at = sqlite3_column_int64(st, 4);
+	}
+	/* reset ends the read transaction: the WAL can be checkpointed */
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		sql_error(s, s->rdb, "pending");
+		return -1;
+	}
+	return n;
+}
+
+static enum store_kind
+kind_parse(const unsigned char *name)
+{
+	if (name == NULL || strcmp((const char *)name, "push") == 0)
+		return STORE_PUSH;
+	if (strcmp((const char *)name, "before_message_send") == 0)
+		return STORE_BEFORE_MESSAGE_SEND;
+	return STORE_CUSTOM_COMMAND;
+}
+
+/* The current row of R_FETCH into out; -1 out of memory. */
+static int
+record_read(sqlite3_stmt *st, struct store_record *out)
+{
+	const void *body;
+	size_t len;
+
+	out->seq = sqlite3_column_int64(st, 0);
+	out->kind = kind_parse(sqlite3_column_text(st, 1));
+	if (store_state_parse((const char *)sqlite3_column_text(st, 2),
+	    &out->state) != 0)
+		out->state = STORE_KEPT;
+	column_copy(st, 3, out->webhook_id, sizeof(out->webhook_id));
+	column_copy(st, 4, out->api_key, sizeof(out->api_key));
+	column_copy(st, 5, out->event_type, sizeof(out->event_type));
+	column_copy(st, 6, out->command, sizeof(out->command));
+	column_copy(st, 7, out->cid, sizeof(out->cid));
+	out->attempt = sqlite3_column_int(st, 8);
+	out->tries = sqlite3_column_int(st, 9);
+	out->received_at = sqlite3_column_int64(st, 10);
+	body = sqlite3_column_blob(st, 11);
+	len = (size_t)sqlite3_column_bytes(st, 11);
+	if ((out->body = malloc(len ? len : 1)) == NULL)
+		return -1;
+	if (len > 0)
+		memcpy(out->body, body, len);
+	out->body_len = len;
 	return 0;
 }
 
 static int
 sqlite_fetch(struct store *base, int64_t seq, struct store_record *out)
 {
-	(void)base; (void)seq; (void)out;
-	return 1;
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	sqlite3_stmt *st = s->r[R_FETCH];
+	int rc, ret;
+
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if ((ret = record_read(st, out)) != 0)
+			log_warnx("store: fetch %lld: out of memory",
+			    (long long)seq);
+	} else if (rc == SQLITE_DONE)
+		ret = 1;
+	else {
+		sql_error(s, s->rdb, "fetch");
+		ret = -1;
+	}
+	sqlite3_reset(st);
+	return ret;
 }
 
 static void
 sqlite_mark(struct store *base, const struct store_mark *m)
 {
-	(void)base; (void)m;
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct mark_node *n;
+
+	if ((n = malloc(sizeof(*n))) == NULL) {
+		/* the event stays as it was: delivered again later */
+		log_warnx("store: mark %lld: out of memory", (long long)m->seq);
+		return;
+	}
+	n->m = *m;
+	n->next = NULL;
+	pthread_mutex_lock(&s->lock);
+	*s->marks_tail = n;
+	s->marks_tail = &n->next;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void
 sqlite_notify(struct store *base, void (*fn)(void *), void *arg)
 {
-	(void)base; (void)fn; (void)arg;
+	struct sqlite_store *s = (struct sqlite_store *)base;
+
+	pthread_mutex_lock(&s->lock);
+	s->notify = fn;
+	s->notify_arg = arg;
+	pthread_mutex_unlock(&s->lock);
 }
 
 const struct store_ops store_sqlite_ops = {

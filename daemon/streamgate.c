@@ -13,8 +13,16 @@
  *   streamgate sign --secret-file FILE < BODY
  *   streamgate verify --secret-file FILE --signature HEX < BODY
  *   streamgate inbox list [--store sqlite:PATH] [--since SEQ] [--limit N]
- *                         [--json]
+ *                         [--state kept|pending|delivered|dead] [--json]
  *   streamgate inbox show SEQ [--store sqlite:PATH] [--json]
+ *   streamgate inbox replay SEQ|--dead [--store sqlite:PATH]
+ *   streamgate inbox stats [--store sqlite:PATH] [--json]
+ *   streamgate up --dev DEV [FILTER OPTIONS] [--xdp-mode M] [--obj PATH]
+ *                 [--table NAME] [--hook input|ingress] [--config FILE]
+ *                 [--run-dir DIR] [--no-daemon]            (updown.c)
+ *   streamgate down --dev DEV [--table NAME] [--run-dir DIR] [--no-daemon]
+ *   streamgate status [--dev DEV] [--config FILE] [--table NAME]
+ *                     [--run-dir DIR] [--json] [--watch]   (status.c)
  *
  * TABLE OPTIONS:  --regions-file FILE  --region R,...  --allow CIDR (repeatable)
  * FILTER OPTIONS: TABLE OPTIONS  --mode ports|strict  --ports P,...
@@ -38,6 +46,9 @@
 #include "nft.h"
 #include "regions.h"
 #include "secret.h"
+#include "status.h"
+#include "store.h"
+#include "updown.h"
 #include "verify.h"
 
 #define EXIT_USAGE	2
@@ -59,12 +70,15 @@ struct options {
 	const char	*store;
 	const char	*since;
 	const char	*limit;
+	const char	*state;
+	int		 dead;
 	int		 json;
 };
 
 enum { OPT_JSON = 256, OPT_REGIONS_FILE, OPT_REGION, OPT_ALLOW, OPT_MODE,
 	OPT_PORTS, OPT_XDP_MODE, OPT_OBJ, OPT_TABLE, OPT_HOOK, OPT_DEV,
-	OPT_SECRET_FILE, OPT_SIGNATURE, OPT_STORE, OPT_SINCE, OPT_LIMIT };
+	OPT_SECRET_FILE, OPT_SIGNATURE, OPT_STORE, OPT_SINCE, OPT_LIMIT,
+	OPT_STATE, OPT_DEAD };
 
 static const struct option long_opts[] = {
 	{ "json",		no_argument,		0, OPT_JSON },
@@ -83,6 +97,8 @@ static const struct option long_opts[] = {
 	{ "store",		required_argument,	0, OPT_STORE },
 	{ "since",		required_argument,	0, OPT_SINCE },
 	{ "limit",		required_argument,	0, OPT_LIMIT },
+	{ "state",		required_argument,	0, OPT_STATE },
+	{ "dead",		no_argument,		0, OPT_DEAD },
 	{ "help",		no_argument,		0, 'h' },
 	{ 0, 0, 0, 0 }
 };
@@ -109,8 +125,18 @@ usage(int status)
 "       streamgate sign --secret-file FILE < BODY\n"
 "       streamgate verify --secret-file FILE --signature HEX < BODY\n"
 "       streamgate inbox list [--store sqlite:PATH] [--since SEQ] [--limit N]\n"
-"                          [--json]\n"
-"       streamgate inbox show SEQ [--store sqlite:PATH] [--json]\n");
+"                          [--state kept|pending|delivered|dead] [--json]\n"
+"       streamgate inbox show SEQ [--store sqlite:PATH] [--json]\n"
+"       streamgate inbox replay SEQ|--dead [--store sqlite:PATH]\n"
+"       streamgate inbox stats [--store sqlite:PATH] [--json]\n"
+"       streamgate up --dev DEV [--region R]... [--allow CIDR]...\n"
+"                          [--mode ports|strict] [--ports P,...] [--regions-file FILE]\n"
+"                          [--xdp-mode native|generic] [--obj PATH] [--table NAME]\n"
+"                          [--hook input|ingress] [--config FILE] [--run-dir DIR]\n"
+"                          [--no-daemon]\n"
+"       streamgate down --dev DEV [--table NAME] [--run-dir DIR] [--no-daemon]\n"
+"       streamgate status [--dev DEV] [--config FILE] [--table NAME]\n"
+"                          [--run-dir DIR] [--json] [--watch]\n");
 	exit(status);
 }
 
@@ -167,6 +193,8 @@ options_parse(int argc, char **argv, const char *allowed, struct options *o,
 		case OPT_STORE:		o->store = optarg; break;
 		case OPT_SINCE:		o->since = optarg; break;
 		case OPT_LIMIT:		o->limit = optarg; break;
+		case OPT_STATE:		o->state = optarg; break;
+		case OPT_DEAD:		o->dead = 1; break;
 		case OPT_ALLOW:
 			if (o->nallow == (int)(sizeof(o->allow) /
 			    sizeof(o->allow[0])))
@@ -531,51 +559,107 @@ cmd_verify(int argc, char **argv, int argi)
 	return rc == 0 ? 0 : 1;
 }
 
-/* inbox list|show: the daemon's stored events (inbox.c), read-only. */
+/* inbox show|replay SEQ: the sequence number, before the flags. */
+static const char *
+inbox_seq_arg(int argc, char **argv, int *argi, const char *cmd)
+{
+	char msg[160];
+
+	if (*argi >= argc || argv[*argi][0] == '-') {
+		snprintf(msg, sizeof(msg), "inbox %s needs a sequence number "
+		    "first: inbox %s SEQ [flags]", cmd, cmd);
+		usage_error(msg);
+	}
+	return argv[(*argi)++];
+}
+
+static int64_t
+inbox_seq(const char *arg, const char *cmd)
+{
+	char msg[160];
+	int64_t seq;
+
+	if (inbox_seq_parse(arg, &seq) != 0) {
+		snprintf(msg, sizeof(msg), "inbox %s: '%.64s' is not a "
+		    "sequence number", cmd, arg);
+		usage_error(msg);
+	}
+	return seq;
+}
+
+/* --since, --limit, --state of inbox list. */
+static void
+inbox_list_flags(const struct options *o, int64_t *since, unsigned *limit,
+    int *state)
+{
+	enum store_state st;
+	char msg[160];
+
+	if (o->since && inbox_seq_parse(o->since, since) != 0) {
+		snprintf(msg, sizeof(msg), "--since: '%.64s' is not a sequence "
+		    "number", o->since);
+		usage_error(msg);
+	}
+	if (o->limit && inbox_limit_parse(o->limit, limit) != 0) {
+		snprintf(msg, sizeof(msg), "--limit: '%.64s' is not a number "
+		    "from 1 to %d", o->limit, INBOX_LIMIT_MAX);
+		usage_error(msg);
+	}
+	if (o->state && store_state_parse(o->state, &st) != 0) {
+		snprintf(msg, sizeof(msg), "--state: '%.64s' is not kept, "
+		    "pending, delivered or dead", o->state);
+		usage_error(msg);
+	}
+	*state = o->state ? (int)st : -1;
+}
+
+/* inbox list|show|replay|stats: the daemon's stored events (inbox.c). */
 static int
 cmd_inbox(int argc, char **argv, int argi)
 {
 	struct options o;
 	const char *cmd, *seqarg = NULL;
-	char msg[160];
-	int64_t since = 0, seq;
+	int64_t since = 0;
 	unsigned limit = INBOX_LIMIT_DEFAULT;
+	int state;
 
 	if (argi >= argc)
-		usage_error("inbox needs a command: list, show");
+		usage_error("inbox needs a command: list, show, replay, stats");
 	cmd = argv[argi++];
 	if (strcmp(cmd, "list") == 0)
-		options_parse(argc, argv, " store since limit json ", &o, &argi);
+		options_parse(argc, argv, " store since limit state json ", &o,
+		    &argi);
 	else if (strcmp(cmd, "show") == 0) {
-		if (argi >= argc || argv[argi][0] == '-')
-			usage_error("inbox show needs a sequence number first: "
-			    "inbox show SEQ [flags]");
-		seqarg = argv[argi++];
+		seqarg = inbox_seq_arg(argc, argv, &argi, cmd);
 		options_parse(argc, argv, " store json ", &o, &argi);
-	} else
-		usage_error("inbox: unknown command (list, show)");
+	} else if (strcmp(cmd, "replay") == 0) {
+		if (argi < argc && argv[argi][0] != '-')
+			seqarg = argv[argi++];
+		options_parse(argc, argv, " store dead ", &o, &argi);
+		if ((seqarg != NULL) == o.dead)
+			usage_error("inbox replay takes a sequence number or "
+			    "--dead: inbox replay SEQ|--dead [--store URI]");
+	} else if (strcmp(cmd, "stats") == 0)
+		options_parse(argc, argv, " store json ", &o, &argi);
+	else
+		usage_error("inbox: unknown command (list, show, replay, "
+		    "stats)");
 	if (argi != argc)
 		usage_error("inbox: unexpected argument");
-	if (o.since && inbox_seq_parse(o.since, &since) != 0) {
-		snprintf(msg, sizeof(msg), "--since: '%.64s' is not a sequence "
-		    "number", o.since);
-		usage_error(msg);
-	}
-	if (o.limit && inbox_limit_parse(o.limit, &limit) != 0) {
-		snprintf(msg, sizeof(msg), "--limit: '%.64s' is not a number "
-		    "from 1 to %d", o.limit, INBOX_LIMIT_MAX);
-		usage_error(msg);
-	}
 	if (o.store == NULL)
 		o.store = INBOX_STORE_DEFAULT;
-	if (seqarg == NULL)
-		return inbox_list(stdout, o.store, since, limit, o.json);
-	if (inbox_seq_parse(seqarg, &seq) != 0) {
-		snprintf(msg, sizeof(msg), "inbox show: '%.64s' is not a "
-		    "sequence number", seqarg);
-		usage_error(msg);
+	if (strcmp(cmd, "list") == 0) {
+		inbox_list_flags(&o, &since, &limit, &state);
+		return inbox_list(stdout, o.store, since, state, limit, o.json);
 	}
-	return inbox_show(stdout, o.store, seq, o.json);
+	if (strcmp(cmd, "show") == 0)
+		return inbox_show(stdout, o.store, inbox_seq(seqarg, cmd),
+		    o.json);
+	if (strcmp(cmd, "stats") == 0)
+		return inbox_stats(stdout, o.store, o.json);
+	if (o.dead)
+		return inbox_replay_dead(stdout, o.store);
+	return inbox_replay(stdout, o.store, inbox_seq(seqarg, cmd));
 }
 
 int
@@ -599,6 +683,12 @@ main(int argc, char **argv)
 		return cmd_verify(argc, argv, 2);
 	if (strcmp(argv[1], "inbox") == 0)
 		return cmd_inbox(argc, argv, 2);
+	if (strcmp(argv[1], "up") == 0)
+		return updown_up(argc, argv, 2);
+	if (strcmp(argv[1], "down") == 0)
+		return updown_down(argc, argv, 2);
+	if (strcmp(argv[1], "status") == 0)
+		return status_main(argc, argv, 2);
 	usage_error("unknown command (regions, filter, nft, sign, verify, "
-	    "inbox)");
+	    "inbox, up, down, status)");
 }

@@ -8,6 +8,9 @@
  *
  * Setup reads everything it needs (config, secrets, store, sockets) before
  * any worker starts; signals are taken by the main thread with sigwait.
+ * Besides the workers and the store's writer there are at most two more
+ * threads: push delivery (with a push upstream) and the synchronous hooks
+ * (with a Before-Message-Send or Custom Commands upstream).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,12 +23,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "dedup.h"
+#include "deliver.h"
+#include "hook.h"
 #include "jsonarena.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "upstream.h"
 
 #define EXIT_USAGE	2
 #define DEDUP_MAX	(1u << 20)	/* ids remembered in memory, at most */
@@ -128,13 +136,100 @@ config_build(int argc, char **argv, struct config *cfg, int *check,
 	return config_load_secrets(cfg, err, errlen);
 }
 
+/* What the daemon runs, for reload and stop. */
+struct daemon {
+	struct server	*srv;
+	struct store	*store;
+	struct deliver	*dl;		/* NULL: no push upstream at start */
+	struct hook	*hook;		/* NULL: no hook upstream yet */
+};
+
+static int
+hooks_wanted(const struct config *cfg)
+{
+	return config_upstream(cfg, CR_BMS)[0] != '\0' ||
+	    config_upstream(cfg, CR_COMMANDS)[0] != '\0';
+}
+
+static void
+hooks_begin(struct daemon *d, const struct config *cfg)
+{
+	char err[256];
+
+	if (d->hook != NULL || !hooks_wanted(cfg))
+		return;
+	if ((d->hook = hook_new(d->store, err, sizeof(err))) == NULL ||
+	    hook_start(d->hook) != 0) {
+		log_warnx("%s; the synchronous hooks are answered unchanged",
+		    d->hook ? "hook: cannot start its thread" : err);
+		hook_free(d->hook);
+		d->hook = NULL;
+		return;
+	}
+	server_set_hook(d->srv, d->hook);
+}
+
+/*
+ * Whether push events are delivered is fixed at start: the store was
+ * opened for it and the delivery thread started (or not).  So a reload
+ * that adds or removes the push upstream keeps the running state, and
+ * says so; a changed URL is taken.  To pin the push route alone, each
+ * route's upstream is written out and the shared "upstream" cleared.
+ */
+static void
+upstreams_pin(struct config *next, const struct config *cur)
+{
+	char v[3][CONFIG_PATH_LEN];
+	const char *running = config_upstream(cur, CR_PUSH);
+
+	snprintf(v[0], sizeof(v[0]), "%s", config_upstream(next, CR_PUSH));
+	snprintf(v[1], sizeof(v[1]), "%s", config_upstream(next, CR_BMS));
+	snprintf(v[2], sizeof(v[2]), "%s", config_upstream(next, CR_COMMANDS));
+	if ((running[0] == '\0') != (v[0][0] == '\0')) {
+		log_warnx("SIGHUP: %s the push upstream takes a restart; "
+		    "push events are %s as before", running[0] ? "removing" :
+		    "adding", running[0] ? "delivered" : "kept");
+		snprintf(v[0], sizeof(v[0]), "%s", running);
+	}
+	memcpy(next->upstream_push, v[0], sizeof(v[0]));
+	memcpy(next->upstream_bms, v[1], sizeof(v[1]));
+	memcpy(next->upstream_commands, v[2], sizeof(v[2]));
+	next->upstream[0] = '\0';
+}
+
+/* Log where each route goes, at start (cur NULL) or when a reload
+ * changed it.  Never a password in a URL. */
+static void
+upstreams_log(const struct config *cfg, const struct config *cur)
+{
+	static const enum config_route r[] = { CR_PUSH, CR_BMS, CR_COMMANDS };
+	static const char *name[] = { "push events", "before-message-send "
+	    "hooks", "custom commands" };
+	char url[CONFIG_PATH_LEN];
+	const char *u;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		u = config_upstream(cfg, r[i]);
+		if (cur != NULL ? strcmp(u, config_upstream(cur, r[i])) == 0 :
+		    u[0] == '\0')
+			continue;
+		upstream_redact(u, url, sizeof(url));
+		if (u[0] == '\0')
+			log_info("%s: no upstream any more: answered here",
+			    name[i]);
+		else
+			log_info("%s go to %s", name[i], url);
+	}
+}
+
 /*
  * SIGHUP: read the config file and the secret files again.  A bad new
  * configuration is refused and the old one kept.  Listeners and the store
  * are set up once: a change to them needs a restart, and is reported.
  */
 static struct config *
-reload(int argc, char **argv, struct server *srv, struct config *cur)
+reload(int argc, char **argv, struct daemon *d, struct config *cur)
 {
 	struct config *next = calloc(1, sizeof(*next));
 	const struct config *old;
@@ -162,7 +257,12 @@ reload(int argc, char **argv, struct server *srv, struct config *cur)
 	next->nlisten = cur->nlisten;
 	next->metrics = cur->metrics;
 	next->has_metrics = cur->has_metrics;
-	old = server_set_config(srv, next);
+	upstreams_pin(next, cur);
+	if (d->dl != NULL)
+		deliver_configure(d->dl, next);
+	hooks_begin(d, next);		/* before a worker sees the URL */
+	upstreams_log(next, cur);
+	old = server_set_config(d->srv, next);
 	config_free((struct config *)old);	/* wipes the old secrets */
 	free((struct config *)old);
 	log_info("SIGHUP: configuration reloaded (%zu key(s))", next->nkeys);
@@ -203,6 +303,19 @@ consumer_name(const struct config *cfg, char *buf, size_t len)
 	return buf;
 }
 
+static void
+delivery_begin(struct daemon *d, const struct config *cfg)
+{
+	char err[256];
+
+	if (config_upstream(cfg, CR_PUSH)[0] == '\0')
+		return;
+	if ((d->dl = deliver_new(d->store, cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (deliver_start(d->dl) != 0)
+		fatalx("cannot start the delivery thread");
+}
+
 /* sqlite:./var/streamgate.db: make ./var when it is missing. */
 static void
 store_dir_make(const char *uri)
@@ -220,11 +333,10 @@ int
 main(int argc, char **argv)
 {
 	struct config *cfg;
-	struct store *store;
+	struct daemon d = { 0 };
 	struct store_options sopt;
 	char consumer[320];
 	struct dedup *dedup;
-	struct server *srv;
 	char err[1024];
 	sigset_t sigs;
 	int check = 0, sig;
@@ -253,6 +365,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	jsonarena_init();	/* before any worker parses a body */
+	/* not thread-safe: before the store's writer or any other thread */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("libcurl: cannot initialise");
 	nofile_raise(cfg);
 	store_dir_make(cfg->store);
 	sopt.dedup_window_ms = (uint64_t)cfg->dedup_window_s * 1000;
@@ -260,13 +375,16 @@ main(int argc, char **argv)
 	sopt.redis_prefix = cfg->redis_prefix;
 	sopt.consumer = consumer_name(cfg, consumer, sizeof(consumer));
 	sopt.deliver = config_upstream(cfg, CR_PUSH)[0] != '\0';
-	if ((store = store_open(cfg->store, &sopt, err, sizeof(err))) == NULL)
+	if ((d.store = store_open(cfg->store, &sopt, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((dedup = dedup_new(cfg->dedup_window_s, DEDUP_MAX)) == NULL)
 		fatalx("dedup: out of memory");
-	if ((srv = server_new(cfg, store, dedup, err, sizeof(err))) == NULL)
+	if ((d.srv = server_new(cfg, d.store, dedup, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (server_start(srv) != 0)
+	delivery_begin(&d, cfg);
+	hooks_begin(&d, cfg);
+	upstreams_log(cfg, NULL);
+	if (server_start(d.srv) != 0)
 		fatalx("cannot start the workers");
 	for (i = 0; i < cfg->nlisten; i++)
 		log_info("listening on %s", cfg->listen[i].text);
@@ -277,16 +395,21 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			cfg = reload(argc, argv, srv, cfg);
+			cfg = reload(argc, argv, &d, cfg);
 			continue;
 		}
 		break;
 	}
 	log_info("%s: finishing in-flight requests", strsignal(sig));
-	server_stop(srv);
-	store_close(store);	/* commits whatever is queued */
-	server_free(srv);
+	server_stop(d.srv);	/* waits for the hooks its requests wait for */
+	hook_stop(d.hook);
+	deliver_stop(d.dl);	/* up to 2 s for requests in flight */
+	store_close(d.store);	/* commits whatever is queued, marks too */
+	deliver_free(d.dl);
+	hook_free(d.hook);
+	server_free(d.srv);
 	dedup_free(dedup);
+	curl_global_cleanup();
 	config_free(cfg);
 	free(cfg);
 	log_info("stopped");

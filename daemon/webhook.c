@@ -154,6 +154,20 @@ signature_check(const struct config *cfg, struct http_request *req,
 	return 0;
 }
 
+/*
+ * A push event's channel, the top-level string "cid": delivery keeps the
+ * order of a channel's events.  One too long to keep is left out (no
+ * ordering) rather than cut: a cut one could name another channel.
+ */
+static void
+cid_of(const cJSON *root, struct webhook_job *job)
+{
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(root, "cid");
+
+	if (cJSON_IsString(cid) && strlen(cid->valuestring) < sizeof(job->cid))
+		strcpy(job->cid, cid->valuestring);
+}
+
 /* JSON checks; for BMS/commands keep "message" for the answer.  The tree
  * lives in this thread's arena; the printed message is copied out of it. */
 static int
@@ -177,6 +191,8 @@ json_check(struct http_request *req, struct webhook_job *job)
 		answer(job, 400, "push event has no string type");
 		goto done;
 	}
+	if (job->route == WR_PUSH)
+		cid_of(root, job);
 	if (job->route != WR_PUSH) {
 		msg = cJSON_GetObjectItemCaseSensitive(root, "message");
 		printed = msg ? cJSON_PrintUnformatted(msg) : NULL;
@@ -194,8 +210,19 @@ done:
 	return rc;
 }
 
+/* Push waits for delivery when there is an upstream to deliver to; the
+ * synchronous hooks are answered at once, so they start as kept. */
+static enum store_state
+state_of(const struct config *cfg, enum webhook_route route)
+{
+	if (route == WR_PUSH && config_upstream(cfg, CR_PUSH)[0] != '\0')
+		return STORE_PENDING;
+	return STORE_KEPT;
+}
+
 static void
-event_fill(struct http_request *req, int64_t now_ms, struct webhook_job *job)
+event_fill(const struct config *cfg, struct http_request *req,
+    int64_t now_ms, struct webhook_job *job)
 {
 	struct store_event *ev = &job->ev;
 	const char *id = req->hdr_seen[HH_WEBHOOK_ID] &&
@@ -222,6 +249,8 @@ event_fill(struct http_request *req, int64_t now_ms, struct webhook_job *job)
 	ev->api_key = job->api_key;
 	ev->attempt = job->attempt > 0 ? job->attempt : 1;
 	ev->command = job->command[0] ? job->command : NULL;
+	ev->cid = job->cid[0] ? job->cid : NULL;
+	ev->state = state_of(cfg, job->route);
 	ev->received_at = now_ms;
 	ev->body = job->body;
 	ev->body_len = job->body_len;
@@ -254,7 +283,7 @@ webhook_decide(const struct config *cfg, struct dedup *dd,
 		command_of(query, job->command, sizeof(job->command));
 	if (signature_check(cfg, req, job) != 0 || json_check(req, job) != 0)
 		return;
-	event_fill(req, now_ms, job);
+	event_fill(cfg, req, now_ms, job);
 	if (dedup_seen(dd, job->webhook_id, now_ms))
 		webhook_finish(job, NULL, STORE_DUPLICATE, now_ms);
 }
@@ -291,6 +320,20 @@ webhook_finish(struct webhook_job *job, struct dedup *dd,
 		snprintf(body, len, "{\"status\":\"stored\",\"seq\":%lld}",
 		    (long long)job->ev.seq);
 	answer_json(job, 200, "stored", body);
+}
+
+void
+webhook_hooked(struct webhook_job *job, int status, char *body, size_t len,
+    const char *reason)
+{
+	if (body != NULL) {
+		free(job->reply);
+		job->reply = body;
+		job->reply_len = len;
+		job->status = status;
+	}
+	if (job->reason == NULL || strcmp(job->reason, "duplicate") != 0)
+		job->reason = reason;
 }
 
 void

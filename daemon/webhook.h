@@ -32,6 +32,7 @@ struct webhook_job {
 	char			 api_key[HTTP_HDR_MAX];
 	char			 event_type[128];
 	char			 command[128];
+	char			 cid[256];	/* push: the channel; "" none */
 	char			*message;	/* BMS/commands: "message" as JSON */
 	int			 attempt;
 };
@@ -42,6 +43,13 @@ void	webhook_decide(const struct config *cfg, struct dedup *dd,
 /* The store answered: set status and reply. */
 void	webhook_finish(struct webhook_job *job, struct dedup *dd,
 	    enum store_result r, int64_t now_ms);
+/*
+ * A synchronous hook is over.  body (malloc'd, taken) is the app's answer,
+ * sent with its status; NULL keeps the "unchanged" answer webhook_finish
+ * made.  reason goes to the log, except that a duplicate stays one.
+ */
+void	webhook_hooked(struct webhook_job *job, int status, char *body,
+	    size_t len, const char *reason);
 void	webhook_job_free(struct webhook_job *job);
 
 const char *webhook_kind_name(enum webhook_route r);

@@ -49,6 +49,31 @@ expect_err "nft: bad --table" 2 "\-\-table" nft print --table 'a b'
 expect_err "nft: unknown region" 2 "unknown region 'mars'" nft apply --region mars
 expect_err "nft delete takes no region" 2 "\-\-region does not apply" nft delete --region ohio
 expect_err "nft: unknown command" 2 "nft: unknown command" nft flush
+# up, down, status: a usage error exits 2 before any step runs
+expect_err "up: --dev is required" 2 "up: \-\-dev DEV is required" up --allow 198.51.100.7/32
+expect_err "down: --dev is required" 2 "down: \-\-dev DEV is required" down
+expect_err "up: the device is a flag, not an argument" 2 "unexpected argument 'eth0' (the device is \-\-dev DEV)" up eth0
+expect_err "up: --dev without a value" 2 "unknown or incomplete flag '\-\-dev'" up --dev
+expect_err "up: --dev not a device name" 2 "\-\-dev: 'a/b' is not a device name" up --dev a/b
+expect_err "up: --mode unknown" 2 "\-\-mode: 'loose'" up --dev lo --mode loose
+expect_err "up: --ports not a port" 2 "\-\-ports: '70000'" up --dev lo --ports 70000
+expect_err "up: --region unknown" 2 "\-\-region: unknown region 'mars'" up --dev lo --region mars
+expect_err "up: --allow host bits" 2 "\-\-allow: .*host bits set" up --dev lo --allow 10.0.0.1/8
+expect_err "up: --hook unknown" 2 "\-\-hook: 'output'" up --dev lo --hook output
+expect_err "up: --xdp-mode unknown" 2 "\-\-xdp-mode" up --dev lo --xdp-mode fast
+expect_err "up: --config missing" 2 "\-\-config: $T/none.json" up --dev lo --config "$T/none.json"
+printf '{"listen": ["127.0.0.1:1"]}\n' >"$T/nokeys.json"
+expect_err "up: --config without keys" 2 "\-\-config: .*keys: no API key" up --dev lo --config "$T/nokeys.json"
+printf '{"listen": ["127.0.0.1:1"], "keys": [{"api_key": "k", "secret_file": "%s"}]}\n' "$T/nosecret" >"$T/nosecret.json"
+expect_err "up: --config with a missing secret file" 2 "\-\-config: .*nosecret" up --dev lo --config "$T/nosecret.json"
+expect_err "down: takes no --allow" 2 "\-\-allow does not apply to down" down --dev lo --allow 198.51.100.7/32
+expect_err "down: takes no --config" 2 "\-\-config does not apply to down" down --dev lo --config x
+expect_err "status: unknown flag" 2 "unknown or incomplete flag '\-\-frobnicate'" status --frobnicate
+expect_err "status: an argument" 2 "status: unexpected argument 'now'" status now
+expect_err "status: --table not a name" 2 "\-\-table: 'a b'" status --table 'a b'
+expect_err "status: --dev not a device name" 2 "\-\-dev: 'a/b'" status --dev a/b
+check "up/down/status --help exit 0" sh -c "$SG up --help | grep -q 'usage: streamgate up --dev DEV' && $SG down -h | grep -q 'usage: streamgate down' && $SG status --help | grep -q 'usage: streamgate status'"
+check "--help shows up, down and status" sh -c "$SG --help | grep -q 'streamgate up --dev DEV' && $SG --help | grep -q 'streamgate down --dev DEV' && $SG --help | grep -q 'streamgate status'"
 check "--help exits 0 and shows every command" sh -c "$SG --help | grep -q 'filter stats' && $SG --help | grep -q 'nft delete'"
 
 finish cli

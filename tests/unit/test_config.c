@@ -397,6 +397,64 @@ test_store_upstream(void **state)
 	refused("{\"upstream\": 1}", "upstream: must be a string or null");
 }
 
+/* Delivery, hooks, retention, per-route upstreams, the Redis prefix. */
+static void
+test_delivery(void **state)
+{
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.delivery.backoff_base_ms, 1000);
+	assert_int_equal(c.delivery.backoff_cap_ms, 300000);
+	assert_int_equal(c.delivery.max_attempts, 12);
+	assert_int_equal(c.hook_deadline_ms, 1200);
+	assert_int_equal(c.retention_s, 7 * 86400);
+	assert_string_equal(c.redis_prefix, "streamgate");
+	assert_string_equal(config_upstream(&c, CR_PUSH), "");
+
+	accepted("{\"upstream\": \"http://127.0.0.1:3000/all\",\n"
+	    " \"upstreams\": {\"before_message_send\": \"unix:/run/bms.sock\","
+	    " \"push\": null},\n"
+	    " \"delivery\": {\"backoff_base_ms\": 50, \"backoff_cap_ms\": 200,"
+	    " \"max_attempts\": 3, \"timeout_ms\": 2000, \"concurrency\": 8},\n"
+	    " \"hook_deadline_ms\": 900, \"retention_s\": 0,"
+	    " \"redis_prefix\": \"edge:eu-1\"}", &c);
+	assert_string_equal(config_upstream(&c, CR_PUSH),
+	    "http://127.0.0.1:3000/all");
+	assert_string_equal(config_upstream(&c, CR_BMS), "unix:/run/bms.sock");
+	assert_string_equal(config_upstream(&c, CR_COMMANDS),
+	    "http://127.0.0.1:3000/all");
+	assert_int_equal(c.delivery.backoff_base_ms, 50);
+	assert_int_equal(c.delivery.backoff_cap_ms, 200);
+	assert_int_equal(c.delivery.max_attempts, 3);
+	assert_int_equal(c.delivery.timeout_ms, 2000);
+	assert_int_equal(c.delivery.concurrency, 8);
+	assert_int_equal(c.hook_deadline_ms, 900);
+	assert_int_equal(c.retention_s, 0);
+	assert_string_equal(c.redis_prefix, "edge:eu-1");
+	config_free(&c);
+
+	refused("{\"upstreams\": {\"pusher\": null}}",
+	    "upstreams.pusher: unknown key");
+	refused("{\"upstreams\": {\"push\": \"ftp://x\"}}",
+	    "upstreams.push: must be http://, https:// or unix:/path");
+	refused("{\"delivery\": {\"max_attempts\": 0}}",
+	    "delivery.max_attempts: must be a whole number from 1 to 1000");
+	refused("{\"delivery\": {\"backoff_base_ms\": 5000,"
+	    " \"backoff_cap_ms\": 1000}}",
+	    "delivery.backoff_cap_ms: 1000 is less than "
+	    "delivery.backoff_base_ms (5000)");
+	refused("{\"delivery\": {\"retry\": 1}}", "delivery.retry: unknown key");
+	/* Stream waits 1.5 s for a synchronous hook: the deadline stays under */
+	refused("{\"hook_deadline_ms\": 1600}",
+	    "hook_deadline_ms: must be a whole number from 50 to 1500");
+	refused("{\"retention_s\": -1}", "retention_s: must be a whole number");
+	refused("{\"redis_prefix\": \"a b\"}",
+	    "redis_prefix: must be letters, digits and : _ . - only");
+	refused("{\"redis_prefix\": \"\"}", "redis_prefix: must be letters");
+}
+
 /* A refused file leaves the config as it was. */
 static void
 test_atomic(void **state)
@@ -714,6 +772,7 @@ main(void)
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_store_upstream),
+		cmocka_unit_test(test_delivery),
 		cmocka_unit_test(test_atomic),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_addr),

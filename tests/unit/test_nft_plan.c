@@ -64,15 +64,17 @@ test_builtin_sets_one_per_region(void **state)
 	/* Stream's sets hold hosts only: plain sets, no intervals */
 	for (k = 0; k < p.nsets; k++)
 		assert_false(p.sets[k].interval);
-	/* ports mode: established, skip unprotected, 8 allows, 2 drops */
-	assert_int_equal(p.nrules, 12);
-	assert_int_equal(p.rules[0].kind, NR_ESTABLISHED);
-	assert_int_equal(p.rules[1].kind, NR_UNPROTECTED);
-	assert_int_equal(p.rules[2].kind, NR_ALLOW);
-	assert_string_equal(p.rules[2].comment, "us-east");
-	assert_int_equal(p.rules[10].kind, NR_DROP_PORTS);
-	assert_int_equal(p.rules[10].family, AF_INET);
-	assert_int_equal(p.rules[11].family, AF_INET6);
+	/* ports mode: loopback, established, skip unprotected, 8 allows,
+	 * 2 drops */
+	assert_int_equal(p.nrules, 13);
+	assert_int_equal(p.rules[0].kind, NR_LOOPBACK);
+	assert_int_equal(p.rules[1].kind, NR_ESTABLISHED);
+	assert_int_equal(p.rules[2].kind, NR_UNPROTECTED);
+	assert_int_equal(p.rules[3].kind, NR_ALLOW);
+	assert_string_equal(p.rules[3].comment, "us-east");
+	assert_int_equal(p.rules[11].kind, NR_DROP_PORTS);
+	assert_int_equal(p.rules[11].family, AF_INET);
+	assert_int_equal(p.rules[12].family, AF_INET6);
 	nft_plan_free(&p);
 	nft_spec_free(&s);
 }
@@ -132,8 +134,8 @@ test_families_split_and_covered_prefixes_dropped(void **state)
 	assert_string_equal(p.sets[1].name, "v6_lab");
 	assert_string_equal(p.sets[2].name, "v4_other");
 	assert_false(p.sets[2].interval);	/* one host */
-	assert_int_equal(p.rules[3].family, AF_INET6);
-	assert_int_equal(p.rules[4].family, AF_INET);
+	assert_int_equal(p.rules[4].family, AF_INET6);
+	assert_int_equal(p.rules[5].family, AF_INET);
 	nft_plan_free(&p);
 	nft_spec_free(&s);
 }
@@ -240,7 +242,8 @@ test_empty_table_is_fail_closed(void **state)
 	nft_spec_init(&s);
 	assert_int_equal(nft_plan_build(&s, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.nsets, 0);
-	assert_int_equal(p.nrules, 4);	/* established, unprotected, 2 drops */
+	assert_int_equal(p.nrules, 5);	/* lo, established, unprotected,
+					   2 drops */
 	text = printed(&p);
 	assert_non_null(strstr(text, "tcp dport @protected_ports counter drop"));
 	free(text);

@@ -1,6 +1,8 @@
 /*
  * test_store.c: the SQLite store: group commit, duplicates (also in one
- * batch and from many threads), the exact bytes, and failures reported.
+ * batch and from many threads), the exact bytes, failures reported; the
+ * delivery side (pending, fetch, marks, notify, gauges), the upgrade from
+ * schema version 1, and retention with `seen` keeping dedup alive.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,10 +26,12 @@ struct waiter {
 	pthread_cond_t	cond;
 	int		pending;
 	int		stored, duplicate, failed;
+	int		notified;
+	int		gate_entered, gate_open;	/* done_gated */
 };
 
 static struct waiter W = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-    0, 0, 0, 0 };
+    0, 0, 0, 0, 0, 0, 0 };
 static char dir[64], uri[160], path[128];
 static const struct store_options opts = { 86400000, 0, "streamgate", "test", 0 };
 
@@ -75,6 +80,65 @@ event(const char *id, const char *body)
 	return ev;
 }
 
+/* A push waiting for delivery (or kept), received at `at`. */
+static struct store_event *
+event_in(const char *id, enum store_state st, const char *cid, int64_t at)
+{
+	struct store_event *ev = event(id, "{\"type\":\"message.new\"}");
+
+	ev->state = st;
+	ev->cid = cid;
+	ev->received_at = at;
+	return ev;
+}
+
+/* Holds the writer thread in done() until the test opens the gate. */
+static void
+done_gated(struct store_event *ev, enum store_result r, void *arg)
+{
+	pthread_mutex_lock(&W.lock);
+	W.gate_entered = 1;
+	pthread_cond_broadcast(&W.cond);
+	while (!W.gate_open)
+		pthread_cond_wait(&W.cond, &W.lock);
+	pthread_mutex_unlock(&W.lock);
+	done(ev, r, arg);
+}
+
+static void
+notified(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&W.lock);
+	W.notified++;
+	pthread_mutex_unlock(&W.lock);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+mark(struct store *s, int64_t seq, enum store_state st, int tries,
+    int64_t next_at, int64_t at, const char *error)
+{
+	struct store_mark m;
+
+	memset(&m, 0, sizeof(m));
+	m.seq = seq;
+	m.state = st;
+	m.tries = tries;
+	m.next_at = next_at;
+	m.at = at;
+	snprintf(m.error, sizeof(m.error), "%s", error);
+	store_mark(s, &m);
+}
+
 static int
 setup(void **state)
 {
@@ -84,7 +148,8 @@ setup(void **state)
 		return -1;
 	snprintf(path, sizeof(path), "%s/events.db", dir);
 	snprintf(uri, sizeof(uri), "sqlite:%s", path);
-	memset(&W.stored, 0, 3 * sizeof(int));
+	W.stored = W.duplicate = W.failed = W.notified = 0;
+	W.gate_entered = W.gate_open = 0;
 	return 0;
 }
 
@@ -98,22 +163,83 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The first column of the first row of sql, on its own connection; -1
+ * when there is no row. */
 static int64_t
-count_rows(const char *where)
+sql_int(const char *sql)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	char sql[256];
 	int64_t n = -1;
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM events %s", where);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;
+}
+
+static int64_t
+count_rows(const char *where)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM events %s", where);
+	return sql_int(sql);
+}
+
+static int64_t
+seq_of(const char *id)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT seq FROM events WHERE "
+	    "webhook_id = '%s'", id);
+	return sql_int(sql);
+}
+
+static void
+sql_exec(const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/* sqlite3_exec's result, on its own connection. */
+static int
+sql_try(const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Wait up to 5 s for the store's stats to satisfy ok(). */
+static int
+stats_wait(struct store *s, struct store_stats *st,
+    int (*ok)(const struct store_stats *))
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		store_stats(s, st);
+		if (ok(st))
+			return 1;
+		usleep(10000);
+	}
+	return 0;
 }
 
 static void
@@ -224,6 +350,7 @@ test_failure_reported(void **state)
 	struct store *s;
 	sqlite3 *db;
 	char err[256];
+	int i;
 
 	(void)state;
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
@@ -238,8 +365,331 @@ test_failure_reported(void **state)
 	/* the store recovers: Stream's retry is stored */
 	store_submit(s, event("blocked", "{}"));
 	wait_all();
-	store_close(s);
 	assert_int_equal(W.stored, 1);
+
+	/* a mark in a failed transaction is tried again a little later */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	mark(s, seq_of("blocked"), STORE_DELIVERED, 1, 0, 99, "");
+	store_submit(s, event("blocked-2", "{}"));
+	wait_all();
+	assert_int_equal(W.failed, 2);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	for (i = 0; i < 300 && count_rows("WHERE state = 'delivered'") == 0; i++)
+		usleep(10000);
+	assert_int_equal(count_rows("WHERE webhook_id = 'blocked' AND "
+	    "state = 'delivered' AND delivered_at = 99"), 1);
+	store_close(s);
+}
+
+/* Pending push events in seq order, whole records, outcomes recorded. */
+static void
+test_pending_fetch_mark(void **state)
+{
+	struct store *s;
+	struct store_pending p[8];
+	struct store_record r;
+	struct store_event *ev;
+	char err[256];
+	int64_t p1, p2;
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_submit(s, event_in("p1", STORE_PENDING, "messaging:c1", 1000));
+	store_submit(s, event_in("k1", STORE_KEPT, NULL, 1001));
+	ev = event_in("h1", STORE_PENDING, NULL, 1002);
+	ev->kind = STORE_BEFORE_MESSAGE_SEND;	/* pending, but not a push */
+	store_submit(s, ev);
+	store_submit(s, event_in("p2", STORE_PENDING, NULL, 1003));
+	wait_all();
+	p1 = seq_of("p1");
+	p2 = seq_of("p2");
+	assert_int_equal(count_rows("WHERE webhook_id = 'p1' AND state = "
+	    "'pending' AND cid = 'messaging:c1' AND tries = 0 AND next_at = 0 "
+	    "AND delivered_at IS NULL AND last_error IS NULL"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'k1' AND state = "
+	    "'kept' AND cid IS NULL"), 1);
+
+	assert_int_equal(store_pending(s, 0, p, 8), 2);
+	assert_int_equal(p[0].seq, p1);
+	assert_string_equal(p[0].cid, "messaging:c1");
+	assert_int_equal(p[0].received_at, 1000);
+	assert_int_equal(p[1].seq, p2);
+	assert_string_equal(p[1].cid, "");
+	assert_int_equal(store_pending(s, p1, p, 8), 1);
+	assert_int_equal(p[0].seq, p2);
+	assert_int_equal(store_pending(s, 0, p, 1), 1);
+	assert_int_equal(p[0].seq, p1);
+	assert_int_equal(store_pending(s, p2, p, 8), 0);
+
+	assert_int_equal(store_fetch(s, p1, &r), 0);
+	assert_int_equal(r.seq, p1);
+	assert_int_equal(r.kind, STORE_PUSH);
+	assert_int_equal(r.state, STORE_PENDING);
+	assert_string_equal(r.webhook_id, "p1");
+	assert_string_equal(r.api_key, "key1");
+	assert_string_equal(r.event_type, "message.new");
+	assert_string_equal(r.command, "");
+	assert_string_equal(r.cid, "messaging:c1");
+	assert_int_equal(r.attempt, 1);
+	assert_int_equal(r.tries, 0);
+	assert_int_equal(r.received_at, 1000);
+	assert_int_equal(r.body_len, strlen("{\"type\":\"message.new\"}"));
+	assert_memory_equal(r.body, "{\"type\":\"message.new\"}", r.body_len);
+	store_record_free(&r);
+	assert_int_equal(store_fetch(s, seq_of("h1"), &r), 0);
+	assert_int_equal(r.kind, STORE_BEFORE_MESSAGE_SEND);
+	store_record_free(&r);
+	assert_int_equal(store_fetch(s, 999999, &r), 1);
+
+	/* marks ride with the next transaction: once a later event is
+	 * committed, they are too */
+	mark(s, p1, STORE_DELIVERED, 1, 0, 4242, "");
+	mark(s, p2, STORE_PENDING, 1, 5000, 4243, "HTTP 503");
+	store_submit(s, event("after", "{}"));
+	wait_all();
+	assert_int_equal(count_rows("WHERE seq = " "(SELECT seq FROM events "
+	    "WHERE webhook_id = 'p1') AND state = 'delivered' AND tries = 1 "
+	    "AND delivered_at = 4242 AND last_error IS NULL"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'p2' AND state = "
+	    "'pending' AND tries = 1 AND next_at = 5000 AND delivered_at IS "
+	    "NULL AND last_error = 'HTTP 503'"), 1);
+	assert_int_equal(store_pending(s, 0, p, 8), 1);
+	assert_int_equal(p[0].seq, p2);
+	assert_int_equal(p[0].tries, 1);
+	assert_int_equal(p[0].next_at, 5000);
+
+	/* close commits the marks still queued */
+	mark(s, p2, STORE_DEAD, 5, 0, 4244, "HTTP 500 from the app");
+	mark(s, seq_of("h1"), STORE_KEPT, 1, 0, 4245, "timeout");
+	store_close(s);
+	assert_int_equal(count_rows("WHERE webhook_id = 'p2' AND state = "
+	    "'dead' AND tries = 5 AND delivered_at IS NULL AND "
+	    "last_error = 'HTTP 500 from the app'"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'h1' AND state = "
+	    "'kept' AND last_error = 'timeout'"), 1);
+}
+
+/* Marks queued while the writer is busy go into the same transaction as
+ * the events queued with them. */
+static void
+test_marks_with_events(void **state)
+{
+	struct store *s;
+	struct store_event *ev;
+	struct store_stats st;
+	char err[256];
+	uint64_t commits;
+	int64_t p1;
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_submit(s, event_in("m1", STORE_PENDING, NULL, 1000));
+	wait_all();
+	p1 = seq_of("m1");
+	ev = event("gate", "{}");
+	ev->done = done_gated;
+	store_submit(s, ev);
+	pthread_mutex_lock(&W.lock);
+	while (!W.gate_entered)
+		pthread_cond_wait(&W.cond, &W.lock);
+	pthread_mutex_unlock(&W.lock);
+	/* the writer is held in done(): these two queue up together */
+	mark(s, p1, STORE_DELIVERED, 1, 0, 7777, "");
+	store_submit(s, event("m2", "{}"));
+	store_stats(s, &st);
+	commits = st.commits;
+	pthread_mutex_lock(&W.lock);
+	W.gate_open = 1;
+	pthread_cond_broadcast(&W.cond);
+	pthread_mutex_unlock(&W.lock);
+	wait_all();
+	store_stats(s, &st);
+	assert_int_equal(st.commits, commits + 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'm1' AND "
+	    "state = 'delivered' AND delivered_at = 7777"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'm2'"), 1);
+	store_close(s);
+}
+
+/* notify after a commit that stored pending events, and only then. */
+static void
+test_notify(void **state)
+{
+	struct store *s;
+	char err[256];
+	int n;
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_notify(s, notified, NULL);
+	store_submit(s, event_in("n1", STORE_KEPT, NULL, 1));
+	wait_all();
+	store_submit(s, event_in("n2", STORE_PENDING, NULL, 2));
+	wait_all();
+	store_submit(s, event_in("n2", STORE_PENDING, NULL, 2)); /* dup */
+	wait_all();
+	store_close(s);	/* joins the writer: every notify has run */
+	pthread_mutex_lock(&W.lock);
+	n = W.notified;
+	pthread_mutex_unlock(&W.lock);
+	assert_int_equal(n, 1);
+}
+
+static int
+gauges_ok(const struct store_stats *st)
+{
+	return st->pending == 2 && st->dead == 1;
+}
+
+static void
+test_gauges(void **state)
+{
+	struct store *s;
+	struct store_stats st;
+	char err[256];
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_stats(s, &st);
+	assert_int_equal(st.up, 1);
+	store_submit(s, event_in("g1", STORE_PENDING, NULL, 1000));
+	store_submit(s, event_in("g2", STORE_PENDING, NULL, 2000));
+	store_submit(s, event_in("g3", STORE_PENDING, NULL, 3000));
+	store_submit(s, event_in("g4", STORE_KEPT, NULL, 500));
+	wait_all();
+	mark(s, seq_of("g1"), STORE_DEAD, 3, 0, 1, "gone");
+	/* refreshed within a second or so, idle or not */
+	assert_true(stats_wait(s, &st, gauges_ok));
+	assert_int_equal(st.oldest_pending_ms, 2000);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.up, 1);
+	store_close(s);
+}
+
+/* Schema version 1, as streamgated wrote it before delivery existed. */
+static const char *v1_schema =
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE events (seq INTEGER PRIMARY KEY,"
+	" webhook_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL CHECK (kind IN"
+	" ('push', 'before_message_send', 'custom_command')), event_type TEXT,"
+	" api_key TEXT NOT NULL, attempt INTEGER NOT NULL, command TEXT,"
+	" received_at INTEGER NOT NULL, body BLOB NOT NULL);"
+	"INSERT INTO events VALUES (1, 'old-1', 'push', 'message.new', 'k', 1,"
+	" NULL, 1000, x'7b7d');"
+	"INSERT INTO events VALUES (5, 'old-5', 'custom_command', NULL, 'k', 2,"
+	" 'giphy', 2000, x'7b7d');"
+	"PRAGMA user_version=1;";
+
+static void
+test_migrate_v1(void **state)
+{
+	struct store *s;
+	struct store_pending p[4];
+	struct store_record r;
+	char err[256];
+
+	(void)state;
+	sql_exec(v1_schema);
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_int_equal(sql_int("PRAGMA user_version"), 2);
+	assert_int_equal(count_rows("WHERE state = 'kept' AND tries = 0 AND "
+	    "next_at = 0 AND cid IS NULL AND delivered_at IS NULL AND "
+	    "last_error IS NULL"), 2);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "name IN ('seen', 'events_pending')"), 2);
+	assert_int_equal(store_fetch(s, 5, &r), 0);
+	assert_int_equal(r.state, STORE_KEPT);
+	assert_string_equal(r.command, "giphy");
+	store_record_free(&r);
+	store_submit(s, event_in("new-1", STORE_PENDING, "c:1", 3000));
+	store_submit(s, event("old-1", "{}"));
+	wait_all();
+	assert_int_equal(W.stored, 1);
+	assert_int_equal(W.duplicate, 1);
+	assert_int_equal(store_pending(s, 0, p, 4), 1);
+	assert_int_equal(p[0].seq, 6);
+	assert_string_equal(p[0].cid, "c:1");
+	store_close(s);
+	/* the CHECK came along: no state outside the four */
+	assert_int_equal(sql_try("UPDATE events SET state = 'lost'"),
+	    SQLITE_CONSTRAINT);
+	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info("
+	    "'events')"), 15);
+	/* opening again is a no-op */
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_close(s);
+	assert_int_equal(count_rows(""), 3);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+	char err[256];
+
+	(void)state;
+	sql_exec("PRAGMA user_version=3;");
+	assert_null(store_open(uri, &opts, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema version 3 is newer"));
+}
+
+static int
+retained_ok(const struct store_stats *st)
+{
+	return st->retained == 2;
+}
+
+/*
+ * Retention deletes delivered events only; an id it deleted within the
+ * dedup window stays a duplicate, one past the window does not, and
+ * `seen` forgets what is past the window.
+ */
+static void
+test_retention_seen(void **state)
+{
+	const struct store_options ropts = { 86400000, 1, "streamgate",
+	    "test", 1 };
+	struct store *s;
+	struct store_stats st;
+	char err[256], sql[256];
+	int64_t now = now_ms(), old = now - 2 * 86400000LL;
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &ropts, err, sizeof(err)));
+	store_submit(s, event_in("r-old", STORE_PENDING, NULL, old));
+	store_submit(s, event_in("r-new", STORE_PENDING, NULL, now - 10000));
+	store_submit(s, event_in("r-dead", STORE_PENDING, NULL, now - 10000));
+	store_submit(s, event_in("r-wait", STORE_PENDING, NULL, now - 10000));
+	store_submit(s, event_in("r-kept", STORE_KEPT, NULL, old));
+	wait_all();
+	mark(s, seq_of("r-old"), STORE_DELIVERED, 1, 0, now, "");
+	mark(s, seq_of("r-new"), STORE_DELIVERED, 1, 0, now, "");
+	mark(s, seq_of("r-dead"), STORE_DEAD, 9, 0, now, "no");
+	store_close(s);
+	snprintf(sql, sizeof(sql), "INSERT INTO seen VALUES ('stale', %lld);",
+	    (long long)old);
+	sql_exec(sql);
+
+	/* retention runs at open */
+	assert_non_null(s = store_open(uri, &ropts, err, sizeof(err)));
+	assert_true(stats_wait(s, &st, retained_ok));
+	store_submit(s, event_in("r-new", STORE_PENDING, NULL, now));
+	wait_all();
+	assert_int_equal(W.duplicate, 1);
+	store_submit(s, event_in("r-old", STORE_PENDING, NULL, now));
+	wait_all();
+	assert_int_equal(W.stored, 5 + 1);	/* past the window: new */
+	store_stats(s, &st);
+	store_close(s);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'r-new'"), 0);
+	assert_int_equal(count_rows("WHERE webhook_id IN ('r-dead', 'r-wait', "
+	    "'r-kept')"), 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM seen WHERE webhook_id ="
+	    " 'r-new'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM seen"), 1);
 }
 
 static void
@@ -268,6 +718,18 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failure_reported, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pending_fetch_mark, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_marks_with_events, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gauges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_seen, setup,
 		    teardown),
 	};
 

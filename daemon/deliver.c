@@ -1,0 +1,898 @@
+/*
+ * deliver.c: push delivery (see deliver.h).
+ *
+ * The worker holds a window of pending events' metadata (the order
+ * structure, below), filled from store_pending in seq order: new events as
+ * the store says they committed (store_notify), more as the window drains,
+ * and a rescan from the start every RESCAN_MS, which finds what someone
+ * else made pending again (`streamgate inbox replay`, Redis re-claims).
+ * Each chosen event is fetched whole, sent with the exact stored body, and
+ * its outcome is given back to the store with store_mark, which persists
+ * tries and next_at: a restart resumes where this one stopped.
+ *
+ * A mark is queued to the store's writer, so for a moment after an event
+ * finished the store may still list it as pending; a rescan ignores events
+ * that finished in the last GUARD_MS (the "recently finished" ring) so it
+ * does not send them twice.
+ *
+ * Nothing here keeps a pointer into a config: the settings are copied in
+ * under a lock, at start and on reload.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "metrics.h"
+#include "upstream.h"
+
+#define WINDOW		16384	/* events held at once */
+#define CHUNK		1024	/* read from the store per call */
+#define RESCAN_MS	2000
+#define GUARD_MS	2000	/* a mark is committed well within this */
+#define GUARD_SLOTS	65536
+#define STOP_GRACE_MS	2000	/* for requests in flight at SIGTERM */
+#define POLL_MAX_MS	1000
+#define FETCH_RETRY_MS	1000	/* the store could not be read */
+
+/* ---- backoff ---- */
+
+uint64_t
+deliver_backoff(unsigned base_ms, unsigned cap_ms, unsigned tries,
+    uint32_t rnd)
+{
+	uint64_t d = base_ms < cap_ms ? base_ms : cap_ms;
+	unsigned i;
+
+	for (i = 1; i < tries && d < cap_ms; i++)
+		d *= 2;
+	if (d > cap_ms)
+		d = cap_ms;
+	return d - d / 2 + rnd % (d / 2 + 1);
+}
+
+/* ---- the ordering window ---- */
+
+struct order_cid {
+	char			 cid[sizeof(((struct store_pending *)0)->cid)];
+	struct order_entry	*head, *tail;	/* by seq */
+	int			 inflight;
+	struct order_cid	*hnext;
+};
+
+struct order {
+	struct order_entry	**v;		/* by seq, with holes */
+	size_t			 n, cap;
+	size_t			 live, max;
+	struct order_cid	**tab;		/* cid hash, chained */
+	size_t			 nbuckets;
+};
+
+static uint32_t
+cid_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static struct order_cid *
+cid_get(struct order *o, const char *cid, int create)
+{
+	struct order_cid **b = &o->tab[cid_hash(cid) & (o->nbuckets - 1)], *c;
+
+	for (c = *b; c != NULL; c = c->hnext)
+		if (strcmp(c->cid, cid) == 0)
+			return c;
+	if (!create || (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	snprintf(c->cid, sizeof(c->cid), "%s", cid);
+	c->hnext = *b;
+	*b = c;
+	return c;
+}
+
+static void
+cid_drop(struct order *o, struct order_cid *c)
+{
+	struct order_cid **b = &o->tab[cid_hash(c->cid) & (o->nbuckets - 1)];
+
+	while (*b != c)
+		b = &(*b)->hnext;
+	*b = c->hnext;
+	free(c);
+}
+
+/* Into its cid's list, by seq: nearly always at the tail. */
+static void
+cid_link(struct order_cid *c, struct order_entry *e)
+{
+	struct order_entry **pp;
+
+	e->cq = c;
+	if (c->tail == NULL || c->tail->p.seq < e->p.seq) {
+		if (c->tail != NULL)
+			c->tail->cnext = e;
+		else
+			c->head = e;
+		c->tail = e;
+		return;
+	}
+	for (pp = &c->head; (*pp)->p.seq < e->p.seq; pp = &(*pp)->cnext)
+		;
+	e->cnext = *pp;
+	*pp = e;
+}
+
+static void
+cid_unlink(struct order *o, struct order_entry *e)
+{
+	struct order_cid *c = e->cq;
+	struct order_entry **pp, *prev = NULL;
+
+	for (pp = &c->head; *pp != e; pp = &(*pp)->cnext)
+		prev = *pp;
+	*pp = e->cnext;
+	if (c->tail == e)
+		c->tail = prev;
+	if (c->head == NULL)
+		cid_drop(o, c);
+}
+
+struct order *
+order_new(size_t max)
+{
+	struct order *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	o->max = max;
+	o->cap = max + max / 4 + 1;	/* room for holes between scans */
+	for (o->nbuckets = 64; o->nbuckets < max; o->nbuckets *= 2)
+		;
+	o->v = calloc(o->cap, sizeof(*o->v));
+	o->tab = calloc(o->nbuckets, sizeof(*o->tab));
+	if (o->v == NULL || o->tab == NULL) {
+		order_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+void
+order_free(struct order *o)
+{
+	struct order_cid *c, *next;
+	size_t i;
+
+	if (o == NULL)
+		return;
+	for (i = 0; i < o->n; i++)
+		free(o->v[i]);
+	for (i = 0; o->tab != NULL && i < o->nbuckets; i++)
+		for (c = o->tab[i]; c != NULL; c = next) {
+			next = c->hnext;
+			free(c);
+		}
+	free(o->v);
+	free(o->tab);
+	free(o);
+}
+
+/* Drop the holes. */
+static void
+order_compact(struct order *o)
+{
+	size_t i, w = 0;
+
+	for (i = 0; i < o->n; i++) {
+		if (o->v[i]->removed)
+			free(o->v[i]);
+		else
+			o->v[w++] = o->v[i];
+	}
+	o->n = w;
+}
+
+/* The first index whose seq is >= seq. */
+static size_t
+order_search(const struct order *o, int64_t seq)
+{
+	size_t lo = 0, hi = o->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (o->v[mid]->p.seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int
+order_holds(const struct order *o, int64_t seq)
+{
+	size_t i = order_search(o, seq);
+
+	return i < o->n && o->v[i]->p.seq == seq && !o->v[i]->removed;
+}
+
+size_t
+order_held(const struct order *o)
+{
+	return o->live;
+}
+
+int
+order_add(struct order *o, const struct store_pending *p)
+{
+	struct order_entry *e;
+	struct order_cid *c = NULL;
+	size_t i;
+
+	if (order_holds(o, p->seq))
+		return 0;
+	if (o->live >= o->max)
+		return -1;
+	if (o->n == o->cap)
+		order_compact(o);
+	if ((e = calloc(1, sizeof(*e))) == NULL ||
+	    (p->cid[0] != '\0' && (c = cid_get(o, p->cid, 1)) == NULL)) {
+		free(e);
+		return -1;
+	}
+	e->p = *p;
+	e->p.cid[sizeof(e->p.cid) - 1] = '\0';
+	if (c != NULL)
+		cid_link(c, e);
+	i = order_search(o, p->seq);
+	if (i < o->n && o->v[i]->p.seq == p->seq)	/* a hole: reuse */
+		free(o->v[i]);
+	else {
+		memmove(&o->v[i + 1], &o->v[i], (o->n - i) * sizeof(*o->v));
+		o->n++;
+	}
+	o->v[i] = e;
+	o->live++;
+	return 1;
+}
+
+static int
+order_eligible(const struct order_entry *e)
+{
+	if (e->inflight)
+		return 0;
+	return e->cq == NULL || (e->cq->head == e && e->cq->inflight == 0);
+}
+
+size_t
+order_ready(struct order *o, int64_t now, struct order_entry **out,
+    size_t max, int64_t *next_due)
+{
+	struct order_entry *e;
+	size_t i, w = 0, k = 0;
+
+	*next_due = INT64_MAX;
+	for (i = 0; i < o->n; i++) {
+		e = o->v[i];
+		if (e->removed) {
+			free(e);
+			continue;
+		}
+		o->v[w++] = e;
+		if (!order_eligible(e))
+			continue;
+		if (e->p.next_at > now) {
+			if (e->p.next_at < *next_due)
+				*next_due = e->p.next_at;
+			continue;
+		}
+		if (k == max)
+			continue;
+		e->inflight = 1;
+		if (e->cq != NULL)
+			e->cq->inflight++;
+		out[k++] = e;
+	}
+	o->n = w;
+	return k;
+}
+
+static void
+order_landed(struct order_entry *e)
+{
+	if (!e->inflight)
+		return;
+	e->inflight = 0;
+	if (e->cq != NULL)
+		e->cq->inflight--;
+}
+
+void
+order_retry(struct order *o, struct order_entry *e, int tries,
+    int64_t next_at)
+{
+	(void)o;
+	order_landed(e);
+	e->p.tries = tries;
+	e->p.next_at = next_at;
+}
+
+void
+order_done(struct order *o, struct order_entry *e)
+{
+	order_landed(e);
+	if (e->cq != NULL)
+		cid_unlink(o, e);
+	e->cq = NULL;
+	e->removed = 1;
+	o->live--;
+}
+
+/* ---- the worker ---- */
+
+/* What the worker needs of the configuration, copied. */
+struct settings {
+	char			url[CONFIG_PATH_LEN];
+	char			route[256];
+	struct config_delivery	dl;
+};
+
+/* One request in flight (or a spare, on the free list). */
+struct job {
+	CURL			*h;
+	struct curl_slist	*hdrs;
+	struct order_entry	*e;
+	struct store_record	 rec;
+	struct job		*prev, *next;	/* in flight, or spares */
+};
+
+struct guard {
+	int64_t			 seq[GUARD_SLOTS];
+	int64_t			 at[GUARD_SLOTS];
+	size_t			 next;
+	int64_t			 sorted[GUARD_SLOTS];
+	size_t			 nsorted;
+};
+
+struct deliver {
+	struct store		*store;
+	struct order		*order;
+	CURLM			*multi;
+	pthread_t		 thread;
+	int			 started;
+	atomic_int		 stopping;
+	atomic_int		 notified;
+
+	pthread_mutex_t		 lock;		/* guards next, gen */
+	struct settings		 next;
+	unsigned		 gen;
+
+	/* the thread's own */
+	struct settings		 set;
+	unsigned		 set_gen;
+	struct job		*spare;
+	struct job		*busy;		/* in flight */
+	size_t			 inflight;
+	int64_t			 hwm;		/* highest seq loaded */
+	int			 more;		/* the last load was full */
+	int64_t			 rescan_at;
+	int			 failing;	/* for the log: state changes */
+	struct store_pending	 buf[WINDOW];
+	struct order_entry	*ready[CHUNK];
+	struct guard		 guard;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+settings_copy(struct settings *s, const struct config *cfg)
+{
+	snprintf(s->url, sizeof(s->url), "%s", config_upstream(cfg, CR_PUSH));
+	snprintf(s->route, sizeof(s->route), "%s", cfg->route_push);
+	s->dl = cfg->delivery;
+}
+
+static void
+settings_refresh(struct deliver *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->gen != d->set_gen) {
+		d->set = d->next;
+		d->set_gen = d->gen;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- recently finished ---- */
+
+static void
+guard_add(struct guard *g, int64_t seq, int64_t now)
+{
+	g->seq[g->next] = seq;
+	g->at[g->next] = now;
+	g->next = (g->next + 1) % GUARD_SLOTS;
+}
+
+static int
+seq_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Before a rescan: the seqs finished in the last GUARD_MS, sorted. */
+static void
+guard_prepare(struct guard *g, int64_t now)
+{
+	size_t i;
+
+	g->nsorted = 0;
+	for (i = 0; i < GUARD_SLOTS; i++)
+		if (g->at[i] != 0 && now - g->at[i] < GUARD_MS)
+			g->sorted[g->nsorted++] = g->seq[i];
+	qsort(g->sorted, g->nsorted, sizeof(g->sorted[0]), seq_cmp);
+}
+
+static int
+guard_has(const struct guard *g, int64_t seq)
+{
+	return g->nsorted > 0 && bsearch(&seq, g->sorted, g->nsorted,
+	    sizeof(g->sorted[0]), seq_cmp) != NULL;
+}
+
+/* ---- loading the window ---- */
+
+/*
+ * Take a page from the store into the window; the page's size, or -1.
+ * hwm only passes events that are held (or just finished): everything
+ * pending up to it is in the window, so an event loaded later never
+ * overtakes an earlier one of its channel.
+ */
+static int
+load_page(struct deliver *d, int64_t after, size_t max, int guarded)
+{
+	int n, i;
+
+	if ((n = store_pending(d->store, after, d->buf, max)) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((!guarded || !guard_has(&d->guard, d->buf[i].seq)) &&
+		    order_add(d->order, &d->buf[i]) < 0) {
+			d->more = 1;	/* full: the rest later */
+			break;
+		}
+		if (d->buf[i].seq > d->hwm)
+			d->hwm = d->buf[i].seq;
+	}
+	return n;
+}
+
+static size_t
+room(const struct deliver *d)
+{
+	size_t held = order_held(d->order);
+
+	return held < WINDOW ? WINDOW - held : 0;
+}
+
+/* New events: those after the highest seq loaded. */
+static void
+load_new(struct deliver *d)
+{
+	size_t max = room(d) < CHUNK ? room(d) : CHUNK;
+	int n;
+
+	d->more = max == 0;
+	if (max == 0)
+		return;
+	if ((n = load_page(d, d->hwm, max, 0)) == (int)max)
+		d->more = 1;
+}
+
+/*
+ * From the start, for what became pending again.  One call for a whole
+ * window: the events held are the lowest pending ones, so a window's worth
+ * covers them and whatever came back.  (Redis reads what this consumer
+ * claimed from the start, and only new entries after it: paging with
+ * after > 0 would skip claimed ones.)
+ */
+static void
+rescan(struct deliver *d, int64_t now)
+{
+	if (room(d) == 0)
+		return;
+	guard_prepare(&d->guard, now);
+	(void)load_page(d, 0, WINDOW, 1);
+}
+
+static void
+loads(struct deliver *d)
+{
+	int64_t now = now_ms();
+
+	if (now >= d->rescan_at) {
+		rescan(d, now);
+		d->rescan_at = now + RESCAN_MS;
+	}
+	if (atomic_exchange(&d->notified, 0) || d->more)
+		load_new(d);
+}
+
+/* ---- requests ---- */
+
+static struct job *
+job_get(struct deliver *d)
+{
+	struct job *j = d->spare;
+
+	if (j != NULL) {
+		d->spare = j->next;
+		curl_easy_reset(j->h);
+		return j;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	if ((j->h = curl_easy_init()) == NULL) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void
+busy_add(struct deliver *d, struct job *j)
+{
+	j->prev = NULL;
+	j->next = d->busy;
+	if (d->busy != NULL)
+		d->busy->prev = j;
+	d->busy = j;
+	d->inflight++;
+}
+
+static void
+busy_remove(struct deliver *d, struct job *j)
+{
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		d->busy = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	d->inflight--;
+}
+
+static void
+job_put(struct deliver *d, struct job *j)
+{
+	curl_slist_free_all(j->hdrs);
+	j->hdrs = NULL;
+	store_record_free(&j->rec);
+	j->e = NULL;
+	j->next = d->spare;
+	d->spare = j;
+}
+
+static void
+failing_log(struct deliver *d, const char *reason)
+{
+	char url[CONFIG_PATH_LEN];
+
+	if ((reason[0] != '\0') == d->failing)
+		return;
+	d->failing = reason[0] != '\0';
+	upstream_redact(d->set.url, url, sizeof(url));
+	if (d->failing)
+		log_warnx("deliver: %s: %s; retrying with backoff", url,
+		    reason);
+	else
+		log_info("deliver: %s: delivering again", url);
+}
+
+/* An attempt is over (reason "": 2xx): mark it, and free the slot. */
+static void
+job_finish(struct deliver *d, struct job *j, const char *reason)
+{
+	struct order_entry *e = j->e;
+	struct store_mark m;
+	int resend = e->p.tries > 0;
+
+	memset(&m, 0, sizeof(m));
+	m.seq = e->p.seq;
+	m.at = now_ms();
+	m.tries = e->p.tries + 1;
+	snprintf(m.error, sizeof(m.error), "%s", reason);
+	failing_log(d, reason);
+	if (reason[0] == '\0' || (unsigned)m.tries >= d->set.dl.max_attempts) {
+		m.state = reason[0] == '\0' ? STORE_DELIVERED : STORE_DEAD;
+		metrics_delivery(reason[0] == '\0' ? MD_DELIVERED : MD_DEAD,
+		    resend);
+		if (m.state == STORE_DEAD)
+			log_warnx("deliver: seq %lld dead after %d attempts: "
+			    "%s", (long long)m.seq, m.tries, reason);
+		guard_add(&d->guard, m.seq, m.at);
+		order_done(d->order, e);
+	} else {
+		m.state = STORE_PENDING;
+		m.next_at = m.at + (int64_t)deliver_backoff(
+		    d->set.dl.backoff_base_ms, d->set.dl.backoff_cap_ms,
+		    (unsigned)m.tries, arc4random());
+		metrics_delivery(MD_RETRY, resend);
+		order_retry(d->order, e, m.tries, m.next_at);
+	}
+	store_mark(d->store, &m);
+	job_put(d, j);
+}
+
+/* Fetch the event; 0 to send it, -1 when it was dealt with here. */
+static int
+job_fetch(struct deliver *d, struct job *j)
+{
+	struct order_entry *e = j->e;
+	int rc = store_fetch(d->store, e->p.seq, &j->rec);
+
+	if (rc < 0) {		/* the store's trouble, not the app's */
+		order_retry(d->order, e, e->p.tries, now_ms() + FETCH_RETRY_MS);
+		return -1;
+	}
+	if (rc == 1 || j->rec.state == STORE_DELIVERED ||
+	    j->rec.state == STORE_DEAD) {
+		order_done(d->order, e);	/* gone or settled elsewhere */
+		return -1;
+	}
+	return 0;
+}
+
+static void
+job_start(struct deliver *d, struct order_entry *e)
+{
+	struct upstream_msg m;
+	struct job *j;
+	char err[128] = "";
+
+	if ((j = job_get(d)) == NULL) {
+		order_retry(d->order, e, e->p.tries, now_ms() + FETCH_RETRY_MS);
+		return;
+	}
+	j->e = e;
+	if (job_fetch(d, j) != 0) {
+		job_put(d, j);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.url = d->set.url;
+	m.route = d->set.route;
+	m.webhook_id = j->rec.webhook_id;
+	m.api_key = j->rec.api_key;
+	m.attempt = j->rec.attempt;
+	m.seq = j->rec.seq;
+	m.body = j->rec.body;
+	m.body_len = j->rec.body_len;
+	m.timeout_ms = (long)d->set.dl.timeout_ms;
+	if (upstream_prepare(j->h, &m, NULL, &j->hdrs, err,
+	    sizeof(err)) != 0 ||
+	    curl_easy_setopt(j->h, CURLOPT_PRIVATE, j) != CURLE_OK ||
+	    curl_multi_add_handle(d->multi, j->h) != CURLM_OK) {
+		job_finish(d, j, err[0] ? err : "cannot start a request");
+		return;
+	}
+	busy_add(d, j);
+}
+
+/* Start what the window allows; the earliest time something waits for. */
+static int64_t
+start_ready(struct deliver *d)
+{
+	size_t slots, n, i;
+	int64_t next_due;
+
+	slots = d->set.dl.concurrency > d->inflight ?
+	    d->set.dl.concurrency - d->inflight : 0;
+	if (slots > CHUNK)
+		slots = CHUNK;
+	if (d->set.url[0] == '\0')
+		slots = 0;
+	n = order_ready(d->order, now_ms(), d->ready, slots, &next_due);
+	for (i = 0; i < n; i++)
+		job_start(d, d->ready[i]);
+	return next_due;
+}
+
+static void
+collect(struct deliver *d)
+{
+	char reason[128];
+	struct job *j;
+	curl_off_t us;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+		    (char **)&j);
+		if (curl_easy_getinfo(j->h, CURLINFO_TOTAL_TIME_T,
+		    &us) == CURLE_OK)
+			metrics_upstream(MU_PUSH, (int64_t)us);
+		upstream_reason(j->h, msg->data.result, NULL, reason,
+		    sizeof(reason));
+		curl_multi_remove_handle(d->multi, j->h);
+		busy_remove(d, j);
+		job_finish(d, j, reason);
+	}
+}
+
+/* SIGTERM's grace is over: what is still in flight stays pending. */
+static void
+abandon(struct deliver *d)
+{
+	struct job *j;
+	int n = 0;
+
+	while ((j = d->busy) != NULL) {
+		curl_multi_remove_handle(d->multi, j->h);
+		busy_remove(d, j);
+		job_put(d, j);
+		n++;
+	}
+	if (n > 0)
+		log_info("deliver: %d request(s) cut off at stop; their events "
+		    "stay pending", n);
+}
+
+static int
+poll_timeout(const struct deliver *d, int64_t next_due)
+{
+	int64_t now = now_ms(), t = POLL_MAX_MS;
+
+	if (d->more && room(d) > 0)
+		return 0;
+	if (next_due != INT64_MAX && next_due - now < t)
+		t = next_due - now;
+	if (d->rescan_at - now < t)
+		t = d->rescan_at - now;
+	return t < 0 ? 0 : (int)t;
+}
+
+static void *
+deliver_main(void *arg)
+{
+	struct deliver *d = arg;
+	int64_t next_due, stop_at = 0;
+	int running;
+
+	for (;;) {
+		settings_refresh(d);
+		curl_multi_perform(d->multi, &running);
+		collect(d);
+		next_due = INT64_MAX;
+		if (atomic_load(&d->stopping)) {
+			if (stop_at == 0)
+				stop_at = mono_ms() + STOP_GRACE_MS;
+			if (d->inflight == 0 || mono_ms() >= stop_at)
+				break;
+		} else {
+			loads(d);
+			next_due = start_ready(d);
+		}
+		/* a handle just added makes curl's own timeout 0 */
+		curl_multi_poll(d->multi, NULL, 0, stop_at ? 100 :
+		    poll_timeout(d, next_due), NULL);
+	}
+	abandon(d);
+	return NULL;
+}
+
+/* The store committed new pending events (the writer thread). */
+static void
+deliver_wake(void *arg)
+{
+	struct deliver *d = arg;
+
+	atomic_store(&d->notified, 1);
+	curl_multi_wakeup(d->multi);
+}
+
+struct deliver *
+deliver_new(struct store *store, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct deliver *d = calloc(1, sizeof(*d));
+
+	if (d == NULL) {
+		log_errbuf(err, errlen, "deliver: out of memory");
+		return NULL;
+	}
+	d->store = store;
+	pthread_mutex_init(&d->lock, NULL);
+	settings_copy(&d->next, cfg);
+	d->gen = 1;
+	if ((d->order = order_new(WINDOW)) == NULL ||
+	    (d->multi = curl_multi_init()) == NULL) {
+		log_errbuf(err, errlen, "deliver: out of memory");
+		deliver_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+int
+deliver_start(struct deliver *d)
+{
+	store_notify(d->store, deliver_wake, d);
+	if ((errno = pthread_create(&d->thread, NULL, deliver_main, d)) != 0) {
+		log_warn("deliver: thread");
+		return -1;
+	}
+	d->started = 1;
+	return 0;
+}
+
+void
+deliver_configure(struct deliver *d, const struct config *cfg)
+{
+	pthread_mutex_lock(&d->lock);
+	settings_copy(&d->next, cfg);
+	d->gen++;
+	pthread_mutex_unlock(&d->lock);
+	curl_multi_wakeup(d->multi);
+}
+
+void
+deliver_stop(struct deliver *d)
+{
+	if (d == NULL || !d->started)
+		return;
+	atomic_store(&d->stopping, 1);
+	curl_multi_wakeup(d->multi);
+	pthread_join(d->thread, NULL);
+	d->started = 0;
+}
+
+void
+deliver_free(struct deliver *d)
+{
+	struct job *j;
+
+	if (d == NULL)
+		return;
+	while ((j = d->spare) != NULL) {
+		d->spare = j->next;
+		curl_easy_cleanup(j->h);
+		free(j);
+	}
+	if (d->multi != NULL)
+		curl_multi_cleanup(d->multi);
+	order_free(d->order);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}

@@ -1,0 +1,86 @@
+/*
+ * deliver.h: push delivery.  One thread with a libcurl multi handle sends
+ * the store's pending push events to the push upstream, at least once, in
+ * order per channel (cid), up to delivery.concurrency at a time, retrying
+ * with exponential backoff until delivery.max_attempts, then dead.
+ *
+ * Two pure parts are exposed for the unit tests: the backoff, and the
+ * per-channel ordering window ("order").
+ */
+#ifndef SG_DELIVER_H
+#define SG_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+
+/* ---- backoff ---- */
+
+/*
+ * The wait before the next attempt after `tries` failed ones (>= 1):
+ * d = min(cap, base * 2^(tries - 1)), then equal jitter: d/2 + rnd mod
+ * (d/2 + 1).  Never less than half the exponential step, so a failing app
+ * is not hammered, and spread so a fleet of retries does not arrive at
+ * once.  Milliseconds.
+ */
+uint64_t deliver_backoff(unsigned base_ms, unsigned cap_ms, unsigned tries,
+	    uint32_t rnd);
+
+/* ---- the ordering window ---- */
+
+/*
+ * The events the worker holds, by seq.  An event may be sent when it is
+ * not in flight, its next_at has come, and it is the lowest-seq event held
+ * for its cid while no event of that cid is in flight.  Events without a
+ * cid, and events of other cids, never wait for each other.
+ */
+struct order;
+
+struct order_entry {
+	struct store_pending	 p;
+	int			 inflight;
+	int			 removed;	/* delivered or dead: a hole */
+	struct order_cid	*cq;		/* NULL: no cid */
+	struct order_entry	*cnext;		/* same cid, higher seq */
+};
+
+struct order	*order_new(size_t max);
+void		 order_free(struct order *o);
+/* 1 added, 0 already held, -1 full or out of memory. */
+int		 order_add(struct order *o, const struct store_pending *p);
+int		 order_holds(const struct order *o, int64_t seq);
+size_t		 order_held(const struct order *o);	/* excluding holes */
+/*
+ * Up to max entries that may be sent at now, lowest seq first; each is
+ * marked in flight.  *next_due: the earliest next_at of an entry that is
+ * only waiting for its time (INT64_MAX when none).
+ */
+size_t		 order_ready(struct order *o, int64_t now,
+		    struct order_entry **out, size_t max, int64_t *next_due);
+/* The attempt failed: wait until next_at (the entry keeps its place). */
+void		 order_retry(struct order *o, struct order_entry *e, int tries,
+		    int64_t next_at);
+/* Delivered or dead: the entry goes, its cid's next event may go out.
+ * The pointer is not valid after this. */
+void		 order_done(struct order *o, struct order_entry *e);
+
+/* ---- the worker ---- */
+
+struct deliver;
+
+/* cfg is read now and not kept. */
+struct deliver	*deliver_new(struct store *store, const struct config *cfg,
+		    char *err, size_t errlen);
+int		 deliver_start(struct deliver *d);
+/* A reload: copies the push upstream, its route and the delivery
+ * settings; requests in flight finish with the old ones. */
+void		 deliver_configure(struct deliver *d, const struct config *cfg);
+/* Stop starting requests, give those in flight up to 2 s, join.  Events
+ * not answered stay pending (at least once). */
+void		 deliver_stop(struct deliver *d);
+/* After store_close: the store may call the wake-up until then. */
+void		 deliver_free(struct deliver *d);
+
+#endif

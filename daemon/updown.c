@@ -1,0 +1,944 @@
+/*
+ * updown.c: streamgate up and down.
+ *
+ *   up --dev DEV [FILTER OPTIONS] [--xdp-mode M] [--obj PATH] [--table NAME]
+ *      [--hook input|ingress] [--config FILE] [--run-dir DIR] [--no-daemon]
+ *   down --dev DEV [--table NAME] [--run-dir DIR] [--no-daemon]
+ *
+ * up runs what `filter attach`, `nft apply` and starting streamgated do, in
+ * that order, after every flag and the daemon's configuration have been
+ * checked: a usage error changes nothing.  When a step fails, the steps
+ * before it are taken back, but only what up itself added: a filter or a
+ * table that was there before stays (with what this up wrote into it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "filter.h"
+#include "log.h"
+#include "nft.h"
+#include "nft_nl.h"
+#include "regions.h"
+#include "status.h"
+#include "updown.h"
+
+#define EXIT_USAGE	2
+#define START_WAIT_MS	5000	/* up: until /healthz answers */
+#define STOP_WAIT_MS	10000	/* down: after SIGTERM */
+#define POLL_MS		100
+#define MAX_ALLOW	256
+
+extern char **environ;
+
+struct opts {
+	const char	*dev;
+	char		 regions[1024];	/* every --region, joined */
+	const char	*regions_file;
+	const char	*allow[MAX_ALLOW];
+	int		 nallow;
+	const char	*mode;
+	const char	*ports;
+	const char	*xdp_mode;
+	const char	*obj;
+	const char	*table;
+	const char	*hook;
+	const char	*config;
+	const char	*run_dir;
+	int		 no_daemon;
+};
+
+/* How the daemon is started and reached. */
+struct daemon_plan {
+	int			systemd;	/* else spawned by us */
+	char			bin[PATH_MAX];
+	char			config[PATH_MAX];
+	char			run_dir[PATH_MAX];
+	char			pid_file[PATH_MAX];
+	char			log[PATH_MAX];
+	struct config_listen	health;
+	char			health_path[256];
+};
+
+/* What up changed, to take back when a later step fails. */
+struct undo {
+	int	filter;	/* attached to a device that had none */
+	int	pins;	/* no pins before: remove any a failure leaves */
+	int	table;		/* made a table that was not there */
+};
+
+enum { UO_DEV = 256, UO_REGION, UO_REGIONS_FILE, UO_ALLOW, UO_MODE,
+	UO_PORTS, UO_XDP_MODE, UO_OBJ, UO_TABLE, UO_HOOK, UO_CONFIG,
+	UO_RUN_DIR, UO_NO_DAEMON };
+
+static const struct option long_opts[] = {
+	{ "dev",		required_argument,	0, UO_DEV },
+	{ "region",		required_argument,	0, UO_REGION },
+	{ "regions-file",	required_argument,	0, UO_REGIONS_FILE },
+	{ "allow",		required_argument,	0, UO_ALLOW },
+	{ "mode",		required_argument,	0, UO_MODE },
+	{ "ports",		required_argument,	0, UO_PORTS },
+	{ "xdp-mode",		required_argument,	0, UO_XDP_MODE },
+	{ "obj",		required_argument,	0, UO_OBJ },
+	{ "table",		required_argument,	0, UO_TABLE },
+	{ "hook",		required_argument,	0, UO_HOOK },
+	{ "config",		required_argument,	0, UO_CONFIG },
+	{ "run-dir",		required_argument,	0, UO_RUN_DIR },
+	{ "no-daemon",		no_argument,		0, UO_NO_DAEMON },
+	{ "help",		no_argument,		0, 'h' },
+	{ 0, 0, 0, 0 }
+};
+
+#define UP_FLAGS	" dev region regions-file allow mode ports xdp-mode " \
+			"obj table hook config run-dir no-daemon "
+#define DOWN_FLAGS	" dev table run-dir no-daemon "
+
+void
+updown_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "streamgate: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nrun 'streamgate --help' for usage\n");
+	exit(EXIT_USAGE);
+}
+
+static void
+msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void
+region_append(struct opts *o, const char *arg)
+{
+	size_t n = strlen(o->regions);
+	int w;
+
+	w = snprintf(o->regions + n, sizeof(o->regions) - n, "%s%s",
+	    n ? "," : "", arg);
+	if (w < 0 || (size_t)w >= sizeof(o->regions) - n)
+		updown_usage_error("--region: too many names");
+}
+
+static void
+opt_set(struct opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case UO_DEV:		o->dev = arg; break;
+	case UO_REGION:		region_append(o, arg); break;
+	case UO_REGIONS_FILE:	o->regions_file = arg; break;
+	case UO_MODE:		o->mode = arg; break;
+	case UO_PORTS:		o->ports = arg; break;
+	case UO_XDP_MODE:	o->xdp_mode = arg; break;
+	case UO_OBJ:		o->obj = arg; break;
+	case UO_TABLE:		o->table = arg; break;
+	case UO_HOOK:		o->hook = arg; break;
+	case UO_CONFIG:		o->config = arg; break;
+	case UO_RUN_DIR:	o->run_dir = arg; break;
+	case UO_NO_DAEMON:	o->no_daemon = 1; break;
+	case UO_ALLOW:
+		if (o->nallow == MAX_ALLOW)
+			updown_usage_error("--allow: too many (256 at most; "
+			    "use --regions-file)");
+		o->allow[o->nallow++] = arg;
+		break;
+	}
+}
+
+/* Flags only, each one this command takes (whole words of allowed). */
+static void
+opts_parse(int argc, char **argv, int argi, const char *cmd,
+    const char *allowed, struct opts *o)
+{
+	char word[32];
+	int c, idx;
+
+	memset(o, 0, sizeof(*o));
+	optind = argi;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", long_opts, &idx)) != -1) {
+		if (c == 'h') {
+			printf("usage: streamgate %s%s\n", cmd,
+			    strcmp(cmd, "up") ?
+			    " --dev DEV [--table NAME] [--run-dir DIR] "
+			    "[--no-daemon]" : " --dev DEV [--region R]... "
+			    "[--allow CIDR]... [--mode ports|strict]\n"
+			    "           [--ports P,...] [--regions-file FILE] "
+			    "[--xdp-mode native|generic] [--obj PATH]\n"
+			    "           [--table NAME] [--hook input|ingress] "
+			    "[--config FILE] [--run-dir DIR] [--no-daemon]");
+			exit(0);
+		}
+		if (c == '?')
+			updown_usage_error("unknown or incomplete flag '%s'",
+			    argv[optind - 1]);
+		snprintf(word, sizeof(word), " %s ", long_opts[idx].name);
+		if (strstr(allowed, word) == NULL)
+			updown_usage_error("--%s does not apply to %s",
+			    long_opts[idx].name, cmd);
+		opt_set(o, c, optarg);
+	}
+	if (optind != argc)
+		updown_usage_error("%s: unexpected argument '%s' (the device "
+		    "is --dev DEV)", cmd, argv[optind]);
+	if (o->dev == NULL)
+		updown_usage_error("%s: --dev DEV is required (the device the "
+		    "XDP filter %s)", cmd, strcmp(cmd, "up") ? "runs on" :
+		    "goes on");
+	if (o->dev[0] == '\0' || strlen(o->dev) >= IF_NAMESIZE ||
+	    strpbrk(o->dev, " \t/"))
+		updown_usage_error("--dev: '%s' is not a device name", o->dev);
+}
+
+/* The region table the flags describe, as `filter attach` builds it. */
+static void
+table_build(const struct opts *o, struct region_table *t)
+{
+	char err[512];
+	struct cidr c;
+	int i;
+
+	if (o->regions_file) {
+		if (regions_load_file(o->regions_file, t, err,
+		    sizeof(err)) != 0)
+			updown_usage_error("--regions-file: %s", err);
+	} else if (regions_builtin(t) != 0)
+		fatal("%s", __func__);
+	if (regions_select(t, o->regions[0] ? o->regions : NULL, err,
+	    sizeof(err)) != 0)
+		updown_usage_error("--region: %s", err);
+	for (i = 0; i < o->nallow; i++) {
+		if (cidr_parse(o->allow[i], &c, err, sizeof(err)) != 0)
+			updown_usage_error("--allow: %s", err);
+		if (regions_add(t, REGION_ALLOW, "", &c) != 0) {
+			if (errno != EEXIST)
+				fatal("%s", __func__);
+			updown_usage_error("--allow: %s is already in the "
+			    "region table", o->allow[i]);
+		}
+	}
+}
+
+/* Both layers' specs from the same flags, and the nft plan. */
+static void
+specs_build(const struct opts *o, struct filter_spec *fs,
+    struct nft_spec *ns, struct nft_plan *plan)
+{
+	char err[512];
+
+	filter_spec_init(fs);
+	nft_spec_init(ns);
+	if ((o->mode && filter_spec_mode(fs, o->mode, err, sizeof(err)) != 0) ||
+	    (o->ports && filter_spec_ports(fs, o->ports, err,
+	    sizeof(err)) != 0) ||
+	    (o->table && nft_spec_table(ns, o->table, err, sizeof(err)) != 0) ||
+	    (o->hook && nft_spec_hook(ns, o->hook, err, sizeof(err)) != 0))
+		updown_usage_error("%s", err);
+	if (o->xdp_mode && strcmp(o->xdp_mode, "native") != 0 &&
+	    strcmp(o->xdp_mode, "generic") != 0)
+		updown_usage_error("--xdp-mode: must be native or generic");
+	/* the ingress hook filters the same device the XDP program runs on */
+	if (ns->hook == NFT_HOOK_INGRESS &&
+	    nft_spec_dev(ns, o->dev, err, sizeof(err)) != 0)
+		updown_usage_error("%s", err);
+	table_build(o, &fs->table);
+	ns->f.mode = fs->mode;
+	memcpy(ns->f.ports, fs->ports, sizeof(ns->f.ports));
+	table_build(o, &ns->f.table);
+	if (nft_plan_build(ns, plan, err, sizeof(err)) != 0)
+		updown_usage_error("%s", err);
+}
+
+/* NAME beside this binary, into buf: 0, or -1 when it is not there. */
+static int
+exe_sibling(const char *name, int amode, char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		return -1;
+	exe[n] = '\0';
+	snprintf(buf, len, "%s/%s", dirname(exe), name);
+	return access(buf, amode) == 0 ? 0 : -1;
+}
+
+/* The BPF object where `filter attach` looks for it. */
+static const char *
+obj_default(char *buf, size_t len)
+{
+	static const char *installed[] = {
+		"/usr/local/lib/streamgate/streamgate.bpf.o",
+		"/usr/lib/streamgate/streamgate.bpf.o",
+	};
+	size_t i;
+
+	if (exe_sibling("streamgate.bpf.o", R_OK, buf, len) == 0)
+		return buf;
+	for (i = 0; i < sizeof(installed) / sizeof(installed[0]); i++)
+		if (access(installed[i], R_OK) == 0)
+			return installed[i];
+	updown_usage_error("--obj: no streamgate.bpf.o beside this binary or "
+	    "in /usr/local/lib/streamgate: pass --obj PATH");
+}
+
+static int
+path_search(const char *name, char *buf, size_t len)
+{
+	const char *p = getenv("PATH"), *end;
+
+	if (p == NULL)
+		p = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin";
+	for (;; p = end + 1) {
+		end = strchrnul(p, ':');
+		if (end > p) {
+			snprintf(buf, len, "%.*s/%s", (int)(end - p), p, name);
+			if (access(buf, X_OK) == 0)
+				return 0;
+		}
+		if (*end == '\0')
+			return -1;
+	}
+}
+
+void
+updown_pid_path(const char *run_dir, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/streamgated.pid", run_dir ? run_dir :
+	    UPDOWN_RUN_DIR);
+}
+
+/* 1 while pid runs streamgated and has not exited (a zombie has). */
+static int
+pid_is_daemon(pid_t pid)
+{
+	char path[64], buf[512], *lp, *rp;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, even ") " */
+	if ((lp = strchr(buf, '(')) == NULL ||
+	    (rp = strrchr(buf, ')')) == NULL || rp[1] != ' ')
+		return 0;
+	*rp = '\0';
+	return strcmp(lp + 1, "streamgated") == 0 && rp[2] != 'Z' &&
+	    rp[2] != 'X';
+}
+
+pid_t
+updown_pid_read(const char *path)
+{
+	char buf[32], *end;
+	long v;
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	if (fgets(buf, sizeof(buf), fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || end == buf || (*end != '\n' && *end != '\0') || v <= 1 ||
+	    v > INT_MAX)
+		return -1;
+	return pid_is_daemon((pid_t)v) ? (pid_t)v : -1;
+}
+
+/* Run argv (PATH searched), wait: its exit status, or -1. */
+static int
+cmd_run(char *const argv[])
+{
+	pid_t pid;
+	int st, err;
+
+	if ((err = posix_spawnp(&pid, argv[0], NULL, NULL, argv,
+	    environ)) != 0) {
+		errno = err;
+		log_warn("%s", argv[0]);
+		return -1;
+	}
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+systemctl(const char *verb)
+{
+	char *argv[] = { "systemctl", (char *)verb, "--quiet", UPDOWN_UNIT,
+	    NULL };
+
+	return cmd_run(argv);
+}
+
+/*
+ * systemd runs the daemon when it is the init, the unit is installed, and
+ * this process is in PID 1's network namespace: a unit starts there, so
+ * from another namespace (a test, a container) the daemon would listen
+ * where our filter is not.
+ */
+static int
+systemd_usable(void)
+{
+	static const char *dirs[] = { "/etc/systemd/system",
+	    "/run/systemd/system", "/usr/lib/systemd/system",
+	    "/lib/systemd/system" };
+	char path[PATH_MAX];
+	struct stat a, b;
+	size_t i;
+
+	if (access("/run/systemd/system", F_OK) != 0)
+		return 0;
+	if (stat("/proc/1/ns/net", &a) != 0 ||
+	    stat("/proc/self/ns/net", &b) != 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		return 0;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], UPDOWN_UNIT);
+		if (access(path, F_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Say so when a listener is on a port the filter leaves open to all. */
+static void
+listen_ports_check(const struct config *c, const struct filter_spec *fs)
+{
+	const struct sockaddr_storage *ss;
+	uint16_t port;
+	size_t i;
+
+	if (fs->mode != SG_MODE_PORTS)
+		return;
+	for (i = 0; i < c->nlisten; i++) {
+		ss = &c->listen[i].addr;
+		port = ntohs(ss->ss_family == AF_INET6 ?
+		    ((const struct sockaddr_in6 *)ss)->sin6_port :
+		    ((const struct sockaddr_in *)ss)->sin_port);
+		if (!(fs->ports[port >> 6] & (1ULL << (port & 63))))
+			log_warnx("up: note: streamgated listens on %s, a port "
+			    "--ports does not protect: anyone reaches it",
+			    c->listen[i].text);
+	}
+}
+
+/*
+ * The daemon's configuration, checked as streamgated checks it (file,
+ * keys, secret files), before anything is touched: a bad one is a usage
+ * error naming --config.  The first listener is where up asks /healthz.
+ */
+static void
+daemon_config(const struct opts *o, const struct filter_spec *fs,
+    struct daemon_plan *d)
+{
+	const char *path = o->config ? o->config : UPDOWN_CONFIG;
+	struct config *c;
+	char err[1024];
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("%s", __func__);
+	config_defaults(c);
+	if (config_load_file(path, c, err, sizeof(err)) != 0)
+		updown_usage_error("--config: %s", err);
+	if (c->nkeys == 0)
+		updown_usage_error("--config: %s: keys: no API key", path);
+	if (config_load_secrets(c, err, sizeof(err)) != 0)
+		updown_usage_error("--config: %s: %s", path, err);
+	listen_ports_check(c, fs);
+	status_target(&c->listen[0], &d->health);
+	snprintf(d->health_path, sizeof(d->health_path), "%s",
+	    c->route_health);
+	config_free(c);
+	free(c);
+	/* the daemon may run from another directory (systemd): one name */
+	if (realpath(path, d->config) == NULL)
+		updown_usage_error("--config: %s: %s", path, strerror(errno));
+}
+
+/* Everything the daemon step needs, found before any step runs. */
+static int
+daemon_prepare(const struct opts *o, const struct filter_spec *fs,
+    struct daemon_plan *d)
+{
+	memset(d, 0, sizeof(*d));
+	daemon_config(o, fs, d);
+	snprintf(d->run_dir, sizeof(d->run_dir), "%s", o->run_dir ?
+	    o->run_dir : UPDOWN_RUN_DIR);
+	updown_pid_path(o->run_dir, d->pid_file, sizeof(d->pid_file));
+	if (o->run_dir)
+		snprintf(d->log, sizeof(d->log), "%s/streamgated.log",
+		    o->run_dir);
+	else
+		snprintf(d->log, sizeof(d->log), "%s", UPDOWN_LOG);
+	if ((d->systemd = systemd_usable()))
+		return 0;
+	if (exe_sibling("streamgated", X_OK, d->bin, sizeof(d->bin)) != 0 &&
+	    path_search("streamgated", d->bin, sizeof(d->bin)) != 0) {
+		log_warnx("up: no streamgated beside this binary or in PATH "
+		    "(install it, or pass --no-daemon)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+pid_file_write(const char *path, pid_t pid)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *fp;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fp = fopen(tmp, "we")) == NULL)
+		goto fail;
+	fprintf(fp, "%d\n", (int)pid);
+	if (fclose(fp) != 0 || rename(tmp, path) != 0)
+		goto fail;
+	return 0;
+fail:
+	log_warn("up: pid file %s", path);
+	unlink(tmp);
+	return -1;
+}
+
+/* streamgated --config FILE in its own session, stdin from /dev/null,
+ * stdout and stderr appended to the log, no descriptor of ours. */
+static pid_t
+daemon_spawn(const struct daemon_plan *d)
+{
+	char *argv[] = { "streamgated", "--config", (char *)d->config, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	pid_t pid = -1;
+	int err;
+
+	if (mkdir(d->run_dir, 0755) != 0 && errno != EEXIST) {
+		log_warn("up: run directory %s", d->run_dir);
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, d->log,
+	    O_WRONLY | O_CREAT | O_APPEND, 0640);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if ((err = posix_spawn(&pid, d->bin, &fa, &attr, argv,
+	    environ)) != 0) {
+		errno = err;
+		log_warn("up: start %s", d->bin);
+		pid = -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (pid > 0 && pid_file_write(d->pid_file, pid) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	return pid;
+}
+
+/* The log's last line, for the message that says why the start failed. */
+static void
+log_tail(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	off_t size;
+	char *p;
+	int fd;
+
+	buf[0] = '\0';
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	n = pread(fd, buf, len - 1, size > (off_t)len - 1 ?
+	    size - (off_t)len + 1 : 0);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if ((p = strrchr(buf, '\n')) != NULL)
+		memmove(buf, p + 1, strlen(p + 1) + 1);
+}
+
+/* Until GET /healthz answers 200; pid > 0: our child, which may exit. */
+static int
+daemon_wait(const struct daemon_plan *d, pid_t pid)
+{
+	char err[256], tail[512];
+	int waited, st;
+
+	for (waited = 0;; waited += POLL_MS) {
+		if (pid > 0 && waitpid(pid, &st, WNOHANG) == pid) {
+			log_tail(d->log, tail, sizeof(tail));
+			log_warnx("up: streamgated exited (%s %d) before it "
+			    "answered: %s (log: %s)", WIFEXITED(st) ? "status" :
+			    "signal", WIFEXITED(st) ? WEXITSTATUS(st) :
+			    WTERMSIG(st), tail[0] ? tail : "nothing logged",
+			    d->log);
+			return -1;
+		}
+		if (status_http_get(&d->health, d->health_path, 500, NULL, err,
+		    sizeof(err)) == 200)
+			return 0;
+		if (waited >= START_WAIT_MS)
+			break;
+		msleep(POLL_MS);
+	}
+	log_warnx("up: streamgated did not answer GET %s on %s within %d s "
+	    "(%s; log: %s)", d->health_path, d->health.text,
+	    START_WAIT_MS / 1000, err, d->systemd ? "journalctl -u "
+	    UPDOWN_UNIT : d->log);
+	return -1;
+}
+
+/* Our child that never came up: SIGTERM, then SIGKILL after 2 s. */
+static void
+daemon_reap(pid_t pid)
+{
+	int waited;
+
+	kill(pid, SIGTERM);
+	for (waited = 0; waited < 2000; waited += POLL_MS) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		msleep(POLL_MS);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static int
+daemon_start_systemd(const struct daemon_plan *d)
+{
+	int was_active = systemctl("is-active") == 0;
+
+	if (!was_active && systemctl("start") != 0) {
+		log_warnx("up: systemctl start %s failed (journalctl -u %s)",
+		    UPDOWN_UNIT, UPDOWN_UNIT);
+		return -1;
+	}
+	if (daemon_wait(d, 0) != 0) {
+		if (!was_active)
+			(void)systemctl("stop");
+		return -1;
+	}
+	log_info("up: 3/3 streamgated %s by systemd, answering on %s",
+	    was_active ? "already running" : "started", d->health.text);
+	return 0;
+}
+
+/* Step 3.  A daemon that already ran is kept, even when it fails. */
+static int
+daemon_start(const struct daemon_plan *d)
+{
+	pid_t pid;
+
+	if (d->systemd)
+		return daemon_start_systemd(d);
+	if ((pid = updown_pid_read(d->pid_file)) > 0) {
+		if (daemon_wait(d, 0) != 0)
+			return -1;
+		log_info("up: 3/3 streamgated already running (pid %d, %s), "
+		    "kept", (int)pid, d->pid_file);
+		return 0;
+	}
+	if ((pid = daemon_spawn(d)) < 0)
+		return -1;
+	if (daemon_wait(d, pid) != 0) {
+		daemon_reap(pid);
+		unlink(d->pid_file);
+		return -1;
+	}
+	log_info("up: 3/3 streamgated started (pid %d), answering GET %s on "
+	    "%s; pid file %s, log %s", (int)pid, d->health_path,
+	    d->health.text, d->pid_file, d->log);
+	return 0;
+}
+
+static int
+pins_present(void)
+{
+	char path[256];
+	int i;
+
+	for (i = 0; i < FM_COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", SG_PIN_DIR,
+		    filter_map_name(i));
+		if (access(path, F_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 when dev runs our program (it reads the pinned sg_config). */
+static int
+filter_on(const char *dev)
+{
+	struct filter_user u[64];
+	struct filter_maps m;
+	int i, n, on = 0;
+
+	if (!pins_present() || filter_maps_open(&m) != 0)
+		return 0;
+	n = filter_users(&m, u, 64);
+	for (i = 0; i < n; i++)
+		on |= strcmp(u[i].ifname, dev) == 0;
+	filter_maps_close(&m);
+	return on;
+}
+
+/* 1 when the table exists, 0 when not, -1 when nf_tables cannot say. */
+static int
+table_present(const char *family, const char *table)
+{
+	struct nft_nl nl;
+	int rc;
+
+	if (nft_nl_open(&nl, "nft") != 0)
+		return -1;
+	if ((rc = nft_nl_table_exists(&nl, nft_family(family), table)) < 0)
+		log_warnx("nft: table %s %s: %s", family, table,
+		    nft_nl_strerror(errno));
+	nft_nl_close(&nl);
+	return rc;
+}
+
+/* Take back what up did so far, last step first. */
+static void
+up_undo(const struct undo *u, const char *dev, const struct nft_plan *p)
+{
+	if (u->table && nft_delete(p->family, p->table) == 0)
+		log_info("up: undone: table %s %s deleted", p->family,
+		    p->table);
+	if (u->filter) {
+		if (filter_detach(dev) == 0)
+			log_info("up: undone: XDP filter detached from %s",
+			    dev);
+	} else if (u->pins && pins_present() && filter_maps_unpin() == 0)
+		log_info("up: undone: maps unpinned from %s", SG_PIN_DIR);
+}
+
+/* The three steps; what each one added is recorded in u. */
+static int
+up_steps(const struct opts *o, const struct filter_spec *fs,
+    const struct nft_plan *p, const struct daemon_plan *d, struct undo *u)
+{
+	char objbuf[PATH_MAX];
+	const char *obj = o->obj ? o->obj : obj_default(objbuf, sizeof(objbuf));
+	int generic = o->xdp_mode && strcmp(o->xdp_mode, "generic") == 0;
+	int had_table;
+
+	if (filter_env_check() != 0)
+		return -1;
+	if (if_nametoindex(o->dev) == 0) {
+		log_warnx("up: --dev %s: no such device here (see 'ip link')",
+		    o->dev);
+		return -1;
+	}
+	if ((had_table = table_present(p->family, p->table)) < 0)
+		return -1;
+	u->pins = !pins_present();
+	u->filter = !filter_on(o->dev);
+	if (filter_attach(o->dev, obj, generic, fs) != 0) {
+		u->filter = 0;	/* nothing attached: only stray pins */
+		log_warnx("up: step 1/3 failed: XDP filter on %s", o->dev);
+		return -1;
+	}
+	log_info("up: 1/3 XDP filter on %s", o->dev);
+	u->table = !had_table;
+	if (nft_apply(p) != 0) {
+		log_warnx("up: step 2/3 failed: nft table %s %s", p->family,
+		    p->table);
+		return -1;
+	}
+	log_info("up: 2/3 nft table %s %s, hook %s", p->family, p->table,
+	    p->chain);
+	if (d != NULL && daemon_start(d) != 0) {
+		log_warnx("up: step 3/3 failed: streamgated");
+		return -1;
+	}
+	if (d == NULL)
+		log_info("up: 3/3 daemon left alone (--no-daemon)");
+	return 0;
+}
+
+int
+updown_up(int argc, char **argv, int argi)
+{
+	struct opts o;
+	struct filter_spec fs;
+	struct nft_spec ns;
+	struct nft_plan plan;
+	struct daemon_plan d;
+	struct undo u = { 0 };
+	int rc = 0;
+
+	opts_parse(argc, argv, argi, "up", UP_FLAGS, &o);
+	specs_build(&o, &fs, &ns, &plan);
+	if (!o.no_daemon && daemon_prepare(&o, &fs, &d) != 0)
+		rc = 1;
+	else if (up_steps(&o, &fs, &plan, o.no_daemon ? NULL : &d, &u) != 0) {
+		up_undo(&u, o.dev, &plan);
+		rc = 1;
+	} else
+		log_info("up: %s is up", o.dev);
+	nft_plan_free(&plan);
+	nft_spec_free(&ns);
+	filter_spec_free(&fs);
+	return rc;
+}
+
+/* down, step 1: the daemon our pid file names, else systemd's. */
+static int
+down_daemon(const struct opts *o)
+{
+	char pid_file[PATH_MAX];
+	pid_t pid;
+	int waited;
+
+	updown_pid_path(o->run_dir, pid_file, sizeof(pid_file));
+	if ((pid = updown_pid_read(pid_file)) < 0) {
+		unlink(pid_file);
+		log_info("down: 1/3 daemon: not running (stale %s removed)",
+		    pid_file);
+		return 0;
+	}
+	if (pid == 0 && systemd_usable() && systemctl("is-active") == 0) {
+		if (systemctl("stop") != 0) {
+			log_warnx("down: 1/3 daemon: systemctl stop %s failed",
+			    UPDOWN_UNIT);
+			return -1;
+		}
+		log_info("down: 1/3 daemon: stopped (systemd)");
+		return 0;
+	}
+	if (pid == 0) {
+		log_info("down: 1/3 daemon: already down (no %s)", pid_file);
+		return 0;
+	}
+	if (kill(pid, SIGTERM) != 0 && errno != ESRCH) {
+		log_warn("down: 1/3 daemon: kill %d", (int)pid);
+		return -1;
+	}
+	for (waited = 0; waited < STOP_WAIT_MS; waited += POLL_MS) {
+		if (!pid_is_daemon(pid)) {
+			unlink(pid_file);
+			log_info("down: 1/3 daemon: stopped (pid %d)",
+			    (int)pid);
+			return 0;
+		}
+		msleep(POLL_MS);
+	}
+	log_warnx("down: 1/3 daemon: pid %d still runs %d s after SIGTERM: "
+	    "left running (kill -9 %d ends it)", (int)pid, STOP_WAIT_MS / 1000,
+	    (int)pid);
+	return -1;
+}
+
+/* down, step 2: our table, whichever family (inet or netdev) holds it. */
+static int
+down_nft(const struct opts *o)
+{
+	static const char *families[] = { "inet", "netdev" };
+	const char *table = o->table ? o->table : NFT_DEFAULT_TABLE;
+	int i, had, found = 0, rc = 0;
+
+	for (i = 0; i < 2; i++) {
+		if ((had = table_present(families[i], table)) < 0)
+			return -1;
+		if (had == 0)
+			continue;
+		found = 1;
+		if (nft_delete(families[i], table) != 0)
+			rc = -1;
+		else
+			log_info("down: 2/3 nft: table %s %s deleted",
+			    families[i], table);
+	}
+	if (!found)
+		log_info("down: 2/3 nft: already down (no table %s)", table);
+	return rc;
+}
+
+/* down, step 3: the program on dev and, when no device uses them, the
+ * pins (filter_detach decides that). */
+static int
+down_filter(const struct opts *o)
+{
+	if (filter_env_check() != 0)
+		return -1;
+	if (if_nametoindex(o->dev) == 0) {
+		if (!pins_present()) {
+			log_info("down: 3/3 filter: already down (no device "
+			    "%s, no pins)", o->dev);
+			return 0;
+		}
+		log_warnx("down: 3/3 filter: no device %s here, and maps are "
+		    "still pinned in %s", o->dev, SG_PIN_DIR);
+		return -1;
+	}
+	if (!pins_present() && !filter_on(o->dev)) {
+		log_info("down: 3/3 filter: already down (no streamgate "
+		    "program on %s, no pins)", o->dev);
+		return 0;
+	}
+	if (filter_detach(o->dev) != 0)
+		return -1;
+	log_info("down: 3/3 filter: none on %s", o->dev);
+	return 0;
+}
+
+int
+updown_down(int argc, char **argv, int argi)
+{
+	struct opts o;
+	int rc = 0;
+
+	opts_parse(argc, argv, argi, "down", DOWN_FLAGS, &o);
+	if (!o.no_daemon && down_daemon(&o) != 0)
+		rc = 1;
+	if (down_nft(&o) != 0)
+		rc = 1;
+	if (down_filter(&o) != 0)
+		rc = 1;
+	if (rc == 0)
+		log_info("down: %s is down", o.dev);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * upstream.h: one POST to the app behind streamgated, as a libcurl easy
+ * handle that the caller runs on its own multi handle (connections are
+ * reused across requests).  An upstream is one of
+ *   http://HOST[:PORT][/PATH][?QUERY]	the URL as given
+ *   https://...			the same over TLS (peer verified)
+ *   unix:/path/to.sock			HTTP over that socket; the request
+ *					path is the route the webhook came in on
+ * Every request carries the event's identity (X-Webhook-Id, Stream's
+ * X-Webhook-Attempt, X-Api-Key), X-Streamgate-Verified: 1 and, once the
+ * store numbered it, X-Streamgate-Seq.
+ */
+#ifndef SG_UPSTREAM_H
+#define SG_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+/* What one request sends. */
+struct upstream_msg {
+	const char	*url;		/* the configured upstream */
+	const char	*route;		/* unix: the request path */
+	const char	*command;	/* custom commands: ?type=; NULL, "" */
+	const char	*webhook_id;
+	const char	*api_key;
+	const char	*signature;	/* hooks: Stream's X-Signature; NULL */
+	int		 attempt;	/* Stream's X-Webhook-Attempt */
+	int64_t		 seq;		/* 0: not stored (a duplicate) */
+	const uint8_t	*body;		/* must outlive the transfer */
+	size_t		 body_len;
+	long		 timeout_ms;	/* the whole attempt */
+};
+
+/* The answer's body, kept up to max bytes (max 0: discarded). */
+struct upstream_reply {
+	char		*data;		/* malloc'd, NUL-terminated, or NULL */
+	size_t		 len;
+	size_t		 cap;
+	size_t		 max;
+	int		 over;		/* longer than max: cut off */
+};
+
+/*
+ * Set h (fresh or reset) up for m.  *hdrs receives the header list, which
+ * the caller frees with curl_slist_free_all once the transfer is over;
+ * reply may be NULL.  0, or -1 with a short reason in err.
+ */
+int	upstream_prepare(CURL *h, const struct upstream_msg *m,
+	    struct upstream_reply *reply, struct curl_slist **hdrs, char *err,
+	    size_t errlen);
+/* Why a finished transfer did not give a 2xx, in a few words: "status
+ * 500", "timeout", "connect refused", "reply too large"; "" for a 2xx. */
+void	upstream_reason(CURL *h, CURLcode rc, const struct upstream_reply *r,
+	    char *buf, size_t len);
+/* The URL without user:password@, for logs. */
+void	upstream_redact(const char *url, char *buf, size_t len);
+void	upstream_reply_free(struct upstream_reply *r);
+
+#endif

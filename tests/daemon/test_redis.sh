@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# streamgated on a shared Redis, 127.0.0.1 only: two daemons, one Redis.
+# The same webhook sent to both at once is stored once and every copy is
+# answered 200 (one stored, the others duplicates: claim and XADD are one
+# atomic script, so no copy ever meets an unfinished claim); Redis killed
+# means 503 (never an acknowledgement) while the daemons stay up; Redis
+# back means 200 again without restarting them.  Requests and Redis reads are
+# in redis_client.py (and client.py); this script owns the processes.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+SGD=$BUILD/streamgated
+REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
+CLIENT=(timeout 30 python3 tests/daemon/client.py)
+RCLI=(timeout 30 python3 tests/daemon/redis_client.py)
+SUITE_SECONDS=${SUITE_SECONDS:-55}
+T=$(mktemp -d)
+PIDS=()
+RPID=
+nfail=0
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}" $RPID; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}" $RPID; do
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'echo "FAIL: suite: interrupted after ${SECONDS}s (time box ${SUITE_SECONDS}s)"; exit 1' TERM INT
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
+
+if [ ! -x "$SGD" ]; then
+	echo "FAIL: streamgated not built ($SGD missing; make all)"
+	exit 1
+fi
+if [ ! -x "$REDIS_SERVER" ]; then
+	echo "SKIP: redis: $REDIS_SERVER missing (apt-get install redis-server)"
+	exit 0
+fi
+
+python3 -c 'import os, signal, sys, time
+time.sleep(float(sys.argv[2])); os.kill(int(sys.argv[1]), signal.SIGTERM)' \
+	$$ "$SUITE_SECONDS" &
+PIDS+=($!)
+
+free_port() {
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Redis with an fsync'd append-only file, so that what was (or was not)
+# stored before a kill -9 can be checked after the restart.
+redis_start() {
+	"$REDIS_SERVER" --port "$RPORT" --bind 127.0.0.1 --save '' \
+		--appendonly yes --appendfsync always --dir "$T/redis" \
+		>>"$T/redis.log" 2>&1 &
+	RPID=$!
+	"${RCLI[@]}" ping --redis "$RPORT" --timeout 5
+}
+
+redis_kill() {
+	kill -KILL "$RPID" 2>/dev/null
+	wait "$RPID" 2>/dev/null
+	RPID=
+}
+
+# start_daemon LOG PORT: streamgated on the shared Redis, up on /healthz.
+start_daemon() {
+	"$SGD" --listen "127.0.0.1:$2" --key "$API_KEY=$T/secret" \
+		--store "redis://127.0.0.1:$RPORT" >>"$T/stdout" 2>>"$1" &
+	PIDS+=($!)
+	"${CLIENT[@]}" waitup --port "$2" --timeout 5 2>>"$1"
+}
+
+healthz() {	# healthz PORT: the status, or 000
+	python3 -c '
+import sys, urllib.request
+try:
+    print(urllib.request.urlopen("http://127.0.0.1:%s/healthz" % sys.argv[1], timeout=3).status)
+except Exception:
+    print("000")' "$1"
+}
+
+healthz_both() {	# healthz_both WHEN
+	local a b
+	a=$(healthz "$P1"); b=$(healthz "$P2")
+	if [ "$a" = 200 ] && [ "$b" = 200 ]; then
+		pass "healthz: both daemons answer 200 $1"
+	else
+		fail "healthz: both daemons answer 200 $1" "got $a and $b"
+	fi
+}
+
+send() {	# send PORT ID: the status
+	"${CLIENT[@]}" send --port "$1" --api-key "$API_KEY" \
+		--secret-file "$T/secret" --id "$2" --body "$T/body" 2>&1 | head -1
+}
+
+entries() {	# entries ID [--body FILE]: stream entries with that id
+	"${RCLI[@]}" entries --redis "$RPORT" --id "$@" 2>"$T/entries.err"
+}
+
+umask 077
+mkdir -p "$T/redis"
+API_KEY=k-redis-5d1e
+printf 'R3d1sS3cr3tK33pOut0fL0gs\n' >"$T/secret"
+chmod 600 "$T/secret"
+# the exact bytes signed: UTF-8, an escape, a tab, a long tail
+python3 -c 'import json, sys
+b = json.dumps({"type": "message.new", "message": {"id": "m-1",
+    "text": "caf\u00e9 \u2603 \"q\"\t" + "x" * 3000}}, ensure_ascii=False)
+sys.stdout.buffer.write(b.encode())' >"$T/body"
+
+RPORT=$(free_port)
+if ! redis_start; then
+	fail "setup: redis-server starts" "$(tail -3 "$T/redis.log" | tr '\n' ' ')"
+	exit 1
+fi
+
+# ---- Redis is checked at startup: a wrong URI is seen at once
+BADPORT=$(free_port)
+rc=0
+timeout 10 "$SGD" --listen "127.0.0.1:$(free_port)" --key "$API_KEY=$T/secret" \
+	--store "redis://127.0.0.1:$BADPORT" >/dev/null 2>"$T/bad.err" || rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+	grep -q "redis 127.0.0.1:$BADPORT unreachable" "$T/bad.err"; then
+	pass "startup: an unreachable Redis is refused, naming it"
+else
+	fail "startup: an unreachable Redis is refused, naming it" \
+		"exit $rc, stderr: $(head -c 300 "$T/bad.err" | tr '\n' ' ')"
+fi
+
+P1=$(free_port)
+P2=$(free_port)
+L1=$T/d1.err
+L2=$T/d2.err
+if ! start_daemon "$L1" "$P1" || ! start_daemon "$L2" "$P2"; then
+	fail "startup: two daemons on one Redis" "$(tail -3 "$L1" "$L2" | tr '\n' ' ')"
+	exit 1
+fi
+pass "startup: two daemons on one Redis"
+
+# ---- one webhook id, 10 copies to each daemon at the same moment
+WID=fleet-$RANDOM$RANDOM
+"${RCLI[@]}" burst --ports "$P1,$P2" --copies 10 --api-key "$API_KEY" \
+	--secret-file "$T/secret" --id "$WID" --body "$T/body" >"$T/burst" 2>&1
+out=$(python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+st = [s for _, s, _ in r]
+other = [x for x in r if x[1] != 200]
+print("%d x 200" % st.count(200))
+if other or len(r) != 20:
+    print("want 20 answers of 200; odd: %s" % other[:3])
+    sys.exit(1)' "$T/burst" 2>&1)
+if [ $? -eq 0 ]; then
+	pass "fleet: 20 concurrent copies all answered 200 ($out)"
+else
+	fail "fleet: 20 concurrent copies all answered 200" \
+		"$(echo "$out" | tr '\n' ' ') $(head -c 300 "$T/burst")"
+fi
+n=$(entries "$WID" --body "$T/body")
+if [ "$n" = 1 ]; then
+	pass "fleet: the webhook is in the stream exactly once"
+else
+	fail "fleet: the webhook is in the stream exactly once" "$n entries"
+fi
+if [ -s "$T/entries.err" ]; then
+	fail "fleet: the stream holds the exact bytes signed" "$(cat "$T/entries.err")"
+else
+	pass "fleet: the stream holds the exact bytes signed"
+fi
+healthz_both "while Redis is up"
+
+# ---- Redis dies: 503, nothing stored, the daemons stay up and say why
+redis_kill
+DOWN=down-$RANDOM$RANDOM
+s1=$(send "$P1" "$DOWN")
+s2=$(send "$P2" "$DOWN")
+if [ "$s1" = 503 ] && [ "$s2" = 503 ]; then
+	pass "redis down: a new webhook is answered 503 by both"
+else
+	fail "redis down: a new webhook is answered 503 by both" "got $s1 and $s2"
+fi
+healthz_both "while Redis is down"
+sleep 0.3
+if grep -q "store: redis 127.0.0.1:$RPORT unreachable: .*answering 503 until it is back" "$L1" &&
+	[ "$(grep -c 'unreachable: ' "$L1")" -eq 1 ]; then
+	pass "redis down: one clear log line"
+else
+	fail "redis down: one clear log line" \
+		"$(grep 'store:' "$L1" | head -3 | tr '\n' ' ')"
+fi
+if grep -q 'R3d1sS3cr3tK33pOut0fL0gs\|x\{100\}' "$L1" "$L2"; then
+	fail "logs: no secret and no body" "found in the daemon logs"
+else
+	pass "logs: no secret and no body"
+fi
+
+# ---- Redis is back (same data): accepted again, no daemon restarted
+if ! redis_start; then
+	fail "redis back: restarts" "$(tail -3 "$T/redis.log" | tr '\n' ' ')"
+	exit 1
+fi
+n=$(entries "$DOWN")
+if [ "$n" = 0 ] && [ "$(entries "$WID")" = 1 ]; then
+	pass "redis down: nothing was stored for the 503'd webhook"
+else
+	fail "redis down: nothing was stored for the 503'd webhook" \
+		"$n entries for it after the restart"
+fi
+start=$SECONDS
+for ((i = 0; i < 50; i++)); do
+	s1=$(send "$P1" "$DOWN")
+	[ "$s1" = 200 ] && break
+	sleep 0.1
+done
+s2=$(send "$P2" "$DOWN")
+if [ "$s1" = 200 ] && [ "$s2" = 200 ] && [ "$(entries "$DOWN")" = 1 ]; then
+	pass "redis back: the same webhook is stored once, 200 from both (after $i retries)"
+else
+	fail "redis back: the same webhook is stored once, 200 from both" \
+		"got $s1 and $s2, $(entries "$DOWN") entries"
+fi
+if grep -q "store: redis 127.0.0.1:$RPORT is back" "$L1"; then
+	pass "redis back: logged"
+else
+	fail "redis back: logged" "$(grep 'store:' "$L1" | tail -2 | tr '\n' ' ')"
+fi
+healthz_both "after Redis came back"
+alive=0
+for p in "${PIDS[@]:1}"; do
+	kill -0 "$p" 2>/dev/null && alive=$((alive + 1))
+done
+if [ "$alive" -eq 2 ]; then
+	pass "daemons: both still the processes started"
+else
+	fail "daemons: both still the processes started" "$alive of 2 alive"
+fi
+
+echo "# ${SECONDS}s"
+[ "$nfail" -eq 0 ]

@@ -1,0 +1,442 @@
+/*
+ * test_deliver.c: the pure parts of push delivery: the backoff (bounds,
+ * growth, cap, equal jitter) and the ordering window (per-channel order,
+ * no head-of-line blocking across channels, a dead event unblocking its
+ * channel, replays, limits); the webhook side (cid, initial state); and
+ * URL redaction for the logs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deliver.h"
+#include "jsonarena.h"
+#include "upstream.h"
+#include "verify.h"
+#include "webhook.h"
+
+/* ---- backoff ---- */
+
+static void
+test_backoff_bounds_and_growth(void **state)
+{
+	uint64_t step = 1000;
+	unsigned tries;
+
+	(void)state;
+	for (tries = 1; tries <= 8; tries++, step *= 2) {
+		/* equal jitter: [step/2, step] */
+		assert_int_equal(deliver_backoff(1000, 300000, tries, 0),
+		    step - step / 2);
+		assert_int_equal(deliver_backoff(1000, 300000, tries,
+		    (uint32_t)(step / 2)), step);
+		for (uint32_t r = 1; r < 100000; r += 7919) {
+			uint64_t d = deliver_backoff(1000, 300000, tries, r);
+
+			assert_true(d >= step / 2 && d <= step);
+		}
+	}
+}
+
+static void
+test_backoff_cap(void **state)
+{
+	unsigned tries;
+	uint64_t d;
+
+	(void)state;
+	for (tries = 9; tries < 2000; tries += 13) {
+		d = deliver_backoff(1000, 300000, tries,
+		    (uint32_t)tries * 2654435761u);
+		assert_true(d >= 150000 && d <= 300000);
+	}
+	/* no overflow, even with the largest values */
+	d = deliver_backoff(UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX);
+	assert_true(d <= UINT32_MAX && d >= UINT32_MAX / 2);
+	/* a base above the cap is the cap */
+	assert_true(deliver_backoff(5000, 2000, 1, 12345) <= 2000);
+	assert_true(deliver_backoff(5000, 2000, 1, 12345) >= 1000);
+	/* the spread covers the range, not a few points */
+	{
+		uint64_t lo = UINT64_MAX, hi = 0;
+		uint32_t r;
+
+		for (r = 0; r < 5000; r++) {
+			d = deliver_backoff(100, 1000, 3, r * 2654435761u);
+			lo = d < lo ? d : lo;
+			hi = d > hi ? d : hi;
+		}
+		assert_true(lo <= 210 && hi >= 390);
+	}
+}
+
+/* ---- the ordering window ---- */
+
+static struct store_pending
+ev(int64_t seq, const char *cid)
+{
+	struct store_pending p;
+
+	memset(&p, 0, sizeof(p));
+	p.seq = seq;
+	snprintf(p.cid, sizeof(p.cid), "%s", cid);
+	return p;
+}
+
+static void
+add(struct order *o, int64_t seq, const char *cid)
+{
+	struct store_pending p = ev(seq, cid);
+
+	assert_int_equal(order_add(o, &p), 1);
+}
+
+/* The seqs ready now, as a string "1 3 4". */
+static const char *
+ready(struct order *o, int64_t now, size_t max, struct order_entry **out,
+    size_t *n, int64_t *due)
+{
+	static char buf[512];
+	int64_t d;
+	size_t i, k;
+
+	k = order_ready(o, now, out, max, due ? due : &d);
+	buf[0] = '\0';
+	for (i = 0; i < k; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%lld",
+		    i ? " " : "", (long long)out[i]->p.seq);
+	if (n)
+		*n = k;
+	return buf;
+}
+
+/* Only over entries not done yet: a done one may be freed. */
+static struct order_entry *
+find(struct order_entry **v, size_t n, int64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i]->p.seq == seq)
+			return v[i];
+	fail_msg("seq %lld not among the entries", (long long)seq);
+	return NULL;
+}
+
+static void
+test_order_per_cid(void **state)
+{
+	struct order *o = order_new(100);
+	struct order_entry *v[16], *w[16], *e1, *e3, *e4, *e5;
+	size_t n, m;
+
+	(void)state;
+	add(o, 1, "messaging:a");
+	add(o, 2, "messaging:a");
+	add(o, 3, "messaging:b");
+	add(o, 4, "");
+	add(o, 5, "");
+	add(o, 6, "messaging:a");
+	add(o, 7, "messaging:b");
+	assert_int_equal(order_held(o), 7);
+	/* the head of each channel, and every event without one */
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "1 3 4 5");
+	e1 = find(v, n, 1);
+	e3 = find(v, n, 3);
+	e4 = find(v, n, 4);
+	e5 = find(v, n, 5);
+	/* while they are in flight, nothing else of a and b */
+	assert_string_equal(ready(o, 0, 16, w, &m, NULL), "");
+	order_done(o, e3);
+	assert_string_equal(ready(o, 0, 16, w, &m, NULL), "7");
+	order_done(o, e1);
+	order_done(o, e4);
+	order_done(o, e5);
+	order_done(o, w[0]);
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "2");
+	order_done(o, v[0]);
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "6");
+	order_done(o, v[0]);
+	assert_int_equal(order_held(o), 0);
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "");
+	order_free(o);
+}
+
+static void
+test_order_no_head_of_line_blocking(void **state)
+{
+	struct order *o = order_new(100);
+	struct order_entry *v[16];
+	int64_t due;
+	size_t n;
+
+	(void)state;
+	add(o, 10, "c:slow");
+	add(o, 11, "c:slow");
+	add(o, 12, "c:fast");
+	add(o, 13, "");
+	add(o, 14, "c:fast");
+	assert_string_equal(ready(o, 1000, 16, v, &n, NULL), "10 12 13");
+	/* 10 failed: back off until 5000; the others go on */
+	order_retry(o, v[0], 1, 5000);
+	order_done(o, v[1]);
+	order_done(o, v[2]);
+	assert_string_equal(ready(o, 1000, 16, v, &n, &due), "14");
+	assert_int_equal(due, 5000);
+	order_done(o, v[0]);
+	/* 11 still waits behind 10, until 10's time comes */
+	assert_string_equal(ready(o, 4999, 16, v, &n, &due), "");
+	assert_int_equal(due, 5000);
+	assert_string_equal(ready(o, 5000, 16, v, &n, &due), "10");
+	assert_int_equal(v[0]->p.tries, 1);
+	order_done(o, v[0]);
+	assert_string_equal(ready(o, 5000, 16, v, &n, &due), "11");
+	assert_int_equal(due, INT64_MAX);
+	order_done(o, v[0]);
+	order_free(o);
+}
+
+static void
+test_order_dead_unblocks(void **state)
+{
+	struct order *o = order_new(100);
+	struct order_entry *v[16];
+	size_t n;
+
+	(void)state;
+	add(o, 1, "c:x");
+	add(o, 2, "c:x");
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "1");
+	order_retry(o, v[0], 1, 100);
+	assert_string_equal(ready(o, 50, 16, v, &n, NULL), "");
+	assert_string_equal(ready(o, 100, 16, v, &n, NULL), "1");
+	/* out of attempts: dead, and no longer blocks its channel */
+	order_done(o, v[0]);
+	assert_string_equal(ready(o, 100, 16, v, &n, NULL), "2");
+	order_done(o, v[0]);
+	order_free(o);
+}
+
+static void
+test_order_replay_and_limits(void **state)
+{
+	struct order *o = order_new(3);
+	struct store_pending p = ev(20, "c:r");
+	struct order_entry *v[16], *e20;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(order_add(o, &p), 1);
+	assert_int_equal(order_add(o, &p), 0);		/* held: deduped */
+	assert_true(order_holds(o, 20));
+	assert_false(order_holds(o, 10));
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "20");
+	e20 = v[0];
+	/* an older event of the channel made pending again (a replay)
+	 * while 20 is in flight: it waits for 20 */
+	add(o, 10, "c:r");
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "");
+	add(o, 30, "");
+	p = ev(40, "");
+	assert_int_equal(order_add(o, &p), -1);		/* full */
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "30");
+	order_done(o, v[0]);
+	assert_int_equal(order_add(o, &p), 1);		/* room again */
+	assert_string_equal(ready(o, 0, 1, v, &n, NULL), "40");
+	order_done(o, v[0]);
+	/* 20 ends: 10, now the channel's head, may go */
+	order_done(o, e20);
+	assert_false(order_holds(o, 20));
+	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "10");
+	order_free(o);
+
+	/* concurrency: at most max per call, lowest seq first */
+	o = order_new(100);
+	for (int64_t s = 1; s <= 10; s++)
+		add(o, s, "");
+	assert_string_equal(ready(o, 0, 3, v, &n, NULL), "1 2 3");
+	assert_string_equal(ready(o, 0, 2, v, &n, NULL), "4 5");
+	order_free(o);
+}
+
+static void
+test_order_done_then_readd(void **state)
+{
+	struct order *o = order_new(10);
+	struct order_entry *v[4];
+	size_t n;
+
+	(void)state;
+	add(o, 5, "c:a");
+	assert_string_equal(ready(o, 0, 4, v, &n, NULL), "5");
+	order_done(o, v[0]);
+	assert_false(order_holds(o, 5));
+	add(o, 5, "c:a");			/* made pending again */
+	add(o, 6, "c:a");
+	assert_string_equal(ready(o, 0, 4, v, &n, NULL), "5");
+	order_free(o);				/* frees what it holds */
+}
+
+static void
+test_order_many_channels(void **state)
+{
+	struct order *o = order_new(20000);
+	struct order_entry **v = calloc(20000, sizeof(*v));
+	char cid[32];
+	size_t n, i;
+	int64_t s;
+
+	(void)state;
+	assert_non_null(v);
+	for (s = 1; s <= 20000; s++) {
+		snprintf(cid, sizeof(cid), "c:%lld", (long long)(s % 1000));
+		add(o, s, cid);
+	}
+	n = order_ready(o, 0, v, 20000, &s);
+	assert_int_equal(n, 1000);		/* one per channel */
+	for (i = 0; i < n; i++)
+		assert_int_equal(v[i]->p.seq, (int64_t)i + 1);
+	for (i = 0; i < n; i++)
+		order_done(o, v[i]);
+	n = order_ready(o, 0, v, 20000, &s);
+	assert_int_equal(n, 1000);
+	assert_int_equal(v[0]->p.seq, 1001);
+	free(v);
+	order_free(o);
+}
+
+/* ---- the webhook side ---- */
+
+static void
+signed_request(struct http_request *r, const char *target, const char *body)
+{
+	struct secret s;
+	char hex[VERIFY_HEX_LEN + 1];
+
+	memset(r, 0, sizeof(*r));
+	r->method = HTTP_POST;
+	snprintf(r->target, sizeof(r->target), "%s", target);
+	r->body = (uint8_t *)strdup(body);
+	r->body_len = strlen(body);
+	r->hdr_seen[HH_WEBHOOK_ID] = 1;
+	r->hdr_len[HH_WEBHOOK_ID] = 4;
+	strcpy(r->hdr[HH_WEBHOOK_ID], "id-x");
+	r->hdr_seen[HH_API_KEY] = 1;
+	r->hdr_len[HH_API_KEY] = 2;
+	strcpy(r->hdr[HH_API_KEY], "k1");
+	assert_int_equal(secret_from("sec", 3, &s), 0);
+	verify_sign(&s, body, strlen(body), hex);
+	secret_free(&s);
+	r->hdr_seen[HH_SIGNATURE] = 1;
+	r->hdr_len[HH_SIGNATURE] = VERIFY_HEX_LEN;
+	strcpy(r->hdr[HH_SIGNATURE], hex);
+}
+
+static void
+decide(struct config *cfg, const char *target, const char *body,
+    struct webhook_job *j)
+{
+	struct dedup *dd = dedup_new(60, 100);
+	struct http_request r;
+
+	assert_non_null(dd);
+	signed_request(&r, target, body);
+	webhook_decide(cfg, dd, &r, 1000, j);
+	free(r.body);
+	dedup_free(dd);
+	assert_int_equal(j->status, 0);
+}
+
+static void
+test_webhook_cid_and_state(void **state)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	struct webhook_job j;
+
+	(void)state;
+	assert_non_null(cfg);
+	jsonarena_init();
+	config_defaults(cfg);
+	cfg->nkeys = 1;
+	strcpy(cfg->keys[0].api_key, "k1");
+	assert_int_equal(secret_from("sec", 3, &cfg->keys[0].secret), 0);
+
+	decide(cfg, "/webhooks/stream/push",
+	    "{\"type\":\"message.new\",\"cid\":\"messaging:x\"}", &j);
+	assert_string_equal(j.ev.cid, "messaging:x");
+	assert_int_equal(j.ev.state, STORE_KEPT);	/* no upstream */
+	webhook_job_free(&j);
+
+	strcpy(cfg->upstream, "http://127.0.0.1:1/");
+	decide(cfg, "/webhooks/stream/push",
+	    "{\"type\":\"user.updated\",\"user\":{\"cid\":\"no\"}}", &j);
+	assert_null(j.ev.cid);				/* top level only */
+	assert_int_equal(j.ev.state, STORE_PENDING);
+	webhook_job_free(&j);
+
+	decide(cfg, "/webhooks/stream/push",
+	    "{\"type\":\"message.new\",\"cid\":7}", &j);
+	assert_null(j.ev.cid);				/* not a string */
+	webhook_job_free(&j);
+
+	decide(cfg, "/webhooks/stream/before-message-send",
+	    "{\"message\":{\"text\":\"hi\"},\"cid\":\"messaging:x\"}", &j);
+	assert_int_equal(j.ev.state, STORE_KEPT);	/* answered at once */
+	webhook_job_free(&j);
+
+	/* a hook's answer replaces the unchanged one; a failure keeps it */
+	decide(cfg, "/webhooks/stream/before-message-send",
+	    "{\"message\":{\"text\":\"hi\"}}", &j);
+	webhook_finish(&j, NULL, STORE_STORED, 1000);
+	assert_string_equal(j.reply, "{\"message\":{\"text\":\"hi\"}}");
+	webhook_hooked(&j, 200, NULL, 0, "hook timeout");
+	assert_string_equal(j.reply, "{\"message\":{\"text\":\"hi\"}}");
+	assert_string_equal(j.reason, "hook timeout");
+	webhook_hooked(&j, 201, strdup("{\"message\":{\"text\":\"HI\"}}"),
+	    strlen("{\"message\":{\"text\":\"HI\"}}"), "hook answered");
+	assert_int_equal(j.status, 201);
+	assert_string_equal(j.reply, "{\"message\":{\"text\":\"HI\"}}");
+	webhook_job_free(&j);
+
+	config_free(cfg);
+	free(cfg);
+}
+
+static void
+test_upstream_redact(void **state)
+{
+	char b[256];
+
+	(void)state;
+	upstream_redact("https://u:pw@app.example/hook?x=1", b, sizeof(b));
+	assert_string_equal(b, "https://***@app.example/hook?x=1");
+	upstream_redact("http://app.example/a@b", b, sizeof(b));
+	assert_string_equal(b, "http://app.example/a@b");
+	upstream_redact("unix:/run/app.sock", b, sizeof(b));
+	assert_string_equal(b, "unix:/run/app.sock");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backoff_bounds_and_growth),
+		cmocka_unit_test(test_backoff_cap),
+		cmocka_unit_test(test_order_per_cid),
+		cmocka_unit_test(test_order_no_head_of_line_blocking),
+		cmocka_unit_test(test_order_dead_unblocks),
+		cmocka_unit_test(test_order_replay_and_limits),
+		cmocka_unit_test(test_order_done_then_readd),
+		cmocka_unit_test(test_order_many_channels),
+		cmocka_unit_test(test_webhook_cid_and_state),
+		cmocka_unit_test(test_upstream_redact),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
