@@ -32,7 +32,7 @@ CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Idaemon -I$(LLHTTP_INC) \
 		   -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDLIBS_TOOL	:= -lbpf -lelf -lz -lcjson -lnftnl -lmnl -lssl -lcrypto -lsqlite3 \
-		   -lhiredis -lcurl -lpthread
+		   -lhiredis -lcurl -lseccomp -lpthread
 SAN		:= -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=all
 

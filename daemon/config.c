@@ -14,9 +14,13 @@
  *   limits.connections		1 .. 1000000		(4096)
  *   limits.header_timeout_ms	100 .. 600000 (10 min)	(10000)
  *   limits.idle_timeout_ms	100 .. 3600000 (1 h)	(60000)
+ *   limits.handshake_timeout_ms 100 .. 600000		(10000)
  *   dedup_window_s		1 .. 2592000 (30 days)	(86400)
  *   workers			0 .. 256, 0: one per core (0)
- *   listen			1 .. CONFIG_MAX_LISTEN distinct ADDR:PORT
+ *   listen			1 .. CONFIG_MAX_LISTEN distinct ADDR:PORT, or
+ *				{"addr", "tls_cert", "tls_key"} (both files
+ *				or neither)
+ *   user			a user name (letters, digits, . _ -)
  *   keys			0 .. CONFIG_MAX_KEYS; the daemon itself refuses
  *				to start without one
  *   api_key			1 .. 127 printable ASCII, no space
@@ -314,6 +318,18 @@ upstream_check(const char *s)
 	return NULL;
 }
 
+/* A user name as useradd(8) takes it. */
+static const char *
+user_check(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+	if (s[0] == '\0' || s[0] == '-' || s[n] != '\0')
+		return "must be a user name (letters, digits, . _ -)";
+	return NULL;
+}
+
 /* Key names are built from it: printable, no spaces or braces. */
 static const char *
 prefix_check(const char *s)
@@ -503,6 +519,13 @@ set_prefix(const struct pctx *ctx, const cJSON *v, const char *path,
 }
 
 static int
+set_user(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	return set_string(ctx, v, path, base, f, user_check);
+}
+
+static int
 set_metrics(const struct pctx *ctx, const cJSON *v, const char *path,
     void *base, const struct field *f)
 {
@@ -569,6 +592,8 @@ static const struct field limits_fields[] = {
 	FIELD_NUM("connections", limits.connections, 1, 1000000),
 	FIELD_NUM("header_timeout_ms", limits.header_timeout_ms, 100, 600000),
 	FIELD_NUM("idle_timeout_ms", limits.idle_timeout_ms, 100, 3600000),
+	FIELD_NUM("handshake_timeout_ms", limits.handshake_timeout_ms, 100,
+	    600000),
 };
 
 static const struct field routes_fields[] = {
@@ -681,10 +706,60 @@ set_routes(const struct pctx *ctx, const cJSON *v, const char *path,
 }
 
 static int
+set_listen_addr(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	char why[CONFIG_WHY_LEN];
+	struct config_listen *l = base;
+
+	(void)f;
+	if (!cJSON_IsString(v))
+		return key_err(ctx, path, "must be a string");
+	if (addr_parse(v->valuestring, l, why, sizeof(why)) == -1)
+		return key_err(ctx, path, "%s", why);
+	return 0;
+}
+
+static const struct field listen_fields[] = {
+	{ "addr", set_listen_addr, 0, 0, 0, 0 },
+	FIELD_STR("tls_cert", set_secret_file, struct config_listen, tls_cert),
+	FIELD_STR("tls_key", set_secret_file, struct config_listen, tls_key),
+};
+
+/* "ADDR:PORT", or {"addr", "tls_cert", "tls_key"}. */
+static int
+listen_entry(const struct pctx *ctx, const cJSON *el, const char *path,
+    struct config_listen *l)
+{
+	char sub[CONFIG_KEYPATH_LEN], why[CONFIG_WHY_LEN];
+	uint32_t seen;
+
+	memset(l, 0, sizeof(*l));
+	if (cJSON_IsString(el)) {
+		if (addr_parse(el->valuestring, l, why, sizeof(why)) == -1)
+			return key_err(ctx, path, "%s", why);
+		return 0;
+	}
+	if (!cJSON_IsObject(el))
+		return key_err(ctx, path, "must be \"ADDR:PORT\" or an object "
+		    "with addr, tls_cert, tls_key");
+	if (walk_object(ctx, el, path, l, listen_fields, NELEM(listen_fields),
+	    &seen) == -1)
+		return -1;
+	if ((seen & 1) == 0)
+		return key_err(ctx, path_join(sub, path, "addr"), "missing");
+	if (((seen >> 1) & 1) != ((seen >> 2) & 1))
+		return key_err(ctx, path_join(sub, path, (seen & 2) ?
+		    "tls_key" : "tls_cert"), "missing: TLS needs both "
+		    "tls_cert and tls_key");
+	return 0;
+}
+
+static int
 set_listen(const struct pctx *ctx, const cJSON *v, const char *path,
     void *base, const struct field *f)
 {
-	char sub[CONFIG_KEYPATH_LEN], why[CONFIG_WHY_LEN];
+	char sub[CONFIG_KEYPATH_LEN];
 	struct config *c = base;
 	const cJSON *el;
 	size_t i, n = 0;
@@ -692,17 +767,14 @@ set_listen(const struct pctx *ctx, const cJSON *v, const char *path,
 	(void)f;
 	if (!cJSON_IsArray(v))
 		return key_err(ctx, path, "must be an array of ADDR:PORT "
-		    "strings");
+		    "strings or {addr, tls_cert, tls_key} objects");
 	cJSON_ArrayForEach(el, v) {
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, n);
 		if (n == CONFIG_MAX_LISTEN)
 			return key_err(ctx, path, "more than %d addresses",
 			    CONFIG_MAX_LISTEN);
-		if (!cJSON_IsString(el))
-			return key_err(ctx, sub, "must be a string");
-		if (addr_parse(el->valuestring, &c->listen[n], why,
-		    sizeof(why)) == -1)
-			return key_err(ctx, sub, "%s", why);
+		if (listen_entry(ctx, el, sub, &c->listen[n]) == -1)
+			return -1;
 		for (i = 0; i < n; i++)
 			if (strcmp(c->listen[i].text, c->listen[n].text) == 0)
 				return key_err(ctx, sub, "same address as "
@@ -791,6 +863,7 @@ static const struct field top_fields[] = {
 	FIELD_NUM("hook_deadline_ms", hook_deadline_ms, 50, 1500),
 	FIELD_NUM("retention_s", retention_s, 0, 3650 * 86400),
 	FIELD_STR("redis_prefix", set_prefix, struct config, redis_prefix),
+	FIELD_STR("user", set_user, struct config, user),
 	FIELD_NUM("dedup_window_s", dedup_window_s, 1, 30 * 86400),
 	FIELD_NUM("workers", workers, 0, 256),
 };
@@ -816,6 +889,7 @@ config_defaults(struct config *c)
 	c->limits.connections = 4096;
 	c->limits.header_timeout_ms = 10000;
 	c->limits.idle_timeout_ms = 60000;
+	c->limits.handshake_timeout_ms = 10000;
 	c->dedup_window_s = 86400;
 	c->workers = 0;
 	c->delivery.backoff_base_ms = 1000;
@@ -936,6 +1010,64 @@ config_flag_listen(struct config *c, const char *arg, int first, char *err,
 	}
 	c->listen[n] = l;
 	c->nlisten = n + 1;
+	return 0;
+}
+
+int
+config_flag_tls(struct config *c, int key, const char *arg, int have_listen,
+    char *err, size_t errlen)
+{
+	const char *flag = key ? "--tls-key" : "--tls-cert", *why;
+	struct config_listen *l;
+	char *dst;
+
+	if (!have_listen) {
+		log_errbuf(err, errlen, "%s: give it after the --listen it "
+		    "belongs to", flag);
+		return -1;
+	}
+	if ((why = text_check(arg)) != NULL) {
+		log_errbuf(err, errlen, "%s: %s", flag, why);
+		return -1;
+	}
+	l = &c->listen[c->nlisten - 1];
+	dst = key ? l->tls_key : l->tls_cert;
+	if (dst[0] != '\0') {
+		log_errbuf(err, errlen, "%s: given twice for %s", flag, l->text);
+		return -1;
+	}
+	snprintf(dst, CONFIG_PATH_LEN, "%s", arg);
+	return 0;
+}
+
+int
+config_flag_user(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	const char *why;
+
+	if ((why = user_check(arg)) != NULL) {
+		log_errbuf(err, errlen, "--user: %s", why);
+		return -1;
+	}
+	snprintf(c->user, sizeof(c->user), "%s", arg);
+	return 0;
+}
+
+int
+config_check(const struct config *c, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisten; i++)
+		if ((c->listen[i].tls_cert[0] == '\0') !=
+		    (c->listen[i].tls_key[0] == '\0')) {
+			log_errbuf(err, errlen, "%s: %s without %s: TLS needs "
+			    "both a certificate and a key", c->listen[i].text,
+			    c->listen[i].tls_cert[0] ? "--tls-cert" :
+			    "--tls-key", c->listen[i].tls_cert[0] ?
+			    "--tls-key" : "--tls-cert");
+			return -1;
+		}
 	return 0;
 }
 

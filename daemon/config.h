@@ -6,7 +6,10 @@
  * on the command line: only the paths of files that hold them.
  *
  * {
- *   "listen":   ["127.0.0.1:8080"],
+ *   "listen":   ["127.0.0.1:8080",
+ *                {"addr": "0.0.0.0:443", "tls_cert": "/etc/streamgate/cert.pem",
+ *                 "tls_key": "/etc/streamgate/key.pem"}],
+ *   "user":     "streamgate",                    drop to it after setup
  *   "keys":     [{"api_key": "k1", "secret_file": "/etc/streamgate/k1.secret"}],
  *   "store":    "sqlite:./var/streamgate.db",    or "redis://HOST:PORT[/DB]"
  *   "upstream": null,                            or "http://...", "unix:/path"
@@ -24,7 +27,8 @@
  *                "health": "/healthz"},
  *   "limits":   {"header_bytes": 16384, "body_bytes": 1048576,
  *                "inflated_bytes": 4194304, "connections": 4096,
- *                "header_timeout_ms": 10000, "idle_timeout_ms": 60000},
+ *                "header_timeout_ms": 10000, "idle_timeout_ms": 60000,
+ *                "handshake_timeout_ms": 10000},
  *   "dedup_window_s": 86400,
  *   "workers":  0                                 (0: one per core)
  * }
@@ -48,6 +52,8 @@ struct config_listen {
 	struct sockaddr_storage	addr;
 	socklen_t		addrlen;
 	char			text[64];	/* "127.0.0.1:8080", "[::1]:8080" */
+	char			tls_cert[CONFIG_PATH_LEN];	/* "": plaintext */
+	char			tls_key[CONFIG_PATH_LEN];
 };
 
 struct config_key {
@@ -63,6 +69,7 @@ struct config_limits {
 	unsigned	connections;
 	unsigned	header_timeout_ms;
 	unsigned	idle_timeout_ms;
+	unsigned	handshake_timeout_ms;		/* TLS */
 };
 
 /* Push delivery: exponential backoff from base, capped, with equal jitter
@@ -98,6 +105,7 @@ struct config {
 	struct config_limits	limits;
 	unsigned		dedup_window_s;
 	unsigned		workers;			/* 0: cores */
+	char			user[64];	/* "": "streamgate" if it exists */
 };
 
 /* Defaults: listen 127.0.0.1:8080, store sqlite:./var/streamgate.db, ... */
@@ -118,6 +126,14 @@ int	config_parse(const char *text, size_t len, struct config *c, char *err,
  */
 int	config_flag_listen(struct config *c, const char *arg, int first,
 	    char *err, size_t errlen);
+/* --tls-cert FILE / --tls-key FILE: for the --listen given just before
+ * (have_listen: one was given on the command line). */
+int	config_flag_tls(struct config *c, int key, const char *arg,
+	    int have_listen, char *err, size_t errlen);
+int	config_flag_user(struct config *c, const char *arg, char *err,
+	    size_t errlen);
+/* After the flags: every TLS listener has both a certificate and a key. */
+int	config_check(const struct config *c, char *err, size_t errlen);
 int	config_flag_key(struct config *c, const char *arg, int first,
 	    char *err, size_t errlen);	/* API_KEY=SECRET_FILE */
 int	config_flag_store(struct config *c, const char *arg, char *err,

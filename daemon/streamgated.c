@@ -39,7 +39,7 @@
 #define DEDUP_MAX	(1u << 20)	/* ids remembered in memory, at most */
 
 enum { OPT_CONFIG = 256, OPT_LISTEN, OPT_KEY, OPT_STORE, OPT_UPSTREAM,
-	OPT_METRICS, OPT_CHECK };
+	OPT_METRICS, OPT_CHECK, OPT_TLS_CERT, OPT_TLS_KEY, OPT_USER };
 
 static const struct option opts[] = {
 	{ "config",		required_argument,	0, OPT_CONFIG },
@@ -49,6 +49,9 @@ static const struct option opts[] = {
 	{ "upstream",		required_argument,	0, OPT_UPSTREAM },
 	{ "metrics",		required_argument,	0, OPT_METRICS },
 	{ "check-config",	no_argument,		0, OPT_CHECK },
+	{ "tls-cert",		required_argument,	0, OPT_TLS_CERT },
+	{ "tls-key",		required_argument,	0, OPT_TLS_KEY },
+	{ "user",		required_argument,	0, OPT_USER },
 	{ "help",		no_argument,		0, 'h' },
 	{ 0, 0, 0, 0 }
 };
@@ -57,9 +60,12 @@ static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-"usage: streamgated [--config FILE] [--listen ADDR:PORT]...\n"
-"                   [--key API_KEY=SECRET_FILE]... [--store sqlite:PATH]\n"
-"                   [--upstream URL] [--metrics ADDR:PORT] [--check-config]\n");
+"usage: streamgated [--config FILE]\n"
+"                   [--listen ADDR:PORT [--tls-cert FILE --tls-key FILE]]...\n"
+"                   [--key API_KEY=SECRET_FILE]...\n"
+"                   [--store sqlite:PATH | redis://HOST:PORT[/DB]]\n"
+"                   [--upstream URL] [--metrics ADDR:PORT] [--user NAME]\n"
+"                   [--check-config]\n");
 	exit(status);
 }
 
@@ -114,6 +120,14 @@ config_build(int argc, char **argv, struct config *cfg, int *check,
 		case OPT_METRICS:
 			rc = config_flag_metrics(cfg, optarg, err, errlen);
 			break;
+		case OPT_TLS_CERT:
+		case OPT_TLS_KEY:
+			rc = config_flag_tls(cfg, c == OPT_TLS_KEY, optarg,
+			    nlisten > 0, err, errlen);
+			break;
+		case OPT_USER:
+			rc = config_flag_user(cfg, optarg, err, errlen);
+			break;
 		case OPT_CHECK:
 			*check = 1;
 			break;
@@ -121,7 +135,7 @@ config_build(int argc, char **argv, struct config *cfg, int *check,
 			usage(0);
 		}
 	}
-	if (rc != 0)
+	if (rc != 0 || config_check(cfg, err, errlen) != 0)
 		return -1;
 	if (optind != argc) {
 		snprintf(err, errlen, "unexpected argument (streamgated takes "

@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	make gcc clang llvm pkg-config libc6-dev linux-libc-dev
 	libbpf-dev libcjson-dev libnftnl-dev libmnl-dev libssl-dev zlib1g-dev
-	libsqlite3-dev libhiredis-dev libcurl4-openssl-dev node-llhttp
+	libsqlite3-dev libhiredis-dev libcurl4-openssl-dev libseccomp-dev node-llhttp
 	# tests
 	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3 redis-server
 	procps psmisc iputils-ping util-linux openssl gzip systemd

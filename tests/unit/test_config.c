@@ -313,7 +313,7 @@ test_listen(void **state)
 	    "listen[1]: same address as listen[0]");
 	refused("{\"listen\": []}", "listen: empty");
 	refused("{\"listen\": \"1.2.3.4:80\"}", "listen: must be an array");
-	refused("{\"listen\": [80]}", "listen[0]: must be a string");
+	refused("{\"listen\": [80]}", "listen[0]: must be \"ADDR:PORT\" or an object");
 	off = (size_t)snprintf(buf, sizeof(buf), "{\"listen\": [");
 	for (i = 0; i <= CONFIG_MAX_LISTEN; i++)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off,
@@ -453,6 +453,59 @@ test_delivery(void **state)
 	refused("{\"redis_prefix\": \"a b\"}",
 	    "redis_prefix: must be letters, digits and : _ . - only");
 	refused("{\"redis_prefix\": \"\"}", "redis_prefix: must be letters");
+}
+
+/* TLS per listener, the user to drop to. */
+static void
+test_tls_user(void **state)
+{
+	struct config c;
+	char err[ERRLEN] = "";
+
+	(void)state;
+	accepted("{\"listen\": [\"127.0.0.1:8080\", {\"addr\": \"0.0.0.0:443\","
+	    " \"tls_cert\": \"/etc/c.pem\", \"tls_key\": \"/etc/k.pem\"}],"
+	    " \"user\": \"sg_user\", \"limits\": {\"handshake_timeout_ms\": 3000}}",
+	    &c);
+	assert_int_equal(c.nlisten, 2);
+	assert_string_equal(c.listen[0].tls_cert, "");
+	assert_string_equal(c.listen[1].text, "0.0.0.0:443");
+	assert_string_equal(c.listen[1].tls_cert, "/etc/c.pem");
+	assert_string_equal(c.listen[1].tls_key, "/etc/k.pem");
+	assert_string_equal(c.user, "sg_user");
+	assert_int_equal(c.limits.handshake_timeout_ms, 3000);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+
+	/* flags: --tls-* belong to the --listen before them */
+	assert_int_equal(config_flag_tls(&c, 0, "/c", 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "--tls-cert: give it after the --listen it "
+	    "belongs to");
+	assert_int_equal(config_flag_listen(&c, "127.0.0.1:8443", 1, err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_flag_tls(&c, 0, "/c", 1, err, sizeof(err)), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "127.0.0.1:8443: --tls-cert without --tls-key: "
+	    "TLS needs both a certificate and a key");
+	assert_int_equal(config_flag_tls(&c, 1, "/k", 1, err, sizeof(err)), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(config_flag_tls(&c, 1, "/k2", 1, err, sizeof(err)), -1);
+	assert_string_equal(err, "--tls-key: given twice for 127.0.0.1:8443");
+	assert_int_equal(config_flag_user(&c, "-x", err, sizeof(err)), -1);
+	assert_string_equal(err, "--user: must be a user name (letters, digits, "
+	    ". _ -)");
+	config_free(&c);
+
+	refused("{\"listen\": [{\"addr\": \"0.0.0.0:443\", \"tls_cert\": \"/c\"}]}",
+	    "listen[0].tls_key: missing: TLS needs both tls_cert and tls_key");
+	refused("{\"listen\": [{\"tls_cert\": \"/c\", \"tls_key\": \"/k\"}]}",
+	    "listen[0].addr: missing");
+	refused("{\"listen\": [{\"addr\": \"0.0.0.0:443\", \"cert\": \"/c\"}]}",
+	    "listen[0].cert: unknown key");
+	refused("{\"listen\": [1]}", "listen[0]: must be \"ADDR:PORT\" or an "
+	    "object");
+	refused("{\"user\": \"a b\"}", "user: must be a user name");
+	refused("{\"limits\": {\"handshake_timeout_ms\": 10}}",
+	    "limits.handshake_timeout_ms: must be a whole number from 100");
 }
 
 /* A refused file leaves the config as it was. */
@@ -773,6 +826,7 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_store_upstream),
 		cmocka_unit_test(test_delivery),
+		cmocka_unit_test(test_tls_user),
 		cmocka_unit_test(test_atomic),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_addr),
