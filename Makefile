@@ -4,6 +4,13 @@ BUILD		?= build
 CC		?= gcc
 CLANG		?= clang
 PREFIX		?= /usr/local
+# `make install` (see the install target): DESTDIR stages a package.
+DESTDIR		?=
+SBINDIR		?= $(PREFIX)/sbin
+PKGLIBDIR	?= $(PREFIX)/lib/streamgate
+DATADIR		?= $(PREFIX)/share/streamgate
+DOCDIR		?= $(PREFIX)/share/doc/streamgate
+UNITDIR		?= $(PREFIX)/lib/systemd/system
 
 # Debian keeps asm/ under the multiarch directory; the BPF target needs it.
 MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
@@ -20,9 +27,11 @@ LLHTTP_DEFS	:= -DLLHTTP_STRICT_MODE=1
 DEPS_PROBE	:= $(LLHTTP_DIR)/llhttp.c /usr/include/bpf/libbpf.h \
 		   /usr/include/cjson/cJSON.h /usr/include/libnftnl/table.h
 ifneq ($(MAKECMDGOALS),clean)
+ifneq ($(MAKECMDGOALS),uninstall)
 ifneq ($(words $(wildcard $(DEPS_PROBE))),$(words $(DEPS_PROBE)))
 $(info installing build dependencies (scripts/install-deps.sh) ...)
 $(shell scripts/install-deps.sh 1>&2)
+endif
 endif
 endif
 
@@ -60,7 +69,8 @@ BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP	:= $(BUILD)/.deps-ok
 
-.PHONY: all deps run test unit bench bench-xdp bench-nft bench-daemon install clean
+.PHONY: all deps run test unit bench bench-xdp bench-nft bench-daemon install \
+		uninstall clean
 .SECONDARY:
 all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate $(BUILD)/streamgated
 
@@ -158,6 +168,48 @@ bench-nft: all
 	@BUILD=$(BUILD) bench/bench-nft.sh
 bench-daemon: all
 	@BUILD=$(BUILD) bench/bench-daemon.sh
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binaries of $(BUILD)
+# (built first when missing or stale), the BPF object, the examples, the
+# README and the systemd units.  Nothing under /etc: the operator's
+# configuration is never written (README: Installing).  Idempotent;
+# `make uninstall` with the same PREFIX/DESTDIR removes exactly these files.
+# The units in scripts/systemd/ name the default paths (/usr/local/...), so
+# they stay valid units in the tree; install rewrites those for PREFIX.
+INSTALL		?= install
+INST_SBIN	:= streamgated streamgate streamgate-regen
+INST_UNITS	:= streamgated.service streamgate-filter.service \
+		   streamgate-regen.service streamgate-regen.timer
+INST_DATA	:= streamgated.json.example streamgate.env.example
+UNIT_SED	:= -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
+		   -e 's|/usr/local/share/doc/streamgate/|$(DOCDIR)/|g' \
+		   -e 's|/usr/local/share/streamgate/|$(DATADIR)/|g' \
+		   -e 's|/usr/local/lib/streamgate/|$(PKGLIBDIR)/|g'
+INST_FILES	:= $(INST_SBIN:%=$(SBINDIR)/%) $(PKGLIBDIR)/streamgate.bpf.o \
+		   $(INST_DATA:%=$(DATADIR)/%) $(DOCDIR)/README.md \
+		   $(INST_UNITS:%=$(UNITDIR)/%)
+
+install: all
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PKGLIBDIR) \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 $(BUILD)/streamgated $(BUILD)/streamgate \
+		scripts/streamgate-regen $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0644 $(BUILD)/streamgate.bpf.o $(DESTDIR)$(PKGLIBDIR)/
+	$(INSTALL) -m 0644 $(INST_DATA:%=scripts/%) $(DESTDIR)$(DATADIR)/
+	$(INSTALL) -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	@for u in $(INST_UNITS); do \
+		echo "sed $(UNIT_SED) scripts/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u"; \
+		sed $(UNIT_SED) scripts/systemd/$$u >$(DESTDIR)$(UNITDIR)/.$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/.$$u.tmp && \
+		mv -f $(DESTDIR)$(UNITDIR)/.$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+
+# Only what install put there, then our own directories if they are empty.
+uninstall:
+	rm -f $(INST_FILES:%=$(DESTDIR)%)
+	@for d in $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR); do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)

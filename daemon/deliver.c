@@ -24,10 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "deliver.h"
 #include "log.h"
 #include "metrics.h"
@@ -393,24 +393,6 @@ struct deliver {
 	struct guard		 guard;
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 settings_copy(struct settings *s, const struct config *cfg)
 {
@@ -536,7 +518,7 @@ rescan(struct deliver *d, int64_t now)
 static void
 loads(struct deliver *d)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_unix_ms();
 
 	if (now >= d->rescan_at) {
 		rescan(d, now);
@@ -627,7 +609,7 @@ job_finish(struct deliver *d, struct job *j, const char *reason)
 
 	memset(&m, 0, sizeof(m));
 	m.seq = e->p.seq;
-	m.at = now_ms();
+	m.at = clock_unix_ms();
 	m.tries = e->p.tries + 1;
 	snprintf(m.error, sizeof(m.error), "%s", reason);
 	failing_log(d, reason);
@@ -660,7 +642,8 @@ job_fetch(struct deliver *d, struct job *j)
 	int rc = store_fetch(d->store, e->p.seq, &j->rec);
 
 	if (rc < 0) {		/* the store's trouble, not the app's */
-		order_retry(d->order, e, e->p.tries, now_ms() + FETCH_RETRY_MS);
+		order_retry(d->order, e, e->p.tries,
+		    clock_unix_ms() + FETCH_RETRY_MS);
 		return -1;
 	}
 	if (rc == 1 || j->rec.state == STORE_DELIVERED ||
@@ -676,10 +659,11 @@ job_start(struct deliver *d, struct order_entry *e)
 {
 	struct upstream_msg m;
 	struct job *j;
-	char err[128] = "";
+	char err[128];
 
 	if ((j = job_get(d)) == NULL) {
-		order_retry(d->order, e, e->p.tries, now_ms() + FETCH_RETRY_MS);
+		order_retry(d->order, e, e->p.tries,
+		    clock_unix_ms() + FETCH_RETRY_MS);
 		return;
 	}
 	j->e = e;
@@ -697,11 +681,9 @@ job_start(struct deliver *d, struct order_entry *e)
 	m.body = j->rec.body;
 	m.body_len = j->rec.body_len;
 	m.timeout_ms = (long)d->set.dl.timeout_ms;
-	if (upstream_prepare(j->h, &m, NULL, &j->hdrs, err,
-	    sizeof(err)) != 0 ||
-	    curl_easy_setopt(j->h, CURLOPT_PRIVATE, j) != CURLE_OK ||
-	    curl_multi_add_handle(d->multi, j->h) != CURLM_OK) {
-		job_finish(d, j, err[0] ? err : "cannot start a request");
+	if (upstream_start(d->multi, j->h, &m, NULL, &j->hdrs, j, err,
+	    sizeof(err)) != 0) {
+		job_finish(d, j, err);
 		return;
 	}
 	busy_add(d, j);
@@ -720,7 +702,7 @@ start_ready(struct deliver *d)
 		slots = CHUNK;
 	if (d->set.url[0] == '\0')
 		slots = 0;
-	n = order_ready(d->order, now_ms(), d->ready, slots, &next_due);
+	n = order_ready(d->order, clock_unix_ms(), d->ready, slots, &next_due);
 	for (i = 0; i < n; i++)
 		job_start(d, d->ready[i]);
 	return next_due;
@@ -731,21 +713,11 @@ collect(struct deliver *d)
 {
 	char reason[128];
 	struct job *j;
-	curl_off_t us;
-	CURLMsg *msg;
-	int left;
+	CURLcode rc;
+	CURL *h;
 
-	while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-		    (char **)&j);
-		if (curl_easy_getinfo(j->h, CURLINFO_TOTAL_TIME_T,
-		    &us) == CURLE_OK)
-			metrics_upstream(MU_PUSH, (int64_t)us);
-		upstream_reason(j->h, msg->data.result, NULL, reason,
-		    sizeof(reason));
-		curl_multi_remove_handle(d->multi, j->h);
+	while ((j = upstream_finished(d->multi, MU_PUSH, &h, &rc)) != NULL) {
+		upstream_reason(h, rc, NULL, reason, sizeof(reason));
 		busy_remove(d, j);
 		job_finish(d, j, reason);
 	}
@@ -772,7 +744,7 @@ abandon(struct deliver *d)
 static int
 poll_timeout(const struct deliver *d, int64_t next_due)
 {
-	int64_t now = now_ms(), t = POLL_MAX_MS;
+	int64_t now = clock_unix_ms(), t = POLL_MAX_MS;
 
 	if (d->more && room(d) > 0)
 		return 0;
@@ -797,8 +769,8 @@ deliver_main(void *arg)
 		next_due = INT64_MAX;
 		if (atomic_load(&d->stopping)) {
 			if (stop_at == 0)
-				stop_at = mono_ms() + STOP_GRACE_MS;
-			if (d->inflight == 0 || mono_ms() >= stop_at)
+				stop_at = clock_mono_ms() + STOP_GRACE_MS;
+			if (d->inflight == 0 || clock_mono_ms() >= stop_at)
 				break;
 		} else {
 			loads(d);

@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "hook.h"
 #include "log.h"
 #include "upstream.h"
@@ -57,24 +57,6 @@ const char *
 hook_reason(enum metrics_hook outcome)
 {
 	return (unsigned)outcome < MH_COUNT ? reasons[outcome] : "hook error";
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static CURL *
@@ -133,7 +115,7 @@ call_mark(struct hook *hk, const struct hook_call *c)
 	m.seq = c->seq;
 	m.state = c->outcome == MH_ANSWERED ? STORE_DELIVERED : STORE_KEPT;
 	m.tries = 1;
-	m.at = now_ms();
+	m.at = clock_unix_ms();
 	snprintf(m.error, sizeof(m.error), "%s", c->error);
 	store_mark(hk->store, &m);
 }
@@ -163,10 +145,10 @@ call_end(struct hook *hk, struct hook_call *c, enum metrics_hook outcome,
 static void
 call_start(struct hook *hk, struct hook_call *c)
 {
-	int64_t left_ms = (c->deadline_us - mono_us()) / 1000;
+	int64_t left_ms = (c->deadline_us - clock_mono_us()) / 1000;
 	struct upstream_msg m;
 	struct hook_xfer *x;
-	char err[128] = "";
+	char err[128];
 
 	if (left_ms <= 0) {
 		call_end(hk, c, MH_TIMEOUT, "deadline passed before sending");
@@ -192,12 +174,9 @@ call_start(struct hook *hk, struct hook_call *c)
 	m.body_len = c->body_len;
 	m.timeout_ms = (long)left_ms;
 	x->reply.max = c->reply_max;
-	if (upstream_prepare(x->h, &m, &x->reply, &x->hdrs, err,
-	    sizeof(err)) != 0 ||
-	    curl_easy_setopt(x->h, CURLOPT_PRIVATE, c) != CURLE_OK ||
-	    curl_multi_add_handle(hk->multi, x->h) != CURLM_OK) {
-		call_end(hk, c, MH_ERROR, err[0] ? err :
-		    "cannot start a request");
+	if (upstream_start(hk->multi, x->h, &m, &x->reply, &x->hdrs, c, err,
+	    sizeof(err)) != 0) {
+		call_end(hk, c, MH_ERROR, err);
 		return;
 	}
 	hk->inflight++;
@@ -247,20 +226,11 @@ collect(struct hook *hk)
 	struct hook_call *c;
 	enum metrics_hook outcome;
 	char why[128];
-	curl_off_t us;
-	CURLMsg *msg;
-	int left;
+	CURLcode rc;
+	CURL *h;
 
-	while ((msg = curl_multi_info_read(hk->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-		    (char **)&c);
-		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME_T,
-		    &us) == CURLE_OK)
-			metrics_upstream(MU_HOOK, (int64_t)us);
-		outcome = classify(c, msg->data.result, why, sizeof(why));
-		curl_multi_remove_handle(hk->multi, msg->easy_handle);
+	while ((c = upstream_finished(hk->multi, MU_HOOK, &h, &rc)) != NULL) {
+		outcome = classify(c, rc, why, sizeof(why));
 		hk->inflight--;
 		call_end(hk, c, outcome, why);
 	}

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "inbox.h"
 #include "log.h"
 #include "store.h"
@@ -818,7 +819,6 @@ static int
 counts_oldest(struct inbox_db *d, struct counts *c)
 {
 	sqlite3_stmt *st;
-	struct timespec ts;
 	int64_t now;
 	int rc;
 
@@ -828,8 +828,7 @@ counts_oldest(struct inbox_db *d, struct counts *c)
 	    " 'pending' ORDER BY received_at, seq LIMIT 1", &st) != 0)
 		return 1;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		now = clock_unix_ms();
 		c->oldest_seq = sqlite3_column_int64(st, 0);
 		c->oldest_s = (now - sqlite3_column_int64(st, 1)) / 1000;
 		if (c->oldest_s < 0)

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "metrics.h"
 
 enum outcome {
@@ -166,11 +166,8 @@ render_requests(FILE *fp)
 static void
 render_store(FILE *fp, const struct store_stats *st)
 {
-	struct timespec ts;
-	int64_t now, age = 0;
+	int64_t now = clock_unix_ms(), age = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (st->oldest_pending_ms > 0 && now > st->oldest_pending_ms)
 		age = now - st->oldest_pending_ms;
 	fprintf(fp, "# TYPE streamgate_store_commits_total counter\n"

@@ -14,15 +14,11 @@
 #include <sys/socket.h>
 
 #include <linux/netfilter.h>
-#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 
-#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
-#include <libnftnl/common.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
-#include <libnftnl/udata.h>
 
 #include "log.h"
 #include "nft_nl.h"
@@ -45,29 +41,6 @@ struct side {
 	struct lines	obj;
 	struct lines	rule;
 };
-
-/* What the kernel has in our table. */
-struct kstate {
-	const char		 *table;
-	struct nftnl_set	**sets;
-	size_t			  nsets;
-	struct nftnl_chain	**chains;
-	size_t			  nchains;
-	struct nftnl_rule	**rules;
-	size_t			  nrules;
-};
-
-static int
-ptr_push(void ***v, size_t *n, void *p)
-{
-	void **nv;
-
-	if ((nv = reallocarray(*v, *n + 1, sizeof(*nv))) == NULL)
-		return -1;
-	nv[(*n)++] = p;
-	*v = nv;
-	return 0;
-}
 
 static int __attribute__((format(printf, 3, 4)))
 line_add(struct lines *L, const char *key, const char *fmt, ...)
@@ -122,28 +95,6 @@ struct kelem {
 	int		 end;		/* NFT_SET_ELEM_INTERVAL_END */
 	const char	*comment;
 };
-
-static int
-udata_comment_cb(const struct nftnl_udata *a, void *arg)
-{
-	const char *s = nftnl_udata_get(a);
-	uint8_t len = nftnl_udata_len(a);
-
-	/* element and rule comments are both type 0, NUL-terminated */
-	if (nftnl_udata_type(a) == 0 && len > 0 && s[len - 1] == '\0')
-		*(const char **)arg = s;
-	return 0;
-}
-
-static const char *
-udata_comment(const void *data, uint32_t len)
-{
-	const char *c = NULL;
-
-	if (data && len)
-		(void)nftnl_udata_parse(data, len, udata_comment_cb, &c);
-	return c;
-}
 
 static int
 kelem_cmp(const void *a, const void *b)
@@ -297,24 +248,14 @@ set_lines(struct lines *L, const struct nftnl_set *s,
 		ud = nftnl_set_elem_get(elems[i], NFTNL_SET_ELEM_USERDATA,
 		    &len);
 		v[i].comment = nftnl_set_elem_is_set(elems[i],
-		    NFTNL_SET_ELEM_USERDATA) ? udata_comment(ud, len) : NULL;
+		    NFTNL_SET_ELEM_USERDATA) ? nft_udata_comment(ud, len) :
+		    NULL;
 		if (v[i].key == NULL)
 			v[i].len = 0;
 	}
 	rc = elems_lines(L, name, v, n, (flags & NFT_SET_INTERVAL) != 0);
 	free(v);
 	return rc;
-}
-
-static const char *
-hook_name(int family, uint32_t hook)
-{
-	static const char *inet[] = { "prerouting", "input", "forward",
-	    "output", "postrouting" };
-
-	if (family == NFPROTO_NETDEV)
-		return hook == NF_NETDEV_INGRESS ? "ingress" : "egress";
-	return hook < 5 ? inet[hook] : "?";
 }
 
 static int
@@ -338,7 +279,7 @@ chain_line(struct lines *L, int family, const struct nftnl_chain *c)
 			    "%s%s", i ? "," : " device ", devs[i]);
 	return line_add(L, key, "chain %s: type %s hook %s priority %d "
 	    "policy %s%s", name, nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE),
-	    hook_name(family, nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM)),
+	    nft_hook_name(family, nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM)),
 	    nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
 	    nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY) &&
 	    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_DROP ?
@@ -385,7 +326,7 @@ rule_line(struct lines *L, const struct nftnl_rule *r)
 	}
 	if (nftnl_rule_is_set(r, NFTNL_RULE_USERDATA)) {
 		ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-		comment = udata_comment(ud, len);
+		comment = nft_udata_comment(ud, len);
 	}
 	if (comment)
 		return line_add(L, NULL, "rule %s: %s comment \"%s\"",
@@ -414,121 +355,7 @@ want_lines(struct side *S, const struct nft_plan *p, const struct nft_objs *o)
 	return 0;
 }
 
-/* The kernel's side: dumps of our table's sets, elements, chains, rules. */
-
-static int
-set_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	struct kstate *k = arg;
-	struct nftnl_set *s;
-
-	if ((s = nftnl_set_alloc()) == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_set_nlmsg_parse(nlh, s) < 0 || strcmp(k->table,
-	    nftnl_set_get_str(s, NFTNL_SET_TABLE)) != 0) {
-		nftnl_set_free(s);
-		return MNL_CB_OK;
-	}
-	if (ptr_push((void ***)&k->sets, &k->nsets, s) != 0) {
-		nftnl_set_free(s);
-		return MNL_CB_ERROR;
-	}
-	return MNL_CB_OK;
-}
-
-static int
-elem_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	return nftnl_set_elems_nlmsg_parse(nlh, arg) < 0 ? MNL_CB_ERROR :
-	    MNL_CB_OK;
-}
-
-static int
-chain_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	struct kstate *k = arg;
-	struct nftnl_chain *c;
-
-	if ((c = nftnl_chain_alloc()) == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 || strcmp(k->table,
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE)) != 0) {
-		nftnl_chain_free(c);
-		return MNL_CB_OK;
-	}
-	if (ptr_push((void ***)&k->chains, &k->nchains, c) != 0) {
-		nftnl_chain_free(c);
-		return MNL_CB_ERROR;
-	}
-	return MNL_CB_OK;
-}
-
-static int
-rule_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	struct kstate *k = arg;
-	struct nftnl_rule *r;
-
-	if ((r = nftnl_rule_alloc()) == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 || strcmp(k->table,
-	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE)) != 0) {
-		nftnl_rule_free(r);
-		return MNL_CB_OK;
-	}
-	if (ptr_push((void ***)&k->rules, &k->nrules, r) != 0) {
-		nftnl_rule_free(r);
-		return MNL_CB_ERROR;
-	}
-	return MNL_CB_OK;
-}
-
-static int
-kstate_fetch(struct nft_nl *nl, int family, struct kstate *k)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-	size_t i;
-
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, (uint16_t)family,
-	    NLM_F_DUMP, 0);
-	mnl_attr_put_strz(nlh, NFTA_SET_TABLE, k->table);
-	if (nft_nl_query(nl, nlh, set_cb, k) != 0)
-		return -1;
-	for (i = 0; i < k->nsets; i++) {
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM,
-		    (uint16_t)family, NLM_F_DUMP, 0);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, k->table);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET,
-		    nftnl_set_get_str(k->sets[i], NFTNL_SET_NAME));
-		if (nft_nl_query(nl, nlh, elem_cb, k->sets[i]) != 0)
-			return -1;
-	}
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, (uint16_t)family,
-	    NLM_F_DUMP, 0);
-	if (nft_nl_query(nl, nlh, chain_cb, k) != 0)
-		return -1;
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family,
-	    NLM_F_DUMP, 0);
-	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, k->table);
-	return nft_nl_query(nl, nlh, rule_cb, k);
-}
-
-static void
-kstate_free(struct kstate *k)
-{
-	size_t i;
-
-	for (i = 0; i < k->nsets; i++)
-		nftnl_set_free(k->sets[i]);
-	for (i = 0; i < k->nchains; i++)
-		nftnl_chain_free(k->chains[i]);
-	for (i = 0; i < k->nrules; i++)
-		nftnl_rule_free(k->rules[i]);
-	free(k->sets);
-	free(k->chains);
-	free(k->rules);
-}
+/* The kernel's side. */
 
 static int
 have_set_lines(struct lines *L, struct nftnl_set *s)
@@ -542,7 +369,7 @@ have_set_lines(struct lines *L, struct nftnl_set *s)
 		return -1;
 	/* _next() returns the current element, then moves on */
 	while ((e = nftnl_set_elems_iter_next(it)) != NULL)
-		if (ptr_push((void ***)&v, &n, e) != 0)
+		if (nft_ptr_push((void ***)&v, &n, e) != 0)
 			goto done;
 	rc = set_lines(L, s, v, n);
 done:
@@ -552,8 +379,8 @@ done:
 }
 
 static int
-have_lines(struct side *S, const struct nft_plan *p, int family,
-    const struct kstate *k)
+have_lines(struct side *S, const struct nft_plan *p,
+    const struct nft_ktable *k)
 {
 	size_t i;
 
@@ -563,7 +390,7 @@ have_lines(struct side *S, const struct nft_plan *p, int family,
 		if (have_set_lines(&S->obj, k->sets[i]) != 0)
 			return -1;
 	for (i = 0; i < k->nchains; i++)
-		if (chain_line(&S->obj, family, k->chains[i]) != 0)
+		if (chain_line(&S->obj, k->family, k->chains[i]) != 0)
 			return -1;
 	for (i = 0; i < k->nrules; i++)
 		if (rule_line(&S->rule, k->rules[i]) != 0)
@@ -647,7 +474,7 @@ int
 nft_diff(FILE *fp, const struct nft_plan *p)
 {
 	struct side have = { 0 }, want = { 0 };
-	struct kstate k = { .table = p->table };
+	struct nft_ktable k = { 0 };
 	struct nft_objs o;
 	struct nft_nl nl;
 	int rc = -1, exists, ro, rr;
@@ -659,7 +486,8 @@ nft_diff(FILE *fp, const struct nft_plan *p)
 		return -1;
 	}
 	if ((exists = nft_nl_table_exists(&nl, o.family, p->table)) < 0 ||
-	    (exists && kstate_fetch(&nl, o.family, &k) != 0)) {
+	    (exists && nft_ktable_read(&nl, o.family, p->table, NFT_READ_SETS,
+	    &k) != 0)) {
 		if (errno == EPERM || errno == EACCES)
 			log_warnx("nft diff needs root (CAP_NET_ADMIN)");
 		else if (errno == EINVAL || errno == EOPNOTSUPP)
@@ -670,7 +498,7 @@ nft_diff(FILE *fp, const struct nft_plan *p)
 			    p->table);
 		goto done;
 	}
-	if ((exists && have_lines(&have, p, o.family, &k) != 0) ||
+	if ((exists && have_lines(&have, p, &k) != 0) ||
 	    want_lines(&want, p, &o) != 0) {
 		log_warnx("nft diff: out of memory");
 		goto done;
@@ -686,7 +514,7 @@ done:
 	lines_free(&have.rule);
 	lines_free(&want.obj);
 	lines_free(&want.rule);
-	kstate_free(&k);
+	nft_ktable_free(&k);
 	nft_nl_close(&nl);
 	nft_objs_free(&o);
 	return rc;

@@ -1,7 +1,8 @@
 /*
- * nft_nl.h: what nft_apply.c and nft_diff.c share.  nft_obj.c turns a plan
- * into libnftnl objects (the exact messages `nft -f` sends for nft_print()'s
- * text); nft_nl.c owns the netlink socket, the batch and its acks.
+ * nft_nl.h: what nft_apply.c, nft_diff.c and status.c share.  nft_obj.c
+ * turns a plan into libnftnl objects (the exact messages `nft -f` sends for
+ * nft_print()'s text); nft_nl.c owns the netlink socket, the batch and its
+ * acks; nft_read.c reads a table back from the kernel.
  */
 #ifndef SG_NFT_NL_H
 #define SG_NFT_NL_H
@@ -99,5 +100,31 @@ int	nft_nl_query(struct nft_nl *nl, struct nlmsghdr *nlh,
 	    int (*cb)(const struct nlmsghdr *, void *), void *arg);
 /* 1 if the table exists, 0 if not, -1 (errno) on error. */
 int	nft_nl_table_exists(struct nft_nl *nl, int family, const char *table);
+
+/* nft_read.c: one table as the kernel has it. */
+struct nft_ktable {
+	const char		 *table;
+	int			  family;
+	struct nftnl_set	**sets;		/* with their elements */
+	size_t			  nsets;
+	struct nftnl_chain	**chains;
+	size_t			  nchains;
+	struct nftnl_rule	**rules;
+	size_t			  nrules;
+};
+
+#define NFT_READ_SETS	0x1	/* the sets too, not only chains and rules */
+
+/* table's chains and rules (and sets, by what) into k: 0, or -1 with
+ * errno (k freed). */
+int	nft_ktable_read(struct nft_nl *nl, int family, const char *table,
+	    int what, struct nft_ktable *k);
+void	nft_ktable_free(struct nft_ktable *k);
+/* A base chain's hook, by name ("input", "ingress"). */
+const char *nft_hook_name(int family, uint32_t hook);
+/* The comment in a rule's or an element's userdata, or NULL. */
+const char *nft_udata_comment(const void *data, uint32_t len);
+/* Append p to the array *v of *n: 0, or -1 out of memory. */
+int	nft_ptr_push(void ***v, size_t *n, void *p);
 
 #endif

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -99,24 +100,6 @@ cfg_now(const struct server *s)
 	    memory_order_acquire);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- the request log: one JSON line each, never a secret or a body ---- */
 
 static void
@@ -156,7 +139,8 @@ reqlog(struct conn *c, const char *path, int status, const char *reason)
 	char ts[32];
 	int n;
 
-	metrics_record(j->route, status, reason, mono_us() - c->started_us);
+	metrics_record(j->route, status, reason,
+	    clock_mono_us() - c->started_us);
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_str(p, sizeof(p), path);
@@ -167,7 +151,7 @@ reqlog(struct conn *c, const char *path, int status, const char *reason)
 	    "\"kind\":\"%s\",\"status\":%d,\"latency_us\":%lld,"
 	    "\"reason\":\"%s\"}\n", ts, c->remote, p, id, j->attempt,
 	    webhook_kind_name(j->route), status,
-	    (long long)(mono_us() - c->started_us), r);
+	    (long long)(clock_mono_us() - c->started_us), r);
 	if (n <= 0)
 		return;
 	if ((size_t)n >= sizeof(line))
@@ -302,7 +286,7 @@ conn_flush(struct conn *c)
 		if (n <= 0)
 			return -1;
 		c->out_off += (size_t)n;
-		c->active_ms = now_ms();
+		c->active_ms = clock_unix_ms();
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
@@ -466,7 +450,8 @@ request_handle(struct conn *c)
 		metrics_handle(c);
 		return;
 	}
-	webhook_decide(cfg_now(s), s->dedup, &c->hp.req, now_ms(), &c->job);
+	webhook_decide(cfg_now(s), s->dedup, &c->hp.req, clock_unix_ms(),
+	    &c->job);
 	if (c->job.status != 0) {
 		/* a duplicate known from memory is forwarded too */
 		if (hook_begin(c, 0) != 0)
@@ -493,8 +478,8 @@ conn_process(struct conn *c)
 		if (c->in_len == 0)
 			break;
 		if (http_parser_idle(&c->hp)) {
-			c->started_us = mono_us();
-			c->req_ms = now_ms();
+			c->started_us = clock_mono_us();
+			c->req_ms = clock_unix_ms();
 		}
 		used = http_parser_feed(&c->hp, c->in, c->in_len);
 		if (used < 0) {
@@ -533,7 +518,7 @@ conn_read(struct conn *c)
 			return;
 		}
 		c->in_len += (size_t)n;
-		c->active_ms = now_ms();
+		c->active_ms = clock_unix_ms();
 	}
 	conn_process(c);
 	if (conn_flush(c) != 0)
@@ -563,7 +548,7 @@ completions(struct worker *w)
 			hook_finish(c);
 		else {
 			webhook_finish(&c->job, w->srv->dedup, c->result,
-			    now_ms());
+			    clock_unix_ms());
 			if (hook_begin(c, c->result == STORE_STORED ?
 			    c->job.ev.seq : 0) == 0)
 				continue;
@@ -595,13 +580,13 @@ listeners_pause(struct worker *w)
 {
 	if (!w->paused)
 		listeners_set(w, EPOLL_CTL_DEL);
-	w->paused = now_ms() + TICK_MS;
+	w->paused = clock_unix_ms() + TICK_MS;
 }
 
 static void
 listeners_resume(struct worker *w)
 {
-	if (!w->paused || now_ms() < w->paused)
+	if (!w->paused || clock_unix_ms() < w->paused)
 		return;
 	if (!atomic_load(&w->srv->stopping))
 		listeners_set(w, EPOLL_CTL_ADD);
@@ -655,7 +640,7 @@ accept_all(struct worker *w, int lfd, int metrics)
 		c->fd = fd;
 		c->w = w;
 		c->metrics = metrics;
-		c->active_ms = now_ms();
+		c->active_ms = clock_unix_ms();
 		http_parser_init(&c->hp, cfg->limits.header_bytes,
 		    cfg->limits.body_bytes);
 		if (ss.ss_family == AF_INET6)
@@ -685,7 +670,7 @@ static void
 timeouts(struct worker *w)
 {
 	const struct config_limits *l = &cfg_now(w->srv)->limits;
-	int64_t now = now_ms();
+	int64_t now = clock_unix_ms();
 	struct conn *c, *next;
 	int stopping = atomic_load(&w->srv->stopping);
 

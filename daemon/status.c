@@ -26,16 +26,14 @@
 #include <unistd.h>
 
 #include <linux/netfilter.h>
-#include <linux/netfilter/nf_tables.h>
 
 #include <cjson/cJSON.h>
-#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
-#include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
-#include <libnftnl/udata.h>
 
+#include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "filter.h"
 #include "log.h"
@@ -79,15 +77,6 @@ static const struct option long_opts[] = {
 };
 
 static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
 num(const cJSON *o, const char *key, double dflt)
 {
 	const cJSON *n = cJSON_GetObjectItem(o, key);
@@ -128,7 +117,7 @@ status_target(const struct config_listen *l, struct config_listen *to)
 static int
 ms_left(double deadline)
 {
-	double left = (deadline - now_s()) * 1000;
+	double left = (deadline - clock_mono_s()) * 1000;
 
 	return left > 0 ? (int)left + 1 : 0;
 }
@@ -224,7 +213,7 @@ int
 status_http_get(const struct config_listen *to, const char *path,
     int timeout_ms, char **body, char *err, size_t errlen)
 {
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = clock_mono_s() + timeout_ms / 1000.0;
 	char req[512], *resp = NULL, *b;
 	size_t len;
 	int fd, n, code = -1;
@@ -360,46 +349,17 @@ xdp_collect(const struct sctx *c)
 
 /* nftables: our table's chains, and each rule that carries a counter. */
 
-struct nft_dump {
-	const char	*table;
-	int		 family;
-	cJSON		*chains;
-	cJSON		*counters;
-	int		 nrules;
-};
-
-static const char *
-hook_name(int family, uint32_t hook)
+static cJSON *
+chain_json(int family, const struct nftnl_chain *c)
 {
-	static const char *inet[] = { "prerouting", "input", "forward",
-	    "output", "postrouting" };
+	cJSON *o = cJSON_CreateObject();
 
-	if (family == NFPROTO_NETDEV)
-		return hook == NF_NETDEV_INGRESS ? "ingress" : "egress";
-	return hook < 5 ? inet[hook] : "?";
-}
-
-static int
-chain_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	struct nft_dump *d = arg;
-	struct nftnl_chain *c;
-	cJSON *o;
-
-	if ((c = nftnl_chain_alloc()) == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 || strcmp(d->table,
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE)) != 0) {
-		nftnl_chain_free(c);
-		return MNL_CB_OK;
-	}
-	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", nftnl_chain_get_str(c,
 	    NFTNL_CHAIN_NAME));
 	if (nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)) {
 		cJSON_AddStringToObject(o, "type", nftnl_chain_get_str(c,
 		    NFTNL_CHAIN_TYPE));
-		cJSON_AddStringToObject(o, "hook", hook_name(d->family,
+		cJSON_AddStringToObject(o, "hook", nft_hook_name(family,
 		    nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM)));
 		cJSON_AddNumberToObject(o, "priority", nftnl_chain_get_s32(c,
 		    NFTNL_CHAIN_PRIO));
@@ -409,21 +369,7 @@ chain_cb(const struct nlmsghdr *nlh, void *arg)
 	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEV))
 		cJSON_AddStringToObject(o, "device", nftnl_chain_get_str(c,
 		    NFTNL_CHAIN_DEV));
-	cJSON_AddItemToArray(d->chains, o);
-	nftnl_chain_free(c);
-	return MNL_CB_OK;
-}
-
-static int
-comment_cb(const struct nftnl_udata *a, void *arg)
-{
-	const char *s = nftnl_udata_get(a);
-	uint8_t len = nftnl_udata_len(a);
-
-	if (nftnl_udata_type(a) == NFTNL_UDATA_RULE_COMMENT && len > 0 &&
-	    s[len - 1] == '\0')
-		*(const char **)arg = s;
-	return 0;
+	return o;
 }
 
 /* A rule's counter as {chain, handle, comment, packets, bytes}. */
@@ -454,7 +400,7 @@ rule_counter(const struct nftnl_rule *r)
 		return NULL;
 	if (nftnl_rule_is_set(r, NFTNL_RULE_USERDATA)) {
 		ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-		(void)nftnl_udata_parse(ud, len, comment_cb, &comment);
+		comment = nft_udata_comment(ud, len);
 	}
 	cJSON_AddStringToObject(o, "chain", nftnl_rule_get_str(r,
 	    NFTNL_RULE_CHAIN));
@@ -464,70 +410,41 @@ rule_counter(const struct nftnl_rule *r)
 	return o;
 }
 
-static int
-rule_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	struct nft_dump *d = arg;
-	struct nftnl_rule *r;
-	cJSON *o;
-
-	if ((r = nftnl_rule_alloc()) == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_rule_nlmsg_parse(nlh, r) == 0 && strcmp(d->table,
-	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE)) == 0) {
-		d->nrules++;
-		if ((o = rule_counter(r)) != NULL)
-			cJSON_AddItemToArray(d->counters, o);
-	}
-	nftnl_rule_free(r);
-	return MNL_CB_OK;
-}
-
-static int
-nft_dump_table(struct nft_nl *nl, struct nft_dump *d)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, (uint16_t)d->family,
-	    NLM_F_DUMP, 0);
-	if (nft_nl_query(nl, nlh, chain_cb, d) != 0)
-		return -1;
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)d->family,
-	    NLM_F_DUMP, 0);
-	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, d->table);
-	return nft_nl_query(nl, nlh, rule_cb, d);
-}
-
 /* The table in the first family that has it: inet, else netdev. */
 static void
 nft_find(struct nft_nl *nl, const char *table, cJSON *n)
 {
 	static const char *families[] = { "inet", "netdev" };
-	struct nft_dump d = { .table = table };
+	struct nft_ktable k;
+	cJSON *chains, *counters, *o;
+	size_t j;
 	int i, rc;
 
 	for (i = 0; i < 2; i++) {
-		d.family = nft_family(families[i]);
-		if ((rc = nft_nl_table_exists(nl, d.family, table)) == 0)
+		if ((rc = nft_nl_table_exists(nl, nft_family(families[i]),
+		    table)) == 0)
 			continue;
-		if (rc < 0)
+		if (rc < 0 || nft_ktable_read(nl, nft_family(families[i]),
+		    table, 0, &k) != 0)
 			break;
-		d.chains = cJSON_AddArrayToObject(n, "chains");
-		d.counters = cJSON_AddArrayToObject(n, "counters");
-		if (nft_dump_table(nl, &d) != 0)
-			break;
+		chains = cJSON_AddArrayToObject(n, "chains");
+		for (j = 0; j < k.nchains; j++)
+			cJSON_AddItemToArray(chains, chain_json(k.family,
+			    k.chains[j]));
+		counters = cJSON_AddArrayToObject(n, "counters");
+		for (j = 0; j < k.nrules; j++)
+			if ((o = rule_counter(k.rules[j])) != NULL)
+				cJSON_AddItemToArray(counters, o);
 		cJSON_AddBoolToObject(n, "present", 1);
 		cJSON_AddStringToObject(n, "family", families[i]);
-		cJSON_AddNumberToObject(n, "rules", d.nrules);
+		cJSON_AddNumberToObject(n, "rules", k.nrules);
+		nft_ktable_free(&k);
 		return;
 	}
 	if (i == 2) {
 		cJSON_AddBoolToObject(n, "present", 0);
 		return;
 	}
-	cJSON_DeleteItemFromObject(n, "chains");
-	cJSON_DeleteItemFromObject(n, "counters");
 	cJSON_AddNullToObject(n, "present");
 	cJSON_AddStringToObject(n, "error", nft_nl_strerror(errno));
 }
@@ -659,13 +576,13 @@ daemon_health(const struct config *cfg, cJSON *d)
 	status_target(&cfg->listen[0], &to);
 	cJSON_AddStringToObject(h, "address", to.text);
 	cJSON_AddStringToObject(h, "path", cfg->route_health);
-	t0 = now_s();
+	t0 = clock_mono_s();
 	code = status_http_get(&to, cfg->route_health, HTTP_TIMEOUT_MS, NULL,
 	    err, sizeof(err));
 	if (code > 0) {
 		cJSON_AddNumberToObject(h, "status", code);
-		cJSON_AddNumberToObject(h, "ms", (double)(long)((now_s() - t0) *
-		    1e4) / 10);
+		cJSON_AddNumberToObject(h, "ms",
+		    (double)(long)((clock_mono_s() - t0) * 1e4) / 10);
 	} else {
 		cJSON_AddNullToObject(h, "status");
 		cJSON_AddStringToObject(h, "error", err);
@@ -1003,19 +920,18 @@ sopts_parse(int argc, char **argv, int argi, struct sopts *o)
 			    "                         [--json] [--watch]\n");
 			exit(0);
 		default:
-			updown_usage_error("unknown or incomplete flag '%s'",
+			cli_usage_error("unknown or incomplete flag '%s'",
 			    argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
-		updown_usage_error("status: unexpected argument '%s'",
+		cli_usage_error("status: unexpected argument '%s'",
 		    argv[optind]);
-	if (o->dev && (o->dev[0] == '\0' || strlen(o->dev) >= IF_NAMESIZE ||
-	    strpbrk(o->dev, " \t/")))
-		updown_usage_error("--dev: '%s' is not a device name", o->dev);
+	if (o->dev)
+		cli_dev_check(o->dev);
 	nft_spec_init(&ns);
 	if (o->table && nft_spec_table(&ns, o->table, err, sizeof(err)) != 0)
-		updown_usage_error("%s", err);
+		cli_usage_error("%s", err);
 	nft_spec_free(&ns);
 }
 
@@ -1051,12 +967,12 @@ status_main(int argc, char **argv, int argi)
 	sctx_init(&c, argc, argv, argi);
 	if (!c.o.watch) {	/* two samples, a second apart */
 		prev = status_collect(&c);
-		tprev = now_s();
+		tprev = clock_mono_s();
 		sleep(1);
 	}
 	for (;;) {
 		cur = status_collect(&c);
-		t = now_s();
+		t = clock_mono_s();
 		if (prev != NULL)
 			rates_add(cur, prev, t - tprev);
 		status_print(cur, c.o.json, c.o.watch);

@@ -17,12 +17,23 @@ struct store *
 store_open(const char *uri, const struct store_options *opt, char *err,
     size_t errlen)
 {
+	const struct store_ops *ops;
+	struct store *s;
 	size_t i;
 
-	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (strncmp(uri, backends[i]->scheme,
-		    strlen(backends[i]->scheme)) == 0)
-			return backends[i]->open(uri, opt, err, errlen);
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		ops = backends[i];
+		if (strncmp(uri, ops->scheme, strlen(ops->scheme)) != 0)
+			continue;
+		if ((s = ops->open(uri, opt, err, errlen)) == NULL)
+			return NULL;
+		if (store_queue_start(&s->q, ops->writer, s, err,
+		    errlen) != 0) {
+			ops->close(s);
+			return NULL;
+		}
+		return s;
+	}
 	log_errbuf(err, errlen, "store: '%s' is neither sqlite:PATH nor "
 	    "redis://HOST:PORT[/DB]", uri);
 	return NULL;
@@ -31,19 +42,20 @@ store_open(const char *uri, const struct store_options *opt, char *err,
 void
 store_submit(struct store *s, struct store_event *ev)
 {
-	s->ops->submit(s, ev);
+	store_queue_submit(&s->q, ev);
 }
 
 void
 store_stats(struct store *s, struct store_stats *out)
 {
-	memset(out, 0, sizeof(*out));
-	s->ops->stats(s, out);
+	store_queue_stats(&s->q, out);
 }
 
+/* What is queued is stored (or failed) before the writer returns. */
 void
 store_close(struct store *s)
 {
+	store_queue_stop(&s->q);
 	s->ops->close(s);
 }
 
@@ -78,7 +90,7 @@ store_mark(struct store *s, const struct store_mark *m)
 void
 store_notify(struct store *s, void (*fn)(void *), void *arg)
 {
-	s->ops->notify(s, fn, arg);
+	store_queue_notify(&s->q, fn, arg);
 }
 
 const char *

@@ -1,29 +1,36 @@
 /*
  * store_impl.h: what a store backend provides (store.c dispatches).  Not
  * for users of the store: they include store.h.
+ *
+ * Every backend runs a writer thread behind the same queue (store_queue.h):
+ * store.c starts the writer once the backend is open, submits to the
+ * queue, reads the stats from it, sets its notify function, and stops the
+ * writer before the backend's close.
  */
 #ifndef SG_STORE_IMPL_H
 #define SG_STORE_IMPL_H
 
 #include "store.h"
+#include "store_queue.h"
 
 struct store_ops {
 	const char *scheme;		/* "sqlite:", "redis://" */
+	/* with base.q initialised (store_queue_init) */
 	struct store *(*open)(const char *uri, const struct store_options *,
 			    char *err, size_t errlen);
-	void	(*submit)(struct store *, struct store_event *);
-	void	(*stats)(struct store *, struct store_stats *);
+	void	*(*writer)(void *);	/* its argument: the store */
+	/* the writer has stopped (or never started): free it all */
 	void	(*close)(struct store *);
 	int	(*pending)(struct store *, int64_t, struct store_pending *,
 		    size_t);
 	int	(*fetch)(struct store *, int64_t, struct store_record *);
 	void	(*mark)(struct store *, const struct store_mark *);
-	void	(*notify)(struct store *, void (*)(void *), void *);
 };
 
 /* Every backend's struct starts with this. */
 struct store {
 	const struct store_ops *ops;
+	struct store_queue	q;	/* events for the writer; the stats */
 };
 
 extern const struct store_ops store_sqlite_ops;

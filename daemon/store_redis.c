@@ -41,12 +41,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_impl.h"
+#include "store_queue.h"
 
 #define BATCH_MAX	1024		/* events in one pipeline, at most */
 #define TWIN_SLOTS	(2 * BATCH_MAX)	/* the batch's id table, a power of 2 */
@@ -113,21 +114,11 @@ struct redis_store {
 	char			 sha[48];	/* SCRIPT LOAD's: store_lua */
 
 	/* the writer's */
-	pthread_t		 thread;
 	struct link		 w;
 	struct slot		*slots;
 	int			*twins;
 	int			 batch_errors;
 	int64_t			 gauges_at, idle_at;
-
-	/* shared with submitters and readers of the stats */
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 wake;
-	struct store_event	*head, **tail;
-	int			 stopping;
-	struct store_stats	 stats;
-	void			(*notify_fn)(void *);
-	void			*notify_arg;
 
 	/* the delivery side's */
 	pthread_mutex_t		 dlock;
@@ -152,15 +143,6 @@ static const char store_lua[] =
 	"end\n"
 	"redis.call('set', KEYS[1], 's:' .. id, 'xx', 'keepttl')\n"
 	"return {1, id}\n";
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * A stream id "MS-N" as a seq: (MS << 20) | N.  Ids and seqs order alike.
@@ -212,22 +194,14 @@ reply_error_is(const redisReply *r, const char *code)
 }
 
 static void
-stats_error(struct redis_store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->stats.errors++;
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void
 link_state(struct redis_store *s, struct link *l, int up)
 {
 	if (l != &s->w)
 		return;
-	pthread_mutex_lock(&s->lock);
-	s->stats.up = up;
-	s->stats.reconnects += up;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->base.q.lock);
+	s->base.q.stats.up = up;
+	s->base.q.stats.reconnects += up;
+	pthread_mutex_unlock(&s->base.q.lock);
 }
 
 /* The writer's link: the store script into Redis's cache, its SHA1 into
@@ -322,7 +296,7 @@ link_drop(struct redis_store *s, struct link *l)
 	redisFree(l->c);
 	l->c = NULL;
 	l->retry_at = 0;
-	stats_error(s);
+	store_queue_error(&s->base.q);
 	link_down(s, l, why);
 }
 
@@ -335,10 +309,10 @@ link_ensure(struct redis_store *s, struct link *l)
 
 	if (l->c != NULL)
 		return 0;
-	if (now_ms() < l->retry_at)
+	if (clock_mono_ms() < l->retry_at)
 		return -1;
 	if (link_connect(s, l, why, sizeof(why)) == -1) {
-		l->retry_at = now_ms() + RETRY_MS;
+		l->retry_at = clock_mono_ms() + RETRY_MS;
 		link_down(s, l, why);
 		return -1;
 	}
@@ -489,7 +463,7 @@ key_of_id(struct redis_store *s, const char *id, char *key, size_t len)
 static void
 batch_error(struct redis_store *s, const char *what, const char *why)
 {
-	stats_error(s);
+	store_queue_error(&s->base.q);
 	if (s->batch_errors++ == 0)
 		log_warnx("store: redis %s: %s", what, why);
 }
@@ -625,10 +599,10 @@ round_script(struct redis_store *s, size_t n, enum step how, size_t *again)
 
 /* Report every event of the batch, then wake the delivery worker. */
 static void
-batch_finish(struct redis_store *s, size_t n, int committed)
+batch_finish(struct redis_store *s, struct store_event *batch, size_t n,
+    int committed)
 {
-	void (*fn)(void *);
-	void *arg;
+	enum store_result res[BATCH_MAX];
 	size_t i;
 	int pushes = 0;
 
@@ -643,31 +617,22 @@ batch_finish(struct redis_store *s, size_t n, int committed)
 				sl->ev->seq = 0;
 			pushes += sl->ev->kind == STORE_PUSH;
 		}
+		res[i] = sl->res;
 	}
-	pthread_mutex_lock(&s->lock);
-	s->stats.commits += committed;
-	for (i = 0; i < n; i++) {
-		s->stats.events += s->slots[i].res == STORE_STORED;
-		s->stats.duplicates += s->slots[i].res == STORE_DUPLICATE;
-		s->stats.failures += s->slots[i].res == STORE_FAILED;
-	}
-	fn = s->notify_fn;
-	arg = s->notify_arg;
-	pthread_mutex_unlock(&s->lock);
-	for (i = 0; i < n; i++)		/* done() may free the event */
-		s->slots[i].ev->done(s->slots[i].ev, s->slots[i].res,
-		    s->slots[i].ev->arg);
-	if (pushes > 0 && fn != NULL)
-		fn(arg);
+	store_queue_report(&s->base.q, batch, res, committed, pushes > 0);
 }
 
-/* The first copy of each id goes out by EVALSHA; the twins wait for it. */
+/* The batch into the slots.  The first copy of each id goes out by
+ * EVALSHA; the twins wait for it. */
 static void
-batch_run(struct redis_store *s, size_t n)
+batch_run(struct redis_store *s, struct store_event *batch)
 {
-	size_t i, again = 0;
+	struct store_event *ev;
+	size_t i, n = 0, again = 0;
 	int ok;
 
+	for (ev = batch; ev != NULL; ev = ev->next)
+		s->slots[n++].ev = ev;
 	batch_twins(s, n);
 	for (i = 0; i < n; i++) {
 		s->slots[i].step = s->slots[i].twin == -1 ? STEP_EVALSHA :
@@ -686,23 +651,8 @@ batch_run(struct redis_store *s, size_t n)
 	if (s->batch_errors > 1)
 		log_warnx("store: redis: %d more errors in that batch",
 		    s->batch_errors - 1);
-	s->idle_at = now_ms() + IDLE_MS;
-	batch_finish(s, n, ok);
-}
-
-/* Take up to BATCH_MAX queued events into the slots, in order. */
-static size_t
-queue_take(struct redis_store *s)
-{
-	size_t n = 0;
-
-	while (s->head != NULL && n < BATCH_MAX) {
-		s->slots[n++].ev = s->head;
-		s->head = s->head->next;
-	}
-	if (s->head == NULL)
-		s->tail = &s->head;
-	return n;
+	s->idle_at = clock_mono_ms() + IDLE_MS;
+	batch_finish(s, batch, n, ok);
 }
 
 /* ---------------------------------------------------------------- gauges */
@@ -808,11 +758,7 @@ gauges_refresh(struct redis_store *s)
 	}
 	if (reply_is(r[2], REDIS_REPLY_INTEGER))
 		dead = (uint64_t)r[2]->integer;
-	pthread_mutex_lock(&s->lock);
-	s->stats.pending = pending;
-	s->stats.dead = dead;
-	s->stats.oldest_pending_ms = oldest;
-	pthread_mutex_unlock(&s->lock);
+	store_queue_gauges(&s->base.q, pending, dead, oldest);
 out:
 	for (i = 0; i < 3; i++)
 		freeReplyObject(r[i]);
@@ -824,7 +770,7 @@ static void
 housekeep(struct redis_store *s)
 {
 	const char *ping[] = { "PING" };
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	redisReply *r;
 
 	if (s->w.c == NULL) {
@@ -843,77 +789,28 @@ housekeep(struct redis_store *s)
 	}
 }
 
-static void
-wait_ms(struct redis_store *s, int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	(void)pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-}
-
 static void *
 writer(void *arg)
 {
 	struct redis_store *s = arg;
-	size_t n;
+	struct store_event *batch;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->base.q.lock);
 	for (;;) {
-		if (s->head == NULL && !s->stopping)
-			wait_ms(s, s->w.c != NULL ? IDLE_MS : RETRY_MS);
-		if (s->head == NULL && s->stopping)
+		if (s->base.q.head == NULL && !s->base.q.stopping)
+			store_queue_wait(&s->base.q, clock_mono_ms() +
+			    (s->w.c != NULL ? IDLE_MS : RETRY_MS));
+		if (s->base.q.head == NULL && s->base.q.stopping)
 			break;
-		n = queue_take(s);
-		pthread_mutex_unlock(&s->lock);
-		if (n > 0)
-			batch_run(s, n);
+		batch = store_queue_take(&s->base.q, BATCH_MAX);
+		pthread_mutex_unlock(&s->base.q.lock);
+		if (batch != NULL)
+			batch_run(s, batch);
 		housekeep(s);
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->base.q.lock);
 	}
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->base.q.lock);
 	return NULL;
-}
-
-static void
-redis_submit(struct store *base, struct store_event *ev)
-{
-	struct redis_store *s = (struct redis_store *)base;
-
-	ev->next = NULL;
-	ev->seq = 0;
-	pthread_mutex_lock(&s->lock);
-	*s->tail = ev;
-	s->tail = &ev->next;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void
-redis_stats(struct store *base, struct store_stats *out)
-{
-	struct redis_store *s = (struct redis_store *)base;
-
-	pthread_mutex_lock(&s->lock);
-	*out = s->stats;
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void
-redis_notify(struct store *base, void (*fn)(void *), void *arg)
-{
-	struct redis_store *s = (struct redis_store *)base;
-
-	pthread_mutex_lock(&s->lock);
-	s->notify_fn = fn;
-	s->notify_arg = arg;
-	pthread_mutex_unlock(&s->lock);
 }
 
 /* ---------------------------------------------------------------- delivery */
@@ -923,7 +820,7 @@ static int
 delivery_error(struct redis_store *s, const char *what, const redisReply *r)
 {
 	log_warnx("store: redis %s: %s", what, r->str);
-	stats_error(s);
+	store_queue_error(&s->base.q);
 	return -1;
 }
 
@@ -1401,15 +1298,16 @@ uri_parse(struct redis_store *s, const char *uri)
 }
 
 static void
-store_free(struct redis_store *s)
+redis_close(struct store *base)
 {
+	struct redis_store *s = (struct redis_store *)base;
+
 	if (s->w.c != NULL)
 		redisFree(s->w.c);
 	if (s->d.c != NULL)
 		redisFree(s->d.c);
-	pthread_mutex_destroy(&s->lock);
+	store_queue_destroy(&s->base.q);
 	pthread_mutex_destroy(&s->dlock);
-	pthread_cond_destroy(&s->wake);
 	free(s->slots);
 	free(s->twins);
 	free(s);
@@ -1449,7 +1347,7 @@ links_open(struct redis_store *s, char *err, size_t errlen)
 		    s->where, why);
 		return -1;
 	}
-	s->w.up = s->stats.up = 1;
+	s->w.up = s->base.q.stats.up = 1;
 	if (!s->deliver)
 		return 0;
 	if (link_connect(s, &s->d, why, sizeof(why)) == -1) {
@@ -1466,7 +1364,6 @@ redis_open(const char *uri, const struct store_options *opt, char *err,
     size_t errlen)
 {
 	struct redis_store *s;
-	pthread_condattr_t ca;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->slots = calloc(BATCH_MAX, sizeof(*s->slots))) == NULL ||
@@ -1477,56 +1374,29 @@ redis_open(const char *uri, const struct store_options *opt, char *err,
 		log_errbuf(err, errlen, "store: out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&s->lock, NULL);
+	store_queue_init(&s->base.q);
 	pthread_mutex_init(&s->dlock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	s->base.ops = &store_redis_ops;
-	s->tail = &s->head;
 	options_apply(s, opt);
 	if (uri_parse(s, uri) == -1) {
 		log_errbuf(err, errlen, "store: '%s' is not "
 		    "redis://HOST:PORT[/DB]", uri);
-		store_free(s);
+		redis_close(&s->base);
 		return NULL;
 	}
 	if (links_open(s, err, errlen) == -1) {
-		store_free(s);
-		return NULL;
-	}
-	if ((errno = pthread_create(&s->thread, NULL, writer, s)) != 0) {
-		log_errbuf(err, errlen, "store: writer thread: %s",
-		    strerror(errno));
-		store_free(s);
+		redis_close(&s->base);
 		return NULL;
 	}
 	return &s->base;
 }
 
-/* What is queued is stored first (or failed at once if Redis is down). */
-static void
-redis_close(struct store *base)
-{
-	struct redis_store *s = (struct redis_store *)base;
-
-	pthread_mutex_lock(&s->lock);
-	s->stopping = 1;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->thread, NULL);
-	store_free(s);
-}
-
 const struct store_ops store_redis_ops = {
 	.scheme = "redis://",
 	.open = redis_open,
-	.submit = redis_submit,
-	.stats = redis_stats,
+	.writer = writer,
 	.close = redis_close,
 	.pending = redis_pending,
 	.fetch = redis_fetch,
 	.mark = redis_mark,
-	.notify = redis_notify,
 };

@@ -14,18 +14,18 @@
  * wait for one chunk at most.  The delivery thread reads through a second,
  * read-only connection: in WAL mode it never blocks the writer.
  */
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_impl.h"
+#include "store_queue.h"
 
 #define STORE_BATCH_MAX	4096	/* events (and marks) in one transaction */
 #define SCHEMA_VERSION	2
@@ -53,16 +53,9 @@ struct sqlite_store {
 	sqlite3_stmt		*r[R_MAX];
 	uint64_t		 retention_ms;
 	uint64_t		 dedup_ms;
-	pthread_t		 thread;
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 wake;		/* CLOCK_MONOTONIC */
-	struct store_event	*head, **tail;	/* queue, FIFO */
+	/* delivery outcomes for the writer, under base.q's lock */
 	struct mark_node	*marks, **marks_tail;
 	int64_t			 marks_at;	/* not before (monotonic ms) */
-	void			(*notify)(void *);
-	void			*notify_arg;
-	int			 stopping;
-	struct store_stats	 stats;
 	/* the writer's own */
 	int			 seen_any;	/* `seen` has rows: look there */
 	int			 retain_more;	/* the last chunk was full */
@@ -154,23 +147,12 @@ static const char *const reader_sql[R_MAX] = {
 	    " FROM events WHERE seq = ?",
 };
 
-static int64_t
-clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Log an SQLite error on db and count it. */
 static void
 sql_error(struct sqlite_store *s, sqlite3 *db, const char *what)
 {
 	log_warnx("store: %s: %s", what, sqlite3_errmsg(db));
-	pthread_mutex_lock(&s->lock);
-	s->stats.errors++;
-	pthread_mutex_unlock(&s->lock);
+	store_queue_error(&s->base.q);
 }
 
 static int
@@ -285,9 +267,9 @@ marks_requeue(struct sqlite_store *s, struct mark_node *marks)
 		return;
 	for (last = marks; last->next != NULL; last = last->next)
 		n++;
-	pthread_mutex_lock(&s->lock);
-	if (s->stopping) {
-		pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->base.q.lock);
+	if (s->base.q.stopping) {
+		pthread_mutex_unlock(&s->base.q.lock);
 		log_warnx("store: %zu delivery outcomes not recorded", n);
 		marks_free(marks);
 		return;
@@ -296,8 +278,8 @@ marks_requeue(struct sqlite_store *s, struct mark_node *marks)
 	if (s->marks == NULL)
 		s->marks_tail = &last->next;
 	s->marks = marks;
-	s->marks_at = clock_ms(CLOCK_MONOTONIC) + MARKS_RETRY_MS;
-	pthread_mutex_unlock(&s->lock);
+	s->marks_at = clock_mono_ms() + MARKS_RETRY_MS;
+	pthread_mutex_unlock(&s->base.q.lock);
 }
 
 /*
@@ -309,11 +291,9 @@ static void
 batch_commit(struct sqlite_store *s, struct store_event *batch,
     struct mark_node *marks)
 {
-	struct store_event *ev, *next;
+	struct store_event *ev;
 	struct mark_node *m;
 	enum store_result res[STORE_BATCH_MAX];
-	void (*notify)(void *);
-	void *notify_arg;
 	int ok, i, n = 0, pending = 0;
 
 	ok = exec(s, "BEGIN IMMEDIATE") == 0;
@@ -329,48 +309,16 @@ batch_commit(struct sqlite_store *s, struct store_event *batch,
 		ok = mark_apply(s, &m->m) == 0;
 	if (ok && exec(s, "COMMIT") != 0)
 		ok = 0;
-	if (!ok)
+	if (!ok) {
 		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-
-	pthread_mutex_lock(&s->lock);
-	s->stats.commits += ok;
-	for (i = 0; i < n; i++) {
-		s->stats.events += ok && res[i] == STORE_STORED;
-		s->stats.duplicates += ok && res[i] == STORE_DUPLICATE;
-		s->stats.failures += !ok;
+		for (i = 0; i < n; i++)
+			res[i] = STORE_FAILED;
 	}
-	notify = s->notify;
-	notify_arg = s->notify_arg;
-	pthread_mutex_unlock(&s->lock);
-
-	for (ev = batch, i = 0; ev != NULL; ev = next, i++) {
-		next = ev->next;	/* done() may free ev */
-		ev->done(ev, ok ? res[i] : STORE_FAILED, ev->arg);
-	}
+	store_queue_report(&s->base.q, batch, res, ok, ok && pending > 0);
 	if (ok)
 		marks_free(marks);
 	else
 		marks_requeue(s, marks);
-	if (ok && pending > 0 && notify != NULL)
-		notify(notify_arg);
-}
-
-/* Take up to STORE_BATCH_MAX queued events, in order. */
-static struct store_event *
-queue_take(struct sqlite_store *s)
-{
-	struct store_event *batch = s->head, *ev = batch;
-	int n = 1;
-
-	while (ev->next != NULL && n < STORE_BATCH_MAX) {
-		ev = ev->next;
-		n++;
-	}
-	s->head = ev->next;
-	if (s->head == NULL)
-		s->tail = &s->head;
-	ev->next = NULL;
-	return batch;
 }
 
 static struct mark_node *
@@ -400,11 +348,8 @@ gauges_refresh(struct sqlite_store *s)
 		sqlite3_reset(st);
 		return;
 	}
-	pthread_mutex_lock(&s->lock);
-	s->stats.pending = (uint64_t)sqlite3_column_int64(st, 0);
-	s->stats.dead = (uint64_t)sqlite3_column_int64(st, 1);
-	s->stats.oldest_pending_ms = sqlite3_column_int64(st, 2);
-	pthread_mutex_unlock(&s->lock);
+	store_queue_gauges(&s->base.q, (uint64_t)sqlite3_column_int64(st, 0),
+	    (uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 	sqlite3_reset(st);
 }
 
@@ -440,7 +385,7 @@ static int
 retain_chunk(struct sqlite_store *s)
 {
 	sqlite3_stmt *st = s->w[W_FORGET];
-	int64_t now = clock_ms(CLOCK_REALTIME);
+	int64_t now = clock_unix_ms();
 	int n = 0, forgot = 0;
 
 	if (exec(s, "BEGIN IMMEDIATE") != 0)
@@ -454,9 +399,9 @@ retain_chunk(struct sqlite_store *s)
 	forgot = sqlite3_changes(s->db);
 	if (exec(s, "COMMIT") != 0)
 		goto fail;
-	pthread_mutex_lock(&s->lock);
-	s->stats.retained += n;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->base.q.lock);
+	s->base.q.stats.retained += n;
+	pthread_mutex_unlock(&s->base.q.lock);
 	st = s->w[W_SEEN_ANY];
 	if (sqlite3_step(st) == SQLITE_ROW)
 		s->seen_any = sqlite3_column_int(st, 0);
@@ -471,7 +416,7 @@ retain_chunk(struct sqlite_store *s)
 static void
 chores(struct sqlite_store *s)
 {
-	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	int64_t now = clock_mono_ms();
 	int retain = s->retention_ms > 0 || s->seen_any;
 
 	if (now >= s->gauges_at) {
@@ -490,16 +435,6 @@ chores(struct sqlite_store *s)
 		s->chores_at = s->retain_at;
 }
 
-static void
-wait_until(struct sqlite_store *s, int64_t at)
-{
-	struct timespec ts;
-
-	ts.tv_sec = at / 1000;
-	ts.tv_nsec = (at % 1000) * 1000000;
-	(void)pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-}
-
 static void *
 writer(void *arg)
 {
@@ -509,63 +444,40 @@ writer(void *arg)
 	int64_t now, at;
 	int marks_due, stopping;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->base.q.lock);
 	for (;;) {
-		now = clock_ms(CLOCK_MONOTONIC);
+		now = clock_mono_ms();
 		marks_due = s->marks != NULL &&
-		    (now >= s->marks_at || s->stopping);
-		if (s->head == NULL && !marks_due) {
-			if (s->stopping)
+		    (now >= s->marks_at || s->base.q.stopping);
+		if (s->base.q.head == NULL && !marks_due) {
+			if (s->base.q.stopping)
 				break;	/* nothing left */
 			if (now < s->chores_at) {
 				at = s->chores_at;
 				if (s->marks != NULL && s->marks_at < at)
 					at = s->marks_at;
-				wait_until(s, at);
+				store_queue_wait(&s->base.q, at);
 				continue;
 			}
 		}
-		batch = s->head ? queue_take(s) : NULL;
+		batch = store_queue_take(&s->base.q, STORE_BATCH_MAX);
 		marks = marks_due ? marks_take(s) : NULL;
-		stopping = s->stopping;
-		pthread_mutex_unlock(&s->lock);
+		stopping = s->base.q.stopping;
+		pthread_mutex_unlock(&s->base.q.lock);
 		if (batch != NULL || marks != NULL)
 			batch_commit(s, batch, marks);
 		if (!stopping)
 			chores(s);
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->base.q.lock);
 	}
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->base.q.lock);
 	return NULL;
 }
 
 static void
-sqlite_submit(struct store *base, struct store_event *ev)
+sqlite_close(struct store *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-
-	ev->next = NULL;
-	ev->seq = 0;
-	pthread_mutex_lock(&s->lock);
-	*s->tail = ev;
-	s->tail = &ev->next;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void
-sqlite_stats(struct store *base, struct store_stats *out)
-{
-	struct sqlite_store *s = (struct sqlite_store *)base;
-
-	pthread_mutex_lock(&s->lock);
-	*out = s->stats;
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void
-store_free(struct sqlite_store *s)
-{
 	int i;
 
 	for (i = 0; i < W_MAX; i++)
@@ -575,8 +487,7 @@ store_free(struct sqlite_store *s)
 	sqlite3_close(s->db);
 	sqlite3_close(s->rdb);
 	marks_free(s->marks);
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->wake);
+	store_queue_destroy(&s->base.q);
 	free(s);
 }
 
@@ -696,7 +607,6 @@ sqlite_open(const char *uri, const struct store_options *opt, char *err,
     size_t errlen)
 {
 	struct sqlite_store *s;
-	pthread_condattr_t ca;
 
 	if (strncmp(uri, "sqlite:", 7) != 0 || uri[7] == '\0') {
 		log_errbuf(err, errlen, "store: '%s' is not sqlite:PATH", uri);
@@ -706,42 +616,18 @@ sqlite_open(const char *uri, const struct store_options *opt, char *err,
 		log_errbuf(err, errlen, "store: out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	store_queue_init(&s->base.q);
 	s->base.ops = &store_sqlite_ops;
-	s->tail = &s->head;
 	s->marks_tail = &s->marks;
 	s->retention_ms = opt->retention_ms;
 	s->dedup_ms = opt->dedup_window_ms;
-	s->stats.up = 1;
+	s->base.q.stats.up = 1;
 	s->seen_any = 1;	/* until the first retention pass looked */
 	if (db_open(s, uri + 7, err, errlen) != 0) {
-		store_free(s);
-		return NULL;
-	}
-	if ((errno = pthread_create(&s->thread, NULL, writer, s)) != 0) {
-		log_errbuf(err, errlen, "store: writer thread: %s",
-		    strerror(errno));
-		store_free(s);
+		sqlite_close(&s->base);
 		return NULL;
 	}
 	return &s->base;
-}
-
-static void
-sqlite_close(struct store *base)
-{
-	struct sqlite_store *s = (struct sqlite_store *)base;
-
-	pthread_mutex_lock(&s->lock);
-	s->stopping = 1;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->thread, NULL);
-	store_free(s);
 }
 
 /* Copy a text column into a fixed buffer ("" for NULL). */
@@ -859,32 +745,20 @@ sqlite_mark(struct store *base, const struct store_mark *m)
 	}
 	n->m = *m;
 	n->next = NULL;
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->base.q.lock);
 	*s->marks_tail = n;
 	s->marks_tail = &n->next;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	pthread_cond_signal(&s->base.q.wake);
+	pthread_mutex_unlock(&s->base.q.lock);
 }
 
-static void
-sqlite_notify(struct store *base, void (*fn)(void *), void *arg)
-{
-	struct sqlite_store *s = (struct sqlite_store *)base;
-
-	pthread_mutex_lock(&s->lock);
-	s->notify = fn;
-	s->notify_arg = arg;
-	pthread_mutex_unlock(&s->lock);
-}
 
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite:",
 	.open = sqlite_open,
-	.submit = sqlite_submit,
-	.stats = sqlite_stats,
+	.writer = writer,
 	.close = sqlite_close,
 	.pending = sqlite_pending,
 	.fetch = sqlite_fetch,
 	.mark = sqlite_mark,
-	.notify = sqlite_notify,
 };

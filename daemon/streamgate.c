@@ -33,12 +33,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "filter.h"
 #include "inbox.h"
 #include "inflate.h"
@@ -51,20 +51,8 @@
 #include "updown.h"
 #include "verify.h"
 
-#define EXIT_USAGE	2
-
 struct options {
-	const char	*regions_file;
-	const char	*region_csv;
-	const char	*allow[256];
-	int		 nallow;
-	const char	*mode;
-	const char	*ports;
-	const char	*xdp_mode;
-	const char	*obj;
-	const char	*table;
-	const char	*hook;
-	const char	*dev;
+	struct cli_flags f;		/* FILTER OPTIONS, nft's, --dev */
 	const char	*secret_file;
 	const char	*signature;
 	const char	*store;
@@ -143,9 +131,7 @@ usage(int status)
 static void __attribute__((noreturn))
 usage_error(const char *msg)
 {
-	log_warnx("%s", msg);
-	fprintf(stderr, "run 'streamgate --help' for usage\n");
-	exit(EXIT_USAGE);
+	cli_usage_error("%s", msg);
 }
 
 /* Which flags each command takes; anything else is a usage error. */
@@ -167,27 +153,12 @@ options_parse(int argc, char **argv, const char *allowed, struct options *o,
 			    "'%s'", argv[optind - 1]);
 			usage_error(msg);
 		}
-		const char *name = long_opts[idx].name;
-		char word[32];
-
-		/* whole words only: "mode" must not admit "xdp-mode" */
-		snprintf(word, sizeof(word), " %s ", name);
-		if (strstr(allowed, word) == NULL) {
-			snprintf(msg, sizeof(msg), "--%s does not apply to "
-			    "this command", name);
-			usage_error(msg);
-		}
+		cli_flag_check(allowed, long_opts[idx].name, NULL);
+		if (cli_flags_set(&o->f, long_opts[idx].name, optarg))
+			continue;
 		switch (c) {
 		case OPT_JSON:		o->json = 1; break;
-		case OPT_REGIONS_FILE:	o->regions_file = optarg; break;
-		case OPT_REGION:	o->region_csv = optarg; break;
-		case OPT_MODE:		o->mode = optarg; break;
-		case OPT_PORTS:		o->ports = optarg; break;
-		case OPT_XDP_MODE:	o->xdp_mode = optarg; break;
-		case OPT_OBJ:		o->obj = optarg; break;
-		case OPT_TABLE:		o->table = optarg; break;
-		case OPT_HOOK:		o->hook = optarg; break;
-		case OPT_DEV:		o->dev = optarg; break;
+		case OPT_REGION:	o->f.rt.regions = optarg; break;
 		case OPT_SECRET_FILE:	o->secret_file = optarg; break;
 		case OPT_SIGNATURE:	o->signature = optarg; break;
 		case OPT_STORE:		o->store = optarg; break;
@@ -195,50 +166,20 @@ options_parse(int argc, char **argv, const char *allowed, struct options *o,
 		case OPT_LIMIT:		o->limit = optarg; break;
 		case OPT_STATE:		o->state = optarg; break;
 		case OPT_DEAD:		o->dead = 1; break;
-		case OPT_ALLOW:
-			if (o->nallow == (int)(sizeof(o->allow) /
-			    sizeof(o->allow[0])))
-				usage_error("--allow: too many (256 at most; "
-				    "use --regions-file)");
-			o->allow[o->nallow++] = optarg;
-			break;
 		}
 	}
 	*argi = optind;
 }
 
-/* The region table the options describe: file or built-in, narrowed,
- * plus --allow prefixes.  Errors name the flag and exit. */
+/* The region table the options describe; errors name the flag and exit. */
 static void
 table_build(const struct options *o, struct region_table *t)
 {
-	char err[512];
-	struct cidr c;
-	int i;
+	char err[640];
 
-	if (o->regions_file) {
-		if (regions_load_file(o->regions_file, t, err, sizeof(err)) != 0) {
-			log_warnx("--regions-file: %s", err);
-			exit(EXIT_USAGE);
-		}
-	} else if (regions_builtin(t) != 0)
-		fatal("%s", __func__);
-	if (regions_select(t, o->region_csv, err, sizeof(err)) != 0) {
-		log_warnx("--region: %s", err);
-		exit(EXIT_USAGE);
-	}
-	for (i = 0; i < o->nallow; i++) {
-		if (cidr_parse(o->allow[i], &c, err, sizeof(err)) != 0) {
-			log_warnx("--allow: %s", err);
-			exit(EXIT_USAGE);
-		}
-		if (regions_add(t, REGION_ALLOW, "", &c) != 0) {
-			if (errno != EEXIST)
-				fatal("%s", __func__);
-			log_warnx("--allow: %s is already in the region table",
-			    o->allow[i]);
-			exit(EXIT_USAGE);
-		}
+	if (cli_table_build(&o->f.rt, t, err, sizeof(err)) != 0) {
+		log_warnx("%s", err);
+		exit(CLI_EXIT_USAGE);
 	}
 }
 
@@ -248,8 +189,10 @@ spec_build(const struct options *o, struct filter_spec *s)
 	char err[512];
 
 	filter_spec_init(s);
-	if ((o->mode && filter_spec_mode(s, o->mode, err, sizeof(err)) != 0) ||
-	    (o->ports && filter_spec_ports(s, o->ports, err, sizeof(err)) != 0))
+	if ((o->f.mode && filter_spec_mode(s, o->f.mode, err,
+	    sizeof(err)) != 0) ||
+	    (o->f.ports && filter_spec_ports(s, o->f.ports, err,
+	    sizeof(err)) != 0))
 		usage_error(err);
 	table_build(o, &s->table);
 }
@@ -276,32 +219,6 @@ cmd_regions(int argc, char **argv, int argi)
 	return 0;
 }
 
-/* build/streamgate.bpf.o beside this binary, else the installed copy. */
-static const char *
-obj_default(char *buf, size_t len)
-{
-	static const char *installed[] = {
-		"/usr/local/lib/streamgate/streamgate.bpf.o",
-		"/usr/lib/streamgate/streamgate.bpf.o",
-	};
-	char exe[PATH_MAX];
-	ssize_t n;
-	size_t i;
-
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		snprintf(buf, len, "%s/streamgate.bpf.o", dirname(exe));
-		if (access(buf, R_OK) == 0)
-			return buf;
-	}
-	for (i = 0; i < sizeof(installed) / sizeof(installed[0]); i++)
-		if (access(installed[i], R_OK) == 0)
-			return installed[i];
-	usage_error("--obj: no streamgate.bpf.o beside this binary or in "
-	    "/usr/local/lib/streamgate: pass --obj PATH");
-}
-
 static int
 cmd_filter(int argc, char **argv, int argi)
 {
@@ -310,7 +227,7 @@ cmd_filter(int argc, char **argv, int argi)
 	struct filter_maps m;
 	const char *cmd, *dev = NULL;
 	char objbuf[PATH_MAX];
-	int rc, generic = 0;
+	int rc, generic;
 
 	if (argi >= argc)
 		usage_error("filter needs a command: attach, sync, detach, stats");
@@ -335,10 +252,7 @@ cmd_filter(int argc, char **argv, int argi)
 		    "stats)");
 	if (argi != argc)
 		usage_error("filter: unexpected argument");
-	if (o.xdp_mode && strcmp(o.xdp_mode, "generic") == 0)
-		generic = 1;
-	else if (o.xdp_mode && strcmp(o.xdp_mode, "native") != 0)
-		usage_error("--xdp-mode: must be native or generic");
+	generic = cli_xdp_generic(o.f.xdp_mode);
 
 	if (strcmp(cmd, "attach") == 0 || strcmp(cmd, "sync") == 0)
 		spec_build(&o, &s);	/* usage errors before touching anything */
@@ -346,8 +260,8 @@ cmd_filter(int argc, char **argv, int argi)
 		return 1;
 
 	if (strcmp(cmd, "attach") == 0) {
-		rc = filter_attach(dev, o.obj ? o.obj :
-		    obj_default(objbuf, sizeof(objbuf)), generic, &s);
+		rc = filter_attach(dev, o.f.obj ? o.f.obj :
+		    cli_obj_default(objbuf, sizeof(objbuf)), generic, &s);
 		filter_spec_free(&s);
 	} else if (strcmp(cmd, "detach") == 0)
 		rc = filter_detach(dev);
@@ -370,12 +284,13 @@ nft_spec_build(const struct options *o, struct nft_spec *s, int with_table)
 	char err[512];
 
 	nft_spec_init(s);
-	if ((o->table && nft_spec_table(s, o->table, err, sizeof(err)) != 0) ||
-	    (o->hook && nft_spec_hook(s, o->hook, err, sizeof(err)) != 0) ||
-	    (o->dev && nft_spec_dev(s, o->dev, err, sizeof(err)) != 0) ||
-	    (o->mode && filter_spec_mode(&s->f, o->mode, err,
+	if ((o->f.table && nft_spec_table(s, o->f.table, err,
 	    sizeof(err)) != 0) ||
-	    (o->ports && filter_spec_ports(&s->f, o->ports, err,
+	    (o->f.hook && nft_spec_hook(s, o->f.hook, err, sizeof(err)) != 0) ||
+	    (o->f.dev && nft_spec_dev(s, o->f.dev, err, sizeof(err)) != 0) ||
+	    (o->f.mode && filter_spec_mode(&s->f, o->f.mode, err,
+	    sizeof(err)) != 0) ||
+	    (o->f.ports && filter_spec_ports(&s->f, o->f.ports, err,
 	    sizeof(err)) != 0))
 		usage_error(err);
 	if (with_table)
@@ -478,7 +393,7 @@ sign_input(const struct options *o, struct secret *s, uint8_t **body,
 		usage_error("--secret-file FILE is required");
 	if (secret_load(o->secret_file, s, err, sizeof(err)) != 0) {
 		log_warnx("--secret-file: %s", err);
-		exit(EXIT_USAGE);
+		exit(CLI_EXIT_USAGE);
 	}
 	sign_read_stdin(&raw, &rawlen);
 	*inflated = inflate_is_gzip(raw, rawlen);
@@ -667,7 +582,7 @@ main(int argc, char **argv)
 {
 	log_init("streamgate", 0);
 	if (argc < 2)
-		usage(EXIT_USAGE);
+		usage(CLI_EXIT_USAGE);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0)
 		usage(0);

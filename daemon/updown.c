@@ -14,13 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "filter.h"
 #include "log.h"
@@ -38,26 +37,15 @@
 #include "status.h"
 #include "updown.h"
 
-#define EXIT_USAGE	2
 #define START_WAIT_MS	5000	/* up: until /healthz answers */
 #define STOP_WAIT_MS	10000	/* down: after SIGTERM */
 #define POLL_MS		100
-#define MAX_ALLOW	256
 
 extern char **environ;
 
 struct opts {
-	const char	*dev;
+	struct cli_flags f;		/* FILTER OPTIONS, nft's, --dev */
 	char		 regions[1024];	/* every --region, joined */
-	const char	*regions_file;
-	const char	*allow[MAX_ALLOW];
-	int		 nallow;
-	const char	*mode;
-	const char	*ports;
-	const char	*xdp_mode;
-	const char	*obj;
-	const char	*table;
-	const char	*hook;
 	const char	*config;
 	const char	*run_dir;
 	int		 no_daemon;
@@ -108,19 +96,6 @@ static const struct option long_opts[] = {
 			"obj table hook config run-dir no-daemon "
 #define DOWN_FLAGS	" dev table run-dir no-daemon "
 
-void
-updown_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "streamgate: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nrun 'streamgate --help' for usage\n");
-	exit(EXIT_USAGE);
-}
-
 static void
 msleep(int ms)
 {
@@ -139,31 +114,20 @@ region_append(struct opts *o, const char *arg)
 	w = snprintf(o->regions + n, sizeof(o->regions) - n, "%s%s",
 	    n ? "," : "", arg);
 	if (w < 0 || (size_t)w >= sizeof(o->regions) - n)
-		updown_usage_error("--region: too many names");
+		cli_usage_error("--region: too many names");
+	o->f.rt.regions = o->regions[0] ? o->regions : NULL;
 }
 
 static void
-opt_set(struct opts *o, int c, const char *arg)
+opt_set(struct opts *o, int c, const char *name, const char *arg)
 {
+	if (cli_flags_set(&o->f, name, arg))
+		return;
 	switch (c) {
-	case UO_DEV:		o->dev = arg; break;
 	case UO_REGION:		region_append(o, arg); break;
-	case UO_REGIONS_FILE:	o->regions_file = arg; break;
-	case UO_MODE:		o->mode = arg; break;
-	case UO_PORTS:		o->ports = arg; break;
-	case UO_XDP_MODE:	o->xdp_mode = arg; break;
-	case UO_OBJ:		o->obj = arg; break;
-	case UO_TABLE:		o->table = arg; break;
-	case UO_HOOK:		o->hook = arg; break;
 	case UO_CONFIG:		o->config = arg; break;
 	case UO_RUN_DIR:	o->run_dir = arg; break;
 	case UO_NO_DAEMON:	o->no_daemon = 1; break;
-	case UO_ALLOW:
-		if (o->nallow == MAX_ALLOW)
-			updown_usage_error("--allow: too many (256 at most; "
-			    "use --regions-file)");
-		o->allow[o->nallow++] = arg;
-		break;
 	}
 }
 
@@ -172,7 +136,6 @@ static void
 opts_parse(int argc, char **argv, int argi, const char *cmd,
     const char *allowed, struct opts *o)
 {
-	char word[32];
 	int c, idx;
 
 	memset(o, 0, sizeof(*o));
@@ -192,53 +155,29 @@ opts_parse(int argc, char **argv, int argi, const char *cmd,
 			exit(0);
 		}
 		if (c == '?')
-			updown_usage_error("unknown or incomplete flag '%s'",
+			cli_usage_error("unknown or incomplete flag '%s'",
 			    argv[optind - 1]);
-		snprintf(word, sizeof(word), " %s ", long_opts[idx].name);
-		if (strstr(allowed, word) == NULL)
-			updown_usage_error("--%s does not apply to %s",
-			    long_opts[idx].name, cmd);
-		opt_set(o, c, optarg);
+		cli_flag_check(allowed, long_opts[idx].name, cmd);
+		opt_set(o, c, long_opts[idx].name, optarg);
 	}
 	if (optind != argc)
-		updown_usage_error("%s: unexpected argument '%s' (the device "
+		cli_usage_error("%s: unexpected argument '%s' (the device "
 		    "is --dev DEV)", cmd, argv[optind]);
-	if (o->dev == NULL)
-		updown_usage_error("%s: --dev DEV is required (the device the "
+	if (o->f.dev == NULL)
+		cli_usage_error("%s: --dev DEV is required (the device the "
 		    "XDP filter %s)", cmd, strcmp(cmd, "up") ? "runs on" :
 		    "goes on");
-	if (o->dev[0] == '\0' || strlen(o->dev) >= IF_NAMESIZE ||
-	    strpbrk(o->dev, " \t/"))
-		updown_usage_error("--dev: '%s' is not a device name", o->dev);
+	cli_dev_check(o->f.dev);
 }
 
 /* The region table the flags describe, as `filter attach` builds it. */
 static void
 table_build(const struct opts *o, struct region_table *t)
 {
-	char err[512];
-	struct cidr c;
-	int i;
+	char err[640];
 
-	if (o->regions_file) {
-		if (regions_load_file(o->regions_file, t, err,
-		    sizeof(err)) != 0)
-			updown_usage_error("--regions-file: %s", err);
-	} else if (regions_builtin(t) != 0)
-		fatal("%s", __func__);
-	if (regions_select(t, o->regions[0] ? o->regions : NULL, err,
-	    sizeof(err)) != 0)
-		updown_usage_error("--region: %s", err);
-	for (i = 0; i < o->nallow; i++) {
-		if (cidr_parse(o->allow[i], &c, err, sizeof(err)) != 0)
-			updown_usage_error("--allow: %s", err);
-		if (regions_add(t, REGION_ALLOW, "", &c) != 0) {
-			if (errno != EEXIST)
-				fatal("%s", __func__);
-			updown_usage_error("--allow: %s is already in the "
-			    "region table", o->allow[i]);
-		}
-	}
+	if (cli_table_build(&o->f.rt, t, err, sizeof(err)) != 0)
+		cli_usage_error("%s", err);
 }
 
 /* Both layers' specs from the same flags, and the nft plan. */
@@ -250,58 +189,25 @@ specs_build(const struct opts *o, struct filter_spec *fs,
 
 	filter_spec_init(fs);
 	nft_spec_init(ns);
-	if ((o->mode && filter_spec_mode(fs, o->mode, err, sizeof(err)) != 0) ||
-	    (o->ports && filter_spec_ports(fs, o->ports, err,
+	if ((o->f.mode && filter_spec_mode(fs, o->f.mode, err,
 	    sizeof(err)) != 0) ||
-	    (o->table && nft_spec_table(ns, o->table, err, sizeof(err)) != 0) ||
-	    (o->hook && nft_spec_hook(ns, o->hook, err, sizeof(err)) != 0))
-		updown_usage_error("%s", err);
-	if (o->xdp_mode && strcmp(o->xdp_mode, "native") != 0 &&
-	    strcmp(o->xdp_mode, "generic") != 0)
-		updown_usage_error("--xdp-mode: must be native or generic");
+	    (o->f.ports && filter_spec_ports(fs, o->f.ports, err,
+	    sizeof(err)) != 0) ||
+	    (o->f.table && nft_spec_table(ns, o->f.table, err,
+	    sizeof(err)) != 0) ||
+	    (o->f.hook && nft_spec_hook(ns, o->f.hook, err, sizeof(err)) != 0))
+		cli_usage_error("%s", err);
+	(void)cli_xdp_generic(o->f.xdp_mode);	/* checked before any step */
 	/* the ingress hook filters the same device the XDP program runs on */
 	if (ns->hook == NFT_HOOK_INGRESS &&
-	    nft_spec_dev(ns, o->dev, err, sizeof(err)) != 0)
-		updown_usage_error("%s", err);
+	    nft_spec_dev(ns, o->f.dev, err, sizeof(err)) != 0)
+		cli_usage_error("%s", err);
 	table_build(o, &fs->table);
 	ns->f.mode = fs->mode;
 	memcpy(ns->f.ports, fs->ports, sizeof(ns->f.ports));
 	table_build(o, &ns->f.table);
 	if (nft_plan_build(ns, plan, err, sizeof(err)) != 0)
-		updown_usage_error("%s", err);
-}
-
-/* NAME beside this binary, into buf: 0, or -1 when it is not there. */
-static int
-exe_sibling(const char *name, int amode, char *buf, size_t len)
-{
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-		return -1;
-	exe[n] = '\0';
-	snprintf(buf, len, "%s/%s", dirname(exe), name);
-	return access(buf, amode) == 0 ? 0 : -1;
-}
-
-/* The BPF object where `filter attach` looks for it. */
-static const char *
-obj_default(char *buf, size_t len)
-{
-	static const char *installed[] = {
-		"/usr/local/lib/streamgate/streamgate.bpf.o",
-		"/usr/lib/streamgate/streamgate.bpf.o",
-	};
-	size_t i;
-
-	if (exe_sibling("streamgate.bpf.o", R_OK, buf, len) == 0)
-		return buf;
-	for (i = 0; i < sizeof(installed) / sizeof(installed[0]); i++)
-		if (access(installed[i], R_OK) == 0)
-			return installed[i];
-	updown_usage_error("--obj: no streamgate.bpf.o beside this binary or "
-	    "in /usr/local/lib/streamgate: pass --obj PATH");
+		cli_usage_error("%s", err);
 }
 
 static int
@@ -413,8 +319,8 @@ static int
 systemd_usable(void)
 {
 	static const char *dirs[] = { "/etc/systemd/system",
-	    "/run/systemd/system", "/usr/lib/systemd/system",
-	    "/lib/systemd/system" };
+	    "/run/systemd/system", "/usr/local/lib/systemd/system",
+	    "/usr/lib/systemd/system", "/lib/systemd/system" };
 	char path[PATH_MAX];
 	struct stat a, b;
 	size_t i;
@@ -472,11 +378,11 @@ daemon_config(const struct opts *o, const struct filter_spec *fs,
 		fatal("%s", __func__);
 	config_defaults(c);
 	if (config_load_file(path, c, err, sizeof(err)) != 0)
-		updown_usage_error("--config: %s", err);
+		cli_usage_error("--config: %s", err);
 	if (c->nkeys == 0)
-		updown_usage_error("--config: %s: keys: no API key", path);
+		cli_usage_error("--config: %s: keys: no API key", path);
 	if (config_load_secrets(c, err, sizeof(err)) != 0)
-		updown_usage_error("--config: %s: %s", path, err);
+		cli_usage_error("--config: %s: %s", path, err);
 	listen_ports_check(c, fs);
 	status_target(&c->listen[0], &d->health);
 	snprintf(d->health_path, sizeof(d->health_path), "%s",
@@ -485,7 +391,7 @@ daemon_config(const struct opts *o, const struct filter_spec *fs,
 	free(c);
 	/* the daemon may run from another directory (systemd): one name */
 	if (realpath(path, d->config) == NULL)
-		updown_usage_error("--config: %s: %s", path, strerror(errno));
+		cli_usage_error("--config: %s: %s", path, strerror(errno));
 }
 
 /* Everything the daemon step needs, found before any step runs. */
@@ -505,7 +411,7 @@ daemon_prepare(const struct opts *o, const struct filter_spec *fs,
 		snprintf(d->log, sizeof(d->log), "%s", UPDOWN_LOG);
 	if ((d->systemd = systemd_usable()))
 		return 0;
-	if (exe_sibling("streamgated", X_OK, d->bin, sizeof(d->bin)) != 0 &&
+	if (cli_exe_sibling("streamgated", X_OK, d->bin, sizeof(d->bin)) != 0 &&
 	    path_search("streamgated", d->bin, sizeof(d->bin)) != 0) {
 		log_warnx("up: no streamgated beside this binary or in PATH "
 		    "(install it, or pass --no-daemon)");
@@ -761,27 +667,28 @@ up_steps(const struct opts *o, const struct filter_spec *fs,
     const struct nft_plan *p, const struct daemon_plan *d, struct undo *u)
 {
 	char objbuf[PATH_MAX];
-	const char *obj = o->obj ? o->obj : obj_default(objbuf, sizeof(objbuf));
-	int generic = o->xdp_mode && strcmp(o->xdp_mode, "generic") == 0;
+	const char *obj = o->f.obj ? o->f.obj :
+	    cli_obj_default(objbuf, sizeof(objbuf));
+	int generic = cli_xdp_generic(o->f.xdp_mode);
 	int had_table;
 
 	if (filter_env_check() != 0)
 		return -1;
-	if (if_nametoindex(o->dev) == 0) {
+	if (if_nametoindex(o->f.dev) == 0) {
 		log_warnx("up: --dev %s: no such device here (see 'ip link')",
-		    o->dev);
+		    o->f.dev);
 		return -1;
 	}
 	if ((had_table = table_present(p->family, p->table)) < 0)
 		return -1;
 	u->pins = !pins_present();
-	u->filter = !filter_on(o->dev);
-	if (filter_attach(o->dev, obj, generic, fs) != 0) {
+	u->filter = !filter_on(o->f.dev);
+	if (filter_attach(o->f.dev, obj, generic, fs) != 0) {
 		u->filter = 0;	/* nothing attached: only stray pins */
-		log_warnx("up: step 1/3 failed: XDP filter on %s", o->dev);
+		log_warnx("up: step 1/3 failed: XDP filter on %s", o->f.dev);
 		return -1;
 	}
-	log_info("up: 1/3 XDP filter on %s", o->dev);
+	log_info("up: 1/3 XDP filter on %s", o->f.dev);
 	u->table = !had_table;
 	if (nft_apply(p) != 0) {
 		log_warnx("up: step 2/3 failed: nft table %s %s", p->family,
@@ -815,10 +722,10 @@ updown_up(int argc, char **argv, int argi)
 	if (!o.no_daemon && daemon_prepare(&o, &fs, &d) != 0)
 		rc = 1;
 	else if (up_steps(&o, &fs, &plan, o.no_daemon ? NULL : &d, &u) != 0) {
-		up_undo(&u, o.dev, &plan);
+		up_undo(&u, o.f.dev, &plan);
 		rc = 1;
 	} else
-		log_info("up: %s is up", o.dev);
+		log_info("up: %s is up", o.f.dev);
 	nft_plan_free(&plan);
 	nft_spec_free(&ns);
 	filter_spec_free(&fs);
@@ -877,7 +784,7 @@ static int
 down_nft(const struct opts *o)
 {
 	static const char *families[] = { "inet", "netdev" };
-	const char *table = o->table ? o->table : NFT_DEFAULT_TABLE;
+	const char *table = o->f.table ? o->f.table : NFT_DEFAULT_TABLE;
 	int i, had, found = 0, rc = 0;
 
 	for (i = 0; i < 2; i++) {
@@ -904,24 +811,24 @@ down_filter(const struct opts *o)
 {
 	if (filter_env_check() != 0)
 		return -1;
-	if (if_nametoindex(o->dev) == 0) {
+	if (if_nametoindex(o->f.dev) == 0) {
 		if (!pins_present()) {
 			log_info("down: 3/3 filter: already down (no device "
-			    "%s, no pins)", o->dev);
+			    "%s, no pins)", o->f.dev);
 			return 0;
 		}
 		log_warnx("down: 3/3 filter: no device %s here, and maps are "
-		    "still pinned in %s", o->dev, SG_PIN_DIR);
+		    "still pinned in %s", o->f.dev, SG_PIN_DIR);
 		return -1;
 	}
-	if (!pins_present() && !filter_on(o->dev)) {
+	if (!pins_present() && !filter_on(o->f.dev)) {
 		log_info("down: 3/3 filter: already down (no streamgate "
-		    "program on %s, no pins)", o->dev);
+		    "program on %s, no pins)", o->f.dev);
 		return 0;
 	}
-	if (filter_detach(o->dev) != 0)
+	if (filter_detach(o->f.dev) != 0)
 		return -1;
-	log_info("down: 3/3 filter: none on %s", o->dev);
+	log_info("down: 3/3 filter: none on %s", o->f.dev);
 	return 0;
 }
 
@@ -939,6 +846,6 @@ updown_down(int argc, char **argv, int argi)
 	if (down_filter(&o) != 0)
 		rc = 1;
 	if (rc == 0)
-		log_info("down: %s is down", o.dev);
+		log_info("down: %s is down", o.f.dev);
 	return rc;
 }

@@ -30,8 +30,4 @@ void	updown_pid_path(const char *run_dir, char *buf, size_t len);
  * the file is missing, -1 when it names no running streamgated (stale). */
 pid_t	updown_pid_read(const char *path);
 
-/* A usage error: one line naming the flag, a hint, exit 2. */
-void	updown_usage_error(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-
 #endif

@@ -1,7 +1,8 @@
 /*
- * upstream.c: see upstream.h.  Only the request is built here; running it
- * (multi handles, deadlines, outcomes) is the caller's: deliver.c for push,
- * hook.c for the synchronous hooks.
+ * upstream.c: see upstream.h.  The request is built here, and started on
+ * and collected from the caller's multi handle; running that (deadlines,
+ * outcomes) is the caller's: deliver.c for push, hook.c for the
+ * synchronous hooks.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -173,6 +174,48 @@ upstream_prepare(CURL *h, const struct upstream_msg *m,
 		return -1;
 	}
 	return 0;
+}
+
+int
+upstream_start(CURLM *multi, CURL *h, const struct upstream_msg *m,
+    struct upstream_reply *reply, struct curl_slist **hdrs, void *priv,
+    char *err, size_t errlen)
+{
+	err[0] = '\0';
+	if (upstream_prepare(h, m, reply, hdrs, err, errlen) != 0 ||
+	    curl_easy_setopt(h, CURLOPT_PRIVATE, priv) != CURLE_OK ||
+	    curl_multi_add_handle(multi, h) != CURLM_OK) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "cannot start a request");
+		return -1;
+	}
+	return 0;
+}
+
+void *
+upstream_finished(CURLM *multi, enum metrics_upstream kind, CURL **h,
+    CURLcode *rc)
+{
+	CURLMsg *msg;
+	curl_off_t us;
+	void *priv;
+	int left;
+
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		*h = msg->easy_handle;
+		*rc = msg->data.result;
+		curl_easy_getinfo(*h, CURLINFO_PRIVATE, (char **)&priv);
+		if (curl_easy_getinfo(*h, CURLINFO_TOTAL_TIME_T,
+		    &us) == CURLE_OK)
+			metrics_upstream(kind, (int64_t)us);
+		/* what the caller asks of h next (the status, the OS
+		 * error) stays with it until it is reset */
+		curl_multi_remove_handle(multi, *h);
+		return priv;
+	}
+	return NULL;
 }
 
 static const char *

@@ -9,6 +9,10 @@
  * Every request carries the event's identity (X-Webhook-Id, Stream's
  * X-Webhook-Attempt, X-Api-Key), X-Streamgate-Verified: 1 and, once the
  * store numbered it, X-Streamgate-Seq.
+ *
+ * Both callers (deliver.c for push, hook.c for the synchronous hooks)
+ * start transfers with upstream_start and collect them with
+ * upstream_finished; what an outcome means is theirs.
  */
 #ifndef SG_UPSTREAM_H
 #define SG_UPSTREAM_H
@@ -17,6 +21,8 @@
 #include <stdint.h>
 
 #include <curl/curl.h>
+
+#include "metrics.h"
 
 /* What one request sends. */
 struct upstream_msg {
@@ -50,6 +56,21 @@ struct upstream_reply {
 int	upstream_prepare(CURL *h, const struct upstream_msg *m,
 	    struct upstream_reply *reply, struct curl_slist **hdrs, char *err,
 	    size_t errlen);
+/*
+ * upstream_prepare, then h carries priv (CURLOPT_PRIVATE) and runs on
+ * multi.  0, or -1 with err ("cannot start a request" when libcurl said no
+ * more); *hdrs may be set even then.
+ */
+int	upstream_start(CURLM *multi, CURL *h, const struct upstream_msg *m,
+	    struct upstream_reply *reply, struct curl_slist **hdrs, void *priv,
+	    char *err, size_t errlen);
+/*
+ * The next transfer of multi that is over: taken off multi, its time
+ * counted in the metrics as kind.  Its priv, with its handle and result,
+ * or NULL when no other is over.
+ */
+void	*upstream_finished(CURLM *multi, enum metrics_upstream kind, CURL **h,
+	    CURLcode *rc);
 /* Why a finished transfer did not give a 2xx, in a few words: "status
  * 500", "timeout", "connect refused", "reply too large"; "" for a 2xx. */
 void	upstream_reason(CURL *h, CURLcode rc, const struct upstream_reply *r,

@@ -23,20 +23,42 @@ expect_err() {
 		{ echo "rc $1:"; cat "$4"; exit 1; }' - "$rc" "$want" "$pat" "$T/e"
 }
 
-# ---- a version 1 store (read as before: every event kept), bodies chosen
-# to be awkward
-DB=$T/events.db
-python3 - "$DB" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
+# store_make PATH VERSION: a store of schema VERSION (1: from before
+# delivery; 2: with delivery states) made from the documented schema, not
+# by the daemon, holding the rows the Python on stdin lists in `rows` (`now`
+# is the time in unix ms).
+cat >"$T/store_make.py" <<'EOF'
+import sqlite3, sys, time
+path, version = sys.argv[1], int(sys.argv[2])
+delivery = """, cid TEXT, state TEXT NOT NULL DEFAULT 'kept',
+  tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,
+  delivered_at INTEGER, last_error TEXT"""
+seen = """CREATE TABLE seen (webhook_id TEXT PRIMARY KEY,
+  received_at INTEGER NOT NULL);"""
+db = sqlite3.connect(path)
 db.executescript("""
 PRAGMA journal_mode=WAL;
 CREATE TABLE events (seq INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL, event_type TEXT, api_key TEXT NOT NULL,
   attempt INTEGER NOT NULL, command TEXT, received_at INTEGER NOT NULL,
-  body BLOB NOT NULL);
-PRAGMA user_version=1;
-""")
+  body BLOB NOT NULL%s);
+%s
+PRAGMA user_version=%d;
+""" % (delivery if version == 2 else "", seen if version == 2 else "",
+       version))
+scope = {"now": int(time.time() * 1000)}
+exec(sys.stdin.read(), scope)
+rows = scope["rows"]
+db.executemany("INSERT INTO events VALUES (%s)"
+               % ",".join("?" * len(rows[0])), rows)
+db.commit()
+EOF
+store_make() { python3 "$T/store_make.py" "$1" "$2"; }
+
+# ---- a version 1 store (read as before: every event kept), bodies chosen
+# to be awkward
+DB=$T/events.db
+store_make "$DB" 1 <<'EOF'
 rows = [
   (1, "wh-1", "push", "message.new", "k-main", 1, None, 1764151200123,
    b'{"type":"message.new","message":{"text":"h\xc3\xa9llo"}}'),
@@ -44,8 +66,6 @@ rows = [
    b'{"x":"\xff\x00\n"}\n\n'),		# not UTF-8, a NUL, trailing newlines
   (7, "wh-7", "before_message_send", "", "k-other", 1, None, 0, b""),
 ]
-db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)", rows)
-db.commit()
 EOF
 
 run inbox list --store "sqlite:$DB"
@@ -183,21 +203,7 @@ assert len(db.execute("SELECT * FROM events").fetchone()) == 9' "$DB"
 
 # ---- version 2: delivery states
 D2=$T/v2.db
-python3 - "$D2" <<'EOF'
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1])
-db.executescript("""
-PRAGMA journal_mode=WAL;
-CREATE TABLE events (seq INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL, event_type TEXT, api_key TEXT NOT NULL,
-  attempt INTEGER NOT NULL, command TEXT, received_at INTEGER NOT NULL,
-  body BLOB NOT NULL, cid TEXT, state TEXT NOT NULL DEFAULT 'kept',
-  tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,
-  delivered_at INTEGER, last_error TEXT);
-CREATE TABLE seen (webhook_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL);
-PRAGMA user_version=2;
-""")
-now = int(time.time() * 1000)
+store_make "$D2" 2 <<'EOF'
 rows = [
   (1, "d-1", "push", "message.new", "k", 1, None, 1764151200123, b"{}",
    "messaging:general", "delivered", 1, 0, 1764151200456, None),
@@ -212,8 +218,6 @@ rows = [
   (6, "d-6", "push", "message.new", "k", 1, None, now - 30000, b"{}",
    None, "dead", 8, 0, None, "HTTP 500"),
 ]
-db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-db.commit()
 EOF
 run inbox list --store "sqlite:$D2"
 check "v2 list: state and tries of each" sh -c '[ "$(sed 1d "$1" | awk "{ print \$1 \":\" \$4 \":\" \$5 }" | tr "\n" " ")" = \

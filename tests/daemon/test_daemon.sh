@@ -6,74 +6,9 @@
 #
 #   STREAMGATED="python3 tests/daemon/stub_streamgated.py" tests/daemon/test_daemon.sh
 # runs the suite against a stand-in, to check the harness itself.
-set -u
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-read -r -a SGD <<<"${STREAMGATED:-$BUILD/streamgated}"
-CLIENT=(timeout 60 python3 tests/daemon/client.py)
 SUITE_SECONDS=${SUITE_SECONDS:-85}
-T=$(mktemp -d)
-PIDS=()
-nfail=0
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'echo "FAIL: suite: interrupted after ${SECONDS}s (time box ${SUITE_SECONDS}s)"; exit 1' TERM INT
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
-
-if [ ! -x "${SGD[0]}" ] && ! command -v "${SGD[0]}" >/dev/null; then
-	echo "FAIL: streamgated not built (${SGD[0]} missing; make all)"
-	exit 1
-fi
-
-# The whole suite is bounded: a watchdog (one process, killed at the end).
-python3 -c 'import os, signal, sys, time
-time.sleep(float(sys.argv[2])); os.kill(int(sys.argv[1]), signal.SIGTERM)' \
-	$$ "$SUITE_SECONDS" &
-PIDS+=($!)
-
-free_port() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_daemon ERRLOG PORT ARGS...: start streamgated in the background, set
-# DPID, wait until /healthz answers.  Fails (returns 1) with a message.
-start_daemon() {
-	local log=$1 port=$2; shift 2
-	"${SGD[@]}" --listen "127.0.0.1:$port" "$@" >>"$T/stdout" 2>>"$log" &
-	DPID=$!
-	PIDS+=("$DPID")
-	if ! "${CLIENT[@]}" waitup --port "$port" --timeout 5 2>"$T/waitup"; then
-		START_ERR="$(cat "$T/waitup"); stderr: $(tail -3 "$log" | tr '\n' ' ')"
-		return 1
-	fi
-}
-
-# wait_exit PID SECONDS: sets RC to the exit status, or "timeout".
-wait_exit() {
-	local pid=$1 i
-	RC=timeout
-	for ((i = 0; i < $2 * 20; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
-			RC=$?
-			return
-		fi
-		sleep 0.05
-	done
-}
+. "$(dirname "$0")/lib.sh"
+need_built "${SGD[0]}"
 
 umask 077
 API_KEY=k-main-7f3a

@@ -10,52 +10,10 @@
 #
 # One "PASS: name" or "FAIL: name: why" line per check; exits non-zero on
 # any failure; every process it starts is killed on the way out.
-set -u
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-SGD=${STREAMGATED:-$BUILD/streamgated}
-SG=$BUILD/streamgate
 SUITE_SECONDS=${SUITE_SECONDS:-90}
-T=$(mktemp -d)
-PIDS=()
-nfail=0
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'echo "FAIL: suite: interrupted after ${SECONDS}s (time box ${SUITE_SECONDS}s)"; exit 1' TERM INT
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
-# check NAME CMD...: PASS when CMD exits 0, else FAIL with its output.
-check() {
-	local name=$1 out; shift
-	if out=$("$@" 2>&1); then
-		pass "$name"
-	else
-		fail "$name" "$(printf '%s' "$out" | tail -3 | tr '\n' ' ')"
-	fi
-}
-
-for b in "$SGD" "$SG"; do
-	if [ ! -x "$b" ]; then
-		echo "FAIL: $b not built (make BUILD=$BUILD all)"
-		exit 1
-	fi
-done
-
-python3 -c 'import os, signal, sys, time
-time.sleep(float(sys.argv[2])); os.kill(int(sys.argv[1]), signal.SIGTERM)' \
-	$$ "$SUITE_SECONDS" &
-PIDS+=($!)
+. "$(dirname "$0")/lib.sh"
+SG=$BUILD/streamgate
+need_built "${SGD[0]}" "$SG"
 
 # ---------------------------------------------------------------- helpers
 # dh.py: sending signed webhooks (client.py's library) and checking what
@@ -312,21 +270,19 @@ s = sub.choices["hook"]
 s.add_argument("--path", default=BMS)
 s.add_argument("--text", default="hello")
 s.add_argument("--id", required=True)
-s = sub.add_parser("wait")
-s.add_argument("--record", required=True)
-s.add_argument("--sent", required=True)
+# what the app recorded, and what was sent
+rs = argparse.ArgumentParser(add_help=False)
+rs.add_argument("--record", required=True)
+rs.add_argument("--sent", required=True)
+s = sub.add_parser("wait", parents=[rs])
 s.add_argument("--timeout", type=float, default=10)
-s = sub.add_parser("exact")
-s.add_argument("--record", required=True)
-s.add_argument("--sent", required=True)
+s = sub.add_parser("exact", parents=[rs])
 s.add_argument("--key", required=True)
 s.add_argument("--path", required=True)
 s.add_argument("--attempt", type=int, default=1)
 s.add_argument("--once", action="store_true")
 s.add_argument("--tries", type=int)
-s = sub.add_parser("order")
-s.add_argument("--record", required=True)
-s.add_argument("--sent", required=True)
+s = sub.add_parser("order", parents=[rs])
 s.add_argument("--min-failures", type=int, default=0)
 s.add_argument("--skip", type=int, default=0,
                help="records before this many are not looked at")
@@ -350,11 +306,6 @@ sys.exit(globals()["cmd_" + a.cmd](a))
 EOF
 DH=(timeout 60 python3 "$T/dh.py")
 
-free_port() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_app VAR ARGS...: app.py in the background, its pid in VAR, once it
 # listens.
 NAPP=0
@@ -376,6 +327,19 @@ stop() {	# stop PID: SIGKILL and reap
 	wait "$1" 2>/dev/null
 }
 
+# delivered NAME REC SENT SECONDS DH-ARGS...: once the app recorded every
+# event of SENT answered 2xx (within SECONDS), check NAME with dh.py
+# DH-ARGS; else NAME fails.  Status: whether they were delivered.
+delivered() {
+	local name=$1 rec=$2 sent=$3 secs=$4; shift 4
+	if ! "${DH[@]}" wait --record "$rec" --sent "$sent" --timeout "$secs" \
+		>"$T/out"; then
+		fail "$name" "$(cat "$T/out")"
+		return 1
+	fi
+	check "$name" "${DH[@]}" "$@"
+}
+
 # control ADDR JSON: change a running app's mode (ADDR: PORT or a socket)
 control() {
 	if [ -S "$1" ]; then
@@ -385,29 +349,6 @@ control() {
 	fi
 }
 
-# start_daemon VAR LOG PORT ARGS...
-start_daemon() {
-	local var=$1 log=$2 port=$3; shift 3
-	"$SGD" --listen "127.0.0.1:$port" --key "$API_KEY=$T/secret" "$@" \
-		2>>"$log" &
-	printf -v "$var" '%s' "$!"
-	PIDS+=($!)
-	timeout 10 python3 tests/daemon/client.py waitup --port "$port" \
-		--timeout 5 2>&1
-}
-
-wait_exit() {	# wait_exit PID SECONDS: RC = exit status or "timeout"
-	local pid=$1 i
-	RC=timeout
-	for ((i = 0; i < $2 * 20; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid" 2>/dev/null
-			RC=$?
-			return
-		fi
-		sleep 0.05
-	done
-}
 
 umask 077
 API_KEY=k-deliver-5e1f
@@ -428,29 +369,25 @@ cat >"$T/main.json" <<EOF
  "metrics": "127.0.0.1:$MPORT"}
 EOF
 KEYARGS=(--key "$API_KEY" --secret "$T/secret")
+DKEY=(--key "$API_KEY=$T/secret")	# the daemon's
 
-if ! start_daemon MAIN "$LOG" "$DPORT" --config "$T/main.json" \
-	--store "sqlite:$DB" --upstream "http://127.0.0.1:$APORT/hook" \
-	>"$T/start.out"; then
-	fail "startup: daemon with an upstream answers /healthz" \
-		"$(cat "$T/start.out"; tail -3 "$LOG" | tr '\n' ' ')"
+if ! start_daemon "$LOG" "$DPORT" "${DKEY[@]}" --config "$T/main.json" \
+	--store "sqlite:$DB" --upstream "http://127.0.0.1:$APORT/hook"; then
+	fail "startup: daemon with an upstream answers /healthz" "$START_ERR"
 	exit 1
 fi
+MAIN=$DPID
 start_app APP --port "$APORT" --record "$REC" || exit 1
 
 # ---- one push: delivered once, exact bytes, every header
 "${DH[@]}" send --port "$DPORT" "${KEYARGS[@]}" --prefix one --attempt 2 \
 	--out "$T/one" >"$T/out" 2>&1 || fail "push: stored" "$(cat "$T/out")"
-if "${DH[@]}" wait --record "$REC" --sent "$T/one" --timeout 5 >"$T/out"; then
-	check "push: delivered once with the exact body and all headers" \
-		"${DH[@]}" exact --record "$REC" --sent "$T/one" --key "$API_KEY" \
-		--path /hook --attempt 2 --once
+delivered "push: delivered once with the exact body and all headers" \
+	"$REC" "$T/one" 5 exact --record "$REC" --sent "$T/one" \
+	--key "$API_KEY" --path /hook --attempt 2 --once &&
 	check "push: marked delivered in the store" \
 		"${DH[@]}" state --db "$DB" --sent "$T/one" --state delivered \
 		--tries 1 --timeout 3
-else
-	fail "push: delivered once with the exact body and all headers" "$(cat "$T/out")"
-fi
 
 # ---- the app is down: pending; back up: each delivered once
 stop "$APP"
@@ -472,23 +409,18 @@ else
 		"streamgate_events_pending $pending, oldest age $age"
 fi
 start_app APP --port "$APORT" --record "$REC" || exit 1
-if "${DH[@]}" wait --record "$REC" --sent "$T/down" --timeout 10 >"$T/out"; then
-	check "app back up: every pending event delivered exactly once" \
-		"${DH[@]}" exact --record "$REC" --sent "$T/down" --key "$API_KEY" \
-		--path /hook --once
-else
-	fail "app back up: every pending event delivered exactly once" "$(cat "$T/out")"
-fi
+delivered "app back up: every pending event delivered exactly once" \
+	"$REC" "$T/down" 10 exact --record "$REC" --sent "$T/down" \
+	--key "$API_KEY" --path /hook --once
 
 # ---- 500 twice per event, then 200: delivered on the third try
 retry0=$("${DH[@]}" metric --port "$MPORT" --name streamgate_delivery_retries_total)
 control "$APORT" '{"fail_first": 2}'
 "${DH[@]}" send --port "$DPORT" "${KEYARGS[@]}" --prefix f500 --count 10 \
 	--cids messaging:r1,messaging:r2 --out "$T/f500" >/dev/null 2>&1
-if "${DH[@]}" wait --record "$REC" --sent "$T/f500" --timeout 10 >"$T/out"; then
-	check "app answers 500, then recovers: delivered once after 3 tries" \
-		"${DH[@]}" exact --record "$REC" --sent "$T/f500" --key "$API_KEY" \
-		--path /hook --once --tries 3
+if delivered "app answers 500, then recovers: delivered once after 3 tries" \
+	"$REC" "$T/f500" 10 exact --record "$REC" --sent "$T/f500" \
+	--key "$API_KEY" --path /hook --once --tries 3; then
 	check "app answers 500: tries and the last error kept in the store" \
 		"${DH[@]}" state --db "$DB" --sent "$T/f500" --state delivered \
 		--tries 3 --timeout 3
@@ -500,8 +432,6 @@ if "${DH[@]}" wait --record "$REC" --sent "$T/f500" --timeout 10 >"$T/out"; then
 		fail "app answers 500: retries counted in /metrics" \
 			"delivery_retries_total +$((retry1 - retry0)) (want 20), deliveries_total{retry} $r"
 	fi
-else
-	fail "app answers 500, then recovers: delivered once after 3 tries" "$(cat "$T/out")"
 fi
 control "$APORT" '{"fail_first": 0}'
 
@@ -509,16 +439,14 @@ control "$APORT" '{"fail_first": 0}'
 control "$APORT" '{"fail_every": 3}'
 "${DH[@]}" send --port "$DPORT" "${KEYARGS[@]}" --prefix ord --count 60 \
 	--cids messaging:o1,messaging:o2,messaging:o3 --out "$T/ord" >/dev/null 2>&1
-if "${DH[@]}" wait --record "$REC" --sent "$T/ord" --timeout 15 >"$T/out"; then
-	check "order: per channel, through failures (3 channels, 60 events)" \
-		"${DH[@]}" order --record "$REC" --sent "$T/ord" --min-failures 10
+if delivered "order: per channel, through failures (3 channels, 60 events)" \
+	"$REC" "$T/ord" 15 order --record "$REC" --sent "$T/ord" \
+	--min-failures 10; then
 	grep -q 'deliver: .*timeout' "$LOG" &&
 		echo "# note: an attempt timed out (a loaded machine): $(grep -c 'deliver: .*timeout' "$LOG") line(s)"
 	check "order: each event delivered exactly once" \
 		"${DH[@]}" exact --record "$REC" --sent "$T/ord" --key "$API_KEY" \
 		--path /hook --once
-else
-	fail "order: per channel, through failures (3 channels, 60 events)" "$(cat "$T/out")"
 fi
 control "$APORT" '{"fail_every": 0}'
 
@@ -531,13 +459,18 @@ jq_py() {	# jq_py FILE EXPR: exit status of a Python expression over j
 	python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
 sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
 }
+# answered NAME FILE EXPR: PASS when EXPR holds over hook's output (j).
+answered() {
+	if jq_py "$2" "$3"; then
+		pass "$1"
+	else
+		fail "$1" "$(head -c 300 "$2")"
+	fi
+}
 control "$APORT" '{"rewrite": "REWRITTEN by the app"}'
 hook "$T/h1" bms-rewrite --text "original text"
-if jq_py "$T/h1" 'j["status"] == 200 and j["body"]["message"]["text"] == "REWRITTEN by the app" and j["body"]["message"]["id"] == "bms-rewrite"'; then
-	pass "before-message-send: the app's rewrite goes back to Stream"
-else
-	fail "before-message-send: the app's rewrite goes back to Stream" "$(head -c 300 "$T/h1")"
-fi
+answered "before-message-send: the app's rewrite goes back to Stream" "$T/h1" \
+	'j["status"] == 200 and j["body"]["message"]["text"] == "REWRITTEN by the app" and j["body"]["message"]["id"] == "bms-rewrite"'
 python3 - "$REC" "$T/h1" "$API_KEY" >"$T/out" 2>&1 <<'EOF'
 import hashlib, hmac, json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
@@ -581,11 +514,8 @@ check "before-message-send: timed out: kept, last_error timeout" \
 	--error timeout --timeout 3
 control "$APORT" '{"sleep_ms": 0, "reply": "not json"}'
 hook "$T/h3" bms-badbody --text "bad body"
-if jq_py "$T/h3" 'j["status"] == 200 and j["body"] == {"message": j["sent"]}'; then
-	pass "before-message-send: an answer that is not JSON: unchanged"
-else
-	fail "before-message-send: an answer that is not JSON: unchanged" "$(head -c 300 "$T/h3")"
-fi
+answered "before-message-send: an answer that is not JSON: unchanged" "$T/h3" \
+	'j["status"] == 200 and j["body"] == {"message": j["sent"]}'
 control "$APORT" '{"reply": null, "rewrite": "/giphy done"}'
 hook "$T/h4" cmd-giphy --path "/webhooks/stream/custom-commands?type=giphy" --text "/giphy cat"
 if grep '"x-webhook-id": "cmd-giphy"' "$REC" | grep -q '"path": "/hook?type=giphy"' &&
@@ -598,11 +528,8 @@ fi
 control "$APORT" '{"rewrite": null}'
 stop "$APP"
 hook "$T/h5" bms-down --text "app down"
-if jq_py "$T/h5" 'j["status"] == 200 and j["body"] == {"message": j["sent"]} and j["seconds"] < 0.5'; then
-	pass "before-message-send: app down: unchanged, fast"
-else
-	fail "before-message-send: app down: unchanged, fast" "$(head -c 300 "$T/h5")"
-fi
+answered "before-message-send: app down: unchanged, fast" "$T/h5" \
+	'j["status"] == 200 and j["body"] == {"message": j["sent"]} and j["seconds"] < 0.5'
 python3 - "$MPORT" >"$T/out" 2>&1 <<'EOF'
 import sys, urllib.request
 t = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1],
@@ -634,13 +561,9 @@ EOF
 kill -HUP "$MAIN"
 sleep 0.5
 "${DH[@]}" send --port "$DPORT" "${KEYARGS[@]}" --prefix hup --out "$T/hup" >/dev/null 2>&1
-if "${DH[@]}" wait --record "$REC" --sent "$T/hup" --timeout 5 >"$T/out"; then
-	check "SIGHUP: a new push upstream URL is used" \
-		"${DH[@]}" exact --record "$REC" --sent "$T/hup" --key "$API_KEY" \
-		--path /hook2 --once
-else
-	fail "SIGHUP: a new push upstream URL is used" "$(cat "$T/out")"
-fi
+delivered "SIGHUP: a new push upstream URL is used" "$REC" "$T/hup" 5 \
+	exact --record "$REC" --sent "$T/hup" --key "$API_KEY" --path /hook2 \
+	--once
 
 # ---- SIGTERM with a request in flight to a slow app: out in ~2 s, pending
 control "$APORT" '{"sleep_ms": 6000}'
@@ -674,19 +597,16 @@ cat >"$T/unix.json" <<EOF
               "max_attempts": 2, "timeout_ms": 1000, "concurrency": 4}}
 EOF
 start_app UAPP --unix "$SOCK" --record "$UREC" || exit 1
-if ! start_daemon UNIX "$T/unix.err" "$UPORT" --config "$T/unix.json" \
-	--store "sqlite:$UDB" --upstream "unix:$SOCK" >"$T/start.out"; then
-	fail "unix socket: daemon starts" "$(cat "$T/start.out")"
+if ! start_daemon "$T/unix.err" "$UPORT" "${DKEY[@]}" \
+	--config "$T/unix.json" --store "sqlite:$UDB" --upstream "unix:$SOCK"; then
+	fail "unix socket: daemon starts" "$START_ERR"
 else
+	UNIX=$DPID
 	"${DH[@]}" send --port "$UPORT" "${KEYARGS[@]}" --prefix unix \
 		--out "$T/unix" >/dev/null 2>&1
-	if "${DH[@]}" wait --record "$UREC" --sent "$T/unix" --timeout 5 >"$T/out"; then
-		check "unix socket upstream: delivered on the route's path, exact bytes" \
-			"${DH[@]}" exact --record "$UREC" --sent "$T/unix" \
-			--key "$API_KEY" --path /webhooks/stream/push --once
-	else
-		fail "unix socket upstream: delivered on the route's path, exact bytes" "$(cat "$T/out")"
-	fi
+	delivered "unix socket upstream: delivered on the route's path, exact bytes" \
+		"$UREC" "$T/unix" 5 exact --record "$UREC" --sent "$T/unix" \
+		--key "$API_KEY" --path /webhooks/stream/push --once
 	control "$SOCK" '{"status": 500}'
 	"${DH[@]}" send --port "$UPORT" "${KEYARGS[@]}" --prefix dead --count 3 \
 		--cids messaging:x --out "$T/dead" >/dev/null 2>&1
@@ -712,12 +632,8 @@ c = sqlite3.connect(sys.argv[1], timeout=5)
 c.execute("UPDATE events SET state = '"'"'pending'"'"', tries = 0, next_at = 0 WHERE seq = ?", (int(sys.argv[2]),))
 c.commit()' "$UDB" "$seq"
 	fi
-	if "${DH[@]}" wait --record "$UREC" --sent "$T/replay" --timeout 6 >"$T/out"; then
-		check "replay: a dead event is delivered" \
-			"${DH[@]}" state --db "$UDB" --sent "$T/replay" --state delivered --timeout 3
-	else
-		fail "replay: a dead event is delivered" "$(cat "$T/out")"
-	fi
+	delivered "replay: a dead event is delivered" "$UREC" "$T/replay" 6 \
+		state --db "$UDB" --sent "$T/replay" --state delivered --timeout 3
 	n=$(grep -c '"x-webhook-id": "dead-000[12]"' "$UREC")
 	[ "$n" -eq 4 ] && pass "dead events are not sent again (2 attempts each)" ||
 		fail "dead events are not sent again (2 attempts each)" "$n requests, want 4"
@@ -735,10 +651,12 @@ cat >"$T/crash.json" <<EOF
               "max_attempts": 50, "timeout_ms": 3000, "concurrency": 4}}
 EOF
 start_app CAPP --port "$CAPORT" --record "$CREC" --sleep-ms 150 || exit 1
-if ! start_daemon CRASH "$T/crash.err" "$CPORT" --config "$T/crash.json" \
-	--store "sqlite:$CDB" --upstream "http://127.0.0.1:$CAPORT/" >"$T/start.out"; then
-	fail "crash: daemon starts" "$(cat "$T/start.out")"
+CRASHARGS=("${DKEY[@]}" --config "$T/crash.json" --store "sqlite:$CDB"
+	--upstream "http://127.0.0.1:$CAPORT/")
+if ! start_daemon "$T/crash.err" "$CPORT" "${CRASHARGS[@]}"; then
+	fail "crash: daemon starts" "$START_ERR"
 else
+	CRASH=$DPID
 	"${DH[@]}" send --port "$CPORT" "${KEYARGS[@]}" --prefix crash --count 60 \
 		--cids a,b,c,d,e,f,g,"" --out "$T/crash" >/dev/null 2>&1
 	for ((i = 0; i < 100; i++)); do
@@ -752,10 +670,10 @@ else
 	sleep 0.3	# answers to the dead daemon are recorded too
 	before=$(wc -l <"$CREC")
 	control "$CAPORT" '{"sleep_ms": 0}'
-	if ! start_daemon CRASH "$T/crash.err" "$CPORT" --config "$T/crash.json" \
-		--store "sqlite:$CDB" --upstream "http://127.0.0.1:$CAPORT/" >"$T/start.out"; then
-		fail "crash: daemon restarts on the same store" "$(cat "$T/start.out")"
+	if ! start_daemon "$T/crash.err" "$CPORT" "${CRASHARGS[@]}"; then
+		fail "crash: daemon restarts on the same store" "$START_ERR"
 	else
+		CRASH=$DPID
 		check "crash: kill -9 after $before of 60 deliveries: every stored push delivered after restart" \
 			"${DH[@]}" stored --db "$CDB" --record "$CREC" --min 60 --timeout 15
 		# a crash re-sends what was unmarked (at least once): the

@@ -5,54 +5,19 @@
 # atomic script, so no copy ever meets an unfinished claim); Redis killed
 # means 503 (never an acknowledgement) while the daemons stay up; Redis
 # back means 200 again without restarting them.  Requests and Redis reads are
-# in redis_client.py (and client.py); this script owns the processes.
-set -u
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-SGD=$BUILD/streamgated
+# in client.py; this script owns the processes.
+SUITE_SECONDS=${SUITE_SECONDS:-55}
+. "$(dirname "$0")/lib.sh"
+SGD=("$BUILD/streamgated")	# the real one: the stub has no Redis store
 REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
 CLIENT=(timeout 30 python3 tests/daemon/client.py)
-RCLI=(timeout 30 python3 tests/daemon/redis_client.py)
-SUITE_SECONDS=${SUITE_SECONDS:-55}
-T=$(mktemp -d)
-PIDS=()
 RPID=
-nfail=0
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}" $RPID; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}" $RPID; do
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'echo "FAIL: suite: interrupted after ${SECONDS}s (time box ${SUITE_SECONDS}s)"; exit 1' TERM INT
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; nfail=$((nfail + 1)); }
-
-if [ ! -x "$SGD" ]; then
-	echo "FAIL: streamgated not built ($SGD missing; make all)"
-	exit 1
-fi
+extra_pids() { echo $RPID; }
+need_built "${SGD[0]}"
 if [ ! -x "$REDIS_SERVER" ]; then
 	echo "SKIP: redis: $REDIS_SERVER missing (apt-get install redis-server)"
 	exit 0
 fi
-
-python3 -c 'import os, signal, sys, time
-time.sleep(float(sys.argv[2])); os.kill(int(sys.argv[1]), signal.SIGTERM)' \
-	$$ "$SUITE_SECONDS" &
-PIDS+=($!)
-
-free_port() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Redis with an fsync'd append-only file, so that what was (or was not)
 # stored before a kill -9 can be checked after the restart.
@@ -61,7 +26,7 @@ redis_start() {
 		--appendonly yes --appendfsync always --dir "$T/redis" \
 		>>"$T/redis.log" 2>&1 &
 	RPID=$!
-	"${RCLI[@]}" ping --redis "$RPORT" --timeout 5
+	"${CLIENT[@]}" ping --redis "$RPORT" --timeout 5
 }
 
 redis_kill() {
@@ -70,12 +35,10 @@ redis_kill() {
 	RPID=
 }
 
-# start_daemon LOG PORT: streamgated on the shared Redis, up on /healthz.
-start_daemon() {
-	"$SGD" --listen "127.0.0.1:$2" --key "$API_KEY=$T/secret" \
-		--store "redis://127.0.0.1:$RPORT" >>"$T/stdout" 2>>"$1" &
-	PIDS+=($!)
-	"${CLIENT[@]}" waitup --port "$2" --timeout 5 2>>"$1"
+# redis_daemon LOG PORT: streamgated on the shared Redis, up on /healthz.
+redis_daemon() {
+	start_daemon "$1" "$2" --key "$API_KEY=$T/secret" \
+		--store "redis://127.0.0.1:$RPORT"
 }
 
 healthz() {	# healthz PORT: the status, or 000
@@ -103,7 +66,7 @@ send() {	# send PORT ID: the status
 }
 
 entries() {	# entries ID [--body FILE]: stream entries with that id
-	"${RCLI[@]}" entries --redis "$RPORT" --id "$@" 2>"$T/entries.err"
+	"${CLIENT[@]}" entries --redis "$RPORT" --id "$@" 2>"$T/entries.err"
 }
 
 umask 077
@@ -126,7 +89,7 @@ fi
 # ---- Redis is checked at startup: a wrong URI is seen at once
 BADPORT=$(free_port)
 rc=0
-timeout 10 "$SGD" --listen "127.0.0.1:$(free_port)" --key "$API_KEY=$T/secret" \
+timeout 10 "${SGD[@]}" --listen "127.0.0.1:$(free_port)" --key "$API_KEY=$T/secret" \
 	--store "redis://127.0.0.1:$BADPORT" >/dev/null 2>"$T/bad.err" || rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
 	grep -q "redis 127.0.0.1:$BADPORT unreachable" "$T/bad.err"; then
@@ -140,15 +103,15 @@ P1=$(free_port)
 P2=$(free_port)
 L1=$T/d1.err
 L2=$T/d2.err
-if ! start_daemon "$L1" "$P1" || ! start_daemon "$L2" "$P2"; then
-	fail "startup: two daemons on one Redis" "$(tail -3 "$L1" "$L2" | tr '\n' ' ')"
+if ! redis_daemon "$L1" "$P1" || ! redis_daemon "$L2" "$P2"; then
+	fail "startup: two daemons on one Redis" "$START_ERR"
 	exit 1
 fi
 pass "startup: two daemons on one Redis"
 
 # ---- one webhook id, 10 copies to each daemon at the same moment
 WID=fleet-$RANDOM$RANDOM
-"${RCLI[@]}" burst --ports "$P1,$P2" --copies 10 --api-key "$API_KEY" \
+"${CLIENT[@]}" burst --ports "$P1,$P2" --copies 10 --api-key "$API_KEY" \
 	--secret-file "$T/secret" --id "$WID" --body "$T/body" >"$T/burst" 2>&1
 out=$(python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))

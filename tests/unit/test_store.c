@@ -12,13 +12,13 @@
 
 #include <pthread.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "store.h"
 
 struct waiter {
@@ -112,15 +112,6 @@ notified(void *arg)
 	pthread_mutex_lock(&W.lock);
 	W.notified++;
 	pthread_mutex_unlock(&W.lock);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -654,7 +645,7 @@ test_retention_seen(void **state)
 	struct store *s;
 	struct store_stats st;
 	char err[256], sql[256];
-	int64_t now = now_ms(), old = now - 2 * 86400000LL;
+	int64_t now = clock_unix_ms(), old = now - 2 * 86400000LL;
 
 	(void)state;
 	assert_non_null(s = store_open(uri, &ropts, err, sizeof(err)));

@@ -30,6 +30,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "store.h"
 
 #define REDIS_SERVER	"/usr/bin/redis-server"
@@ -51,15 +52,6 @@ static redisContext *R;		/* the test's own look into Redis */
 
 static const char bin_body[] = "{\"text\":\"caf\xc3\xa9\"}\0\xff\x01 tail";
 #define BIN_LEN	(sizeof(bin_body) - 1)
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 sleep_ms(int ms)
@@ -109,10 +101,10 @@ connect_redis(void)
 static int
 server_wait(void)
 {
-	int64_t end = mono_ms() + 5000;
+	int64_t end = clock_mono_ms() + 5000;
 	redisReply *r;
 
-	while (mono_ms() < end) {
+	while (clock_mono_ms() < end) {
 		if ((R = connect_redis()) != NULL) {
 			r = redisCommand(R, "PING");
 			if (r != NULL && r->type == REDIS_REPLY_STATUS) {
@@ -321,14 +313,14 @@ on_notify(void *arg)
 static int
 notified_wait(int want)
 {
-	int64_t end = mono_ms() + 2000;
+	int64_t end = clock_mono_ms() + 2000;
 	int n;
 
 	for (;;) {
 		pthread_mutex_lock(&lock);
 		n = notified;
 		pthread_mutex_unlock(&lock);
-		if (n >= want || mono_ms() > end)
+		if (n >= want || clock_mono_ms() > end)
 			return n;
 		sleep_ms(5);
 	}
@@ -598,16 +590,16 @@ test_redis_down_and_back(void **state)
 	s = open_store(1, "c1");
 	assert_int_equal(put(s, "before", STORE_PUSH, NULL), STORE_STORED);
 	server_kill();
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	assert_int_equal(put(s, "while-down", STORE_PUSH, NULL), STORE_FAILED);
-	dt = mono_ms() - t0;
+	dt = clock_mono_ms() - t0;
 	print_message("failed %lld ms after Redis died\n", (long long)dt);
 	assert_true(dt < 3000);
 	for (i = 0; i < 5; i++) {	/* and keeps failing fast */
-		t0 = mono_ms();
+		t0 = clock_mono_ms();
 		assert_int_equal(put(s, "while-down", STORE_PUSH, NULL),
 		    STORE_FAILED);
-		assert_true(mono_ms() - t0 < 1500);
+		assert_true(clock_mono_ms() - t0 < 1500);
 	}
 	assert_int_equal(store_pending(s, 0, p, 4), -1);
 	store_stats(s, &st);
@@ -615,13 +607,13 @@ test_redis_down_and_back(void **state)
 	assert_true(st.errors >= 1);
 
 	assert_int_equal(server_start(), 0);
-	for (t0 = mono_ms(); mono_ms() - t0 < 3000; sleep_ms(20)) {
+	for (t0 = clock_mono_ms(); clock_mono_ms() - t0 < 3000; sleep_ms(20)) {
 		store_stats(s, &st);
 		if (st.up)
 			break;
 	}
 	print_message("up again %lld ms after Redis answered\n",
-	    (long long)(mono_ms() - t0));
+	    (long long)(clock_mono_ms() - t0));
 	assert_int_equal(st.up, 1);
 	assert_true(st.reconnects >= 1);
 	assert_int_equal(put(s, "while-down", STORE_PUSH, &seq), STORE_STORED);
@@ -810,9 +802,9 @@ test_open_errors(void **state)
 	need_redis();
 	p = free_port();
 	snprintf(bad, sizeof(bad), "redis://127.0.0.1:%d", p);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	assert_null(store_open(bad, &o, err, sizeof(err)));
-	assert_true(mono_ms() - t0 < 2000);
+	assert_true(clock_mono_ms() - t0 < 2000);
 	assert_non_null(strstr(err, "unreachable"));
 	assert_non_null(strstr(err, bad + 8));
 	snprintf(bad, sizeof(bad), "redis://[::1]:%d/2", p);
