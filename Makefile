@@ -69,7 +69,7 @@ BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP	:= $(BUILD)/.deps-ok
 
-.PHONY: all deps run test unit bench bench-xdp bench-nft bench-daemon install \
+.PHONY: all deps run test unit bench bench-xdp bench-nft bench-daemon demo install \
 		uninstall clean
 .SECONDARY:
 all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate $(BUILD)/streamgated
@@ -139,7 +139,13 @@ $(BUILD)/bench/%: bench/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)/streamg
 # the foreground on 127.0.0.1:8080 with a development key whose secret is
 # made once in var/ (mode 600).  The README says how to filter a device.
 RUN_SECRET	:= var/dev.secret
+# `make run DEV=eth0 REGION=us-east [CONFIG=FILE]`: the real thing instead
+# (scripts/run-edge.sh: streamgate up on DEV, the log followed, down on exit).
 run: all
+ifneq ($(DEV),)
+	@BUILD=$(BUILD) DEV=$(DEV) REGION=$(REGION) CONFIG=$(CONFIG) \
+		ALLOW="$(ALLOW)" scripts/run-edge.sh
+else
 	@echo "== streamgate region table (built in) =="
 	@$(BUILD)/streamgate regions
 	@echo
@@ -152,14 +158,20 @@ run: all
 	@echo "try: b='{\"type\":\"message.new\"}'; curl -H 'X-Api-Key: dev' -H \"X-Webhook-Id: \$$(date +%s%N)\" \\"
 	@echo "       -H \"X-Signature: \$$(printf %s \"\$$b\" | $(BUILD)/streamgate sign --secret-file $(RUN_SECRET))\" \\"
 	@echo "       -d \"\$$b\" http://127.0.0.1:8080/webhooks/stream/push"
+	@echo "(the real thing on a device: make run DEV=eth0 REGION=us-east [CONFIG=FILE])"
 	@exec $(BUILD)/streamgated --listen 127.0.0.1:8080 --key dev=$(RUN_SECRET) \
 		--store sqlite:var/streamgate.db
+endif
 
 test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
 	@BUILD=$(BUILD) tests/run.sh
 
 unit: all $(UNIT_BINS)
 	@BUILD=$(BUILD) tests/run.sh unit
+
+# `make demo`: the three layers end to end in throwaway namespaces.
+demo: all
+	@BUILD=$(BUILD) bash scripts/demo.sh
 
 bench: bench-xdp bench-nft bench-daemon
 bench-xdp: all $(BENCH_BINS)

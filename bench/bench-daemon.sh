@@ -16,6 +16,18 @@
 # appendfsync always: a 200 means the XADD is in an fsynced AOF, as durable
 # as the SQLite row).  The entries in the stream are counted against the 200s.
 #
+# The TLS rows: the same load over https against nginx (a second server
+# block, `ssl_protocols TLSv1.2 TLSv1.3`, the cipher list and groups of
+# daemon/tls.c, `return 200`) and against streamgated with a TLS listener
+# (its own SQLite store), both with one self-signed ECDSA P-256 certificate
+# made here: once over keep-alive connections, once with
+# `Connection: close` on every request, so each request is a new TCP
+# connection and a new TLS handshake.  wrk offers the session of the
+# connection before (SSL_clear keeps it), so after the first these are
+# resumed handshakes (tickets; still an X25519 exchange, no certificate):
+# nginx resumes them all, and so does streamgated, which seals a fresh
+# TLS 1.3 ticket on every resumption as nginx does.
+#
 # The delivery row: BENCH_DELIVER (default 50000) of the rows the SQLite row
 # stored are put back into delivery (state 'pending'), streamgated is started
 # with --upstream pointing at nginx (`return 200`), and the time until none
@@ -194,12 +206,14 @@ rss_tree_kb() {
 	echo "$t"
 }
 
-# run_wrk NAME PORT: the load; leaves the SG_RESULT fields as RES_<field>.
+# run_wrk NAME PORT [SCHEME [close]]: the load (http unless SCHEME, each
+# request on a new connection with close); leaves the SG_RESULT fields as
+# RES_<field>.
 run_wrk() {
 	local out=$DIR/wrk-$1.txt
 	timeout 60 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
-		-s bench/wrk-signed.lua "http://127.0.0.1:$2/webhooks/stream/push" \
-		-- "$DIR/reqs" "$THREADS" "$API_KEY" "$RUNTAG" >"$out" 2>&1 ||
+		-s bench/wrk-signed.lua "${3:-http}://127.0.0.1:$2/webhooks/stream/push" \
+		-- "$DIR/reqs" "$THREADS" "$API_KEY" "$RUNTAG" ${4:-} >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk against $1 failed"; }
 	local line
 	line=$(grep '^SG_RESULT ' "$out") || { cat "$out" >&2; die "no SG_RESULT from wrk ($1)"; }
@@ -209,8 +223,17 @@ run_wrk() {
 	done
 }
 
+# ---- one certificate for both TLS servers ----
+TLS_DIR=$DIR/tls
+TLS_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305
+mkdir -p "$TLS_DIR"
+(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-subj /CN=127.0.0.1 -days 2 -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" \
+	2>"$TLS_DIR/req.err") || { cat "$TLS_DIR/req.err" >&2; die "openssl req failed"; }
+
 # ---- nginx ----
 NGX_PORT=$(free_port)
+NGX_TLS_PORT=$(free_port)
 mkdir -p "$NGX/tmp"
 cat >"$NGX/nginx.conf" <<EOF
 worker_processes auto;
@@ -228,6 +251,17 @@ http {
 	scgi_temp_path $NGX/tmp/scgi;
 	server {
 		listen 127.0.0.1:$NGX_PORT;
+		location / { return 200 "{}"; }
+	}
+	server {
+		listen 127.0.0.1:$NGX_TLS_PORT ssl;
+		ssl_certificate $TLS_DIR/cert.pem;
+		ssl_certificate_key $TLS_DIR/key.pem;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_ciphers $TLS_CIPHERS;
+		ssl_ecdh_curve X25519:prime256v1:secp384r1;
+		ssl_prefer_server_ciphers on;
+		keepalive_requests 100000000;	# streamgated never ends one
 		location / { return 200 "{}"; }
 	}
 }
@@ -290,6 +324,61 @@ R_ROWS=$(( $(rcli xlen streamgate:events) - XLEN0 ))
 R_RSS1=$(rss_kb "$SG_PID")
 stop_pid "$SG_PID"; SG_PID=
 stop_pid "$RDS_PID"; RDS_PID=
+
+# ---- TLS: nginx and streamgated over https, keep-alive and new
+# ---- connections ----
+# keep NAME: the last run's results as NAME_RPS, _P50, _P99, _OK, _NON, _ERR
+keep() {
+	printf -v "$1_RPS" '%s' "$RES_rps"
+	printf -v "$1_P50" '%s' "$RES_p50_us"
+	printf -v "$1_P99" '%s' "$RES_p99_us"
+	printf -v "$1_OK" '%s' "$RES_ok"
+	printf -v "$1_NON" '%s' "$RES_non200"
+	printf -v "$1_ERR" '%s' "c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
+}
+negotiated() {	# negotiated PORT: "TLSv1.3, Cipher is ..." as a default client gets it
+	openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null |
+		sed -n 's/^New, //p' | head -1
+}
+run_wrk nginx-tls "$NGX_TLS_PORT" https
+keep NT
+run_wrk nginx-tls-new "$NGX_TLS_PORT" https close
+keep NN
+NT_PROTO=$(negotiated "$NGX_TLS_PORT")
+SG_PORT=$(free_port)
+SG_TLS_PORT=$(free_port)
+TDB=$DIR/tls.db
+"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --listen "127.0.0.1:$SG_TLS_PORT" \
+	--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem" \
+	--key "$API_KEY=$DIR/secret" --store "sqlite:$TDB" 2>"$DIR/streamgated-tls.log" &
+SG_PID=$!
+wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated-tls.log" >&2; die "streamgated (tls) did not come up"; }
+ST_PROTO=$(negotiated "$SG_TLS_PORT")
+ST_RSS0=$(rss_kb "$SG_PID")
+T_ROWS=0
+T_OK=0
+for mode in keep-alive close; do
+	RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")
+	n0=$(DB=$TDB rows)
+	if [ "$mode" = close ]; then
+		run_wrk streamgated-tls-new "$SG_TLS_PORT" https close
+		keep SN
+	else
+		run_wrk streamgated-tls "$SG_TLS_PORT" https
+		keep ST
+	fi
+	kill -0 "$SG_PID" 2>/dev/null || die "streamgated (tls) died under load (see $DIR/streamgated-tls.log)"
+	n1=$(DB=$TDB rows)
+	# every 200 a row, at most one in flight per connection at the stop
+	if [ $((n1 - n0)) -lt "$RES_ok" ] || [ $((n1 - n0)) -gt $((RES_ok + CONNS)) ]; then
+		echo "TLS STORE MISMATCH ($mode): $((n1 - n0)) rows for $RES_ok answers of 200" >&2
+		T_BAD=1
+	fi
+	T_ROWS=$((T_ROWS + n1 - n0))
+	T_OK=$((T_OK + RES_ok))
+done
+ST_RSS1=$(rss_kb "$SG_PID")
+stop_pid "$SG_PID"; SG_PID=
 
 # ---- delivery: pending events drained into nginx ----
 pending() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True).execute("select count(*) from events where state = \x27pending\x27").fetchone()[0])' "$DB"; }
@@ -355,6 +444,24 @@ awk -v n="$D_N" -v left="$D_LEFT" -v t0="$D_T0" -v t1="$D_T1" 'BEGIN {
 	printf "delivery: %d pending events to nginx (return 200) in %.2f s (incl. start): %.0f events/s delivered%s\n",
 	    n - left, t1 - t0, (n - left) / (t1 - t0), left ? sprintf(" (%d NOT delivered within 120 s)", left) : "" }'
 [ "$D_LEFT" -eq 0 ] || DURABLE=NO
+
+echo
+echo "TLS, one ECDSA P-256 certificate; nginx: $NT_PROTO; streamgated: $ST_PROTO"
+printf '%-16s %10s %9s %9s %9s %8s %-12s %s\n' server "req/s" "p50 ms" "p99 ms" "200s" "non-200" "sock errs" "sg/nginx req/s"
+tls_row() {	# tls_row LABEL PREFIX [NGINX-PREFIX]
+	local r=${2}_RPS a=${2}_P50 b=${2}_P99 o=${2}_OK x=${2}_NON e=${2}_ERR n=${3:-}_RPS
+	awk -v l="$1" -v r="${!r}" -v a="${!a}" -v b="${!b}" -v o="${!o}" -v x="${!x}" -v e="${!e}" \
+		-v n="${3:+${!n}}" 'BEGIN { printf "%-16s %10.0f %9.3f %9.3f %9d %8d %-12s %s\n", l, r, a / 1000, b / 1000, o, x, e,
+		n != "" ? sprintf("%.2fx", r / n) : "" }'
+}
+tls_row "nginx https" NT
+tls_row "sg https" ST NT
+tls_row "nginx https new" NN
+tls_row "sg https new" SN NN
+echo "(\"new\": Connection: close on every request: a new TCP connection and TLS handshake each, resumed by ticket;" \
+	"sg https: $(awk -v a="$ST_RSS0" -v b="$ST_RSS1" 'BEGIN { printf "%.1f MiB idle, %.1f MiB after", a / 1024, b / 1024 }');" \
+	"rows stored $T_ROWS for $T_OK answers of 200: $([ -z "${T_BAD:-}" ] && echo durable || echo MISMATCH))"
+[ -z "${T_BAD:-}" ] || DURABLE=NO
 
 awk -v s="$S_RPS" -v n="$N_RPS" -v p99="$S_P99" -v rss="$S_RSS0" -v d="$DURABLE" -v non="$S_NON" '
 	function v(c) { return c ? "met" : "MISSED" }

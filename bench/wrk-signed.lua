@@ -10,7 +10,12 @@
 -- is made here, fresh for every request, "RUNTAG-TTTT-4000-8000-COUNTER", so
 -- ids never repeat even when a thread wraps around its bodies.
 --
---   wrk -s bench/wrk-signed.lua URL -- DIR THREADS API_KEY RUNTAG(8 hex)
+--   wrk -s bench/wrk-signed.lua URL -- DIR THREADS API_KEY RUNTAG(8 hex) [close]
+--
+-- With "close", every request carries "Connection: close": the server
+-- closes after answering and wrk connects again, so each request is a new
+-- TCP connection (and over https a new TLS handshake, resumed with the
+-- previous connection's session, which wrk's SSL_clear keeps).
 --
 -- done() prints one line for the script to parse:
 --   SG_RESULT requests= duration_us= rps= p50_us= p99_us= ok= non200= sent= ...
@@ -46,6 +51,9 @@ function init(args)
 		["X-Api-Key"] = args[3],
 		["X-Webhook-Attempt"] = "1",
 	}
+	if args[5] == "close" then
+		hdrs["Connection"] = "close"
+	end
 	assert(tid < nthreads)
 	local f = assert(io.open(dir .. "/template", "r"))
 	for g in f:read("*l"):gmatch("%d+") do gaps[#gaps + 1] = tonumber(g) end

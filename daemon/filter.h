@@ -67,5 +67,7 @@ int	filter_users(const struct filter_maps *m, struct filter_user *u,
 
 /* filter_stats.c: counters summed over CPUs, as a table or JSON. */
 int	filter_stats_print(const struct filter_maps *m, int json);
+/* Entry idx of a per-CPU counter map, summed over the CPUs; 0 or -1. */
+int	filter_percpu_sum(int fd, uint32_t idx, struct sg_counter *sum);
 
 #endif

@@ -43,8 +43,8 @@ struct stats {
 	int			nusers;
 };
 
-static int
-percpu_sum(int fd, uint32_t idx, struct sg_counter *sum)
+int
+filter_percpu_sum(int fd, uint32_t idx, struct sg_counter *sum)
 {
 	int ncpu = libbpf_num_possible_cpus(), i;
 	struct sg_counter *v;
@@ -119,15 +119,15 @@ stats_read(const struct filter_maps *m, struct stats *st)
 		goto fail;
 	for (k = 0; k < SG_MAX_REGIONS; k++) {
 		if (bpf_map_lookup_elem(m->fd[FM_REGIONS], &k, &rn) != 0 ||
-		    percpu_sum(m->fd[FM_PASS], k, &st->region[k].c) != 0)
+		    filter_percpu_sum(m->fd[FM_PASS], k, &st->region[k].c) != 0)
 			goto fail;
 		memcpy(st->region[k].name, rn.name, SG_REGION_NAME_LEN - 1);
 	}
 	for (k = 0; k < SG_DROP_MAX; k++)
-		if (percpu_sum(m->fd[FM_DROP], k, &st->drop[k]) != 0)
+		if (filter_percpu_sum(m->fd[FM_DROP], k, &st->drop[k]) != 0)
 			goto fail;
 	for (k = 0; k < SG_SKIP_MAX; k++)
-		if (percpu_sum(m->fd[FM_SKIP], k, &st->skip[k]) != 0)
+		if (filter_percpu_sum(m->fd[FM_SKIP], k, &st->skip[k]) != 0)
 			goto fail;
 	entries_count(m, st);
 	st->nusers = filter_users(m, st->users, 16);

@@ -3,6 +3,7 @@
  * a rise in bad_signature means a secret changed, unknown_key a new app,
  * store_error a disk in trouble.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,11 @@ static atomic_uint_fast64_t deliveries[MD_COUNT], resends;
 static atomic_uint_fast64_t hooks[NROUTES][MH_COUNT];
 static atomic_uint_fast64_t ubuckets[MU_COUNT][UBUCKETS];
 static atomic_uint_fast64_t usum_us[MU_COUNT], ucount[MU_COUNT];
+
+/* One scrape at a time talks to the helper (metrics are on worker 0,
+ * the lock only makes that no assumption). */
+static struct sysstats *sysstats;
+static pthread_mutex_t sysstats_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static enum outcome
 outcome_of(int status, const char *reason)
@@ -265,6 +271,30 @@ render_upstream(FILE *fp)
 	}
 }
 
+void
+metrics_set_sysstats(struct sysstats *ss)
+{
+	pthread_mutex_lock(&sysstats_lock);
+	sysstats = ss;
+	pthread_mutex_unlock(&sysstats_lock);
+}
+
+/* The helper's lines, or only up 0 when it is gone or late: a scrape
+ * waits SYSSTATS_TIMEOUT_MS for it at most. */
+static void
+render_sysstats(FILE *fp)
+{
+	int up;
+
+	pthread_mutex_lock(&sysstats_lock);
+	up = sysstats_query(sysstats, SYSSTATS_TIMEOUT_MS, fp) == 0;
+	pthread_mutex_unlock(&sysstats_lock);
+	fprintf(fp, "# HELP streamgate_sysstats_up Whether the privileged "
+	    "helper answered with the XDP and nft counters.\n"
+	    "# TYPE streamgate_sysstats_up gauge\n"
+	    "streamgate_sysstats_up %d\n", up);
+}
+
 char *
 metrics_render(struct store *store, struct dedup *dedup, int nconns,
     size_t *len)
@@ -285,6 +315,7 @@ metrics_render(struct store *store, struct dedup *dedup, int nconns,
 	fprintf(fp, "# TYPE streamgate_dedup_ids gauge\nstreamgate_dedup_ids "
 	    "%zu\n# TYPE streamgate_connections gauge\n"
 	    "streamgate_connections %d\n", dedup_size(dedup), nconns);
+	render_sysstats(fp);
 	if (fclose(fp) != 0) {
 		free(buf);
 		return NULL;

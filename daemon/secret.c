@@ -2,8 +2,9 @@
  * secret.c: API secrets from files.  The file is opened without following
  * a symlink and checked through the opened descriptor, so what is checked
  * is what is read.  The secret is copied into its own page, kept out of
- * core dumps and locked in memory when the limits allow; every buffer that
- * held it is wiped before it is released.
+ * core dumps, zero in any child forked later (the sysstats helper), and
+ * locked in memory when the limits allow; every buffer that held it is
+ * wiped before it is released.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,6 +19,14 @@
 
 /* Room for the first line plus whitespace around it. */
 #define SECRET_READ_MAX	(2 * SECRET_MAX)
+
+static void	(*free_hook)(const uint8_t *, size_t);
+
+void
+secret_set_free_hook(void (*hook)(const uint8_t *, size_t))
+{
+	free_hook = hook;
+}
 
 static size_t
 secret_maplen(size_t len)
@@ -45,6 +54,8 @@ secret_from(const void *bytes, size_t len, struct secret *s)
 	if (p == MAP_FAILED)
 		return -1;
 	(void)madvise(p, maplen, MADV_DONTDUMP);
+	/* a forked helper never needs it: it sees zeros */
+	(void)madvise(p, maplen, MADV_WIPEONFORK);
 	/* EPERM or ENOMEM under RLIMIT_MEMLOCK: the secret may be swapped,
 	 * which is no worse than any other process memory. */
 	(void)mlock(p, maplen);
@@ -63,6 +74,8 @@ secret_free(struct secret *s)
 		return;
 	maplen = secret_maplen(s->len);
 	explicit_bzero(s->bytes, s->len);
+	if (free_hook != NULL)
+		free_hook(s->bytes, maplen);
 	(void)munlock(s->bytes, maplen);
 	(void)munmap(s->bytes, maplen);
 	s->bytes = NULL;
@@ -144,6 +157,10 @@ secret_load(const char *path, struct secret *s, char *err, size_t errlen)
 		if (errno == ELOOP)
 			log_errbuf(err, errlen, "%s: a symbolic link: name the "
 			    "file itself", path);
+		else if (errno == EACCES)	/* after the drop, on SIGHUP */
+			log_errbuf(err, errlen, "%s: %s (read as uid %u: make "
+			    "it that user's, mode 0600)", path, strerror(errno),
+			    (unsigned int)geteuid());
 		else
 			log_errbuf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;

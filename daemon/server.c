@@ -9,6 +9,12 @@
  * request was in the store is freed when the store answers, not before.
  * A synchronous hook with an upstream goes on from there to the hook
  * thread, which hands it back the same way; only then is it answered.
+ *
+ * A connection on a TLS listener first runs its handshake on the same
+ * loop, each step waiting for the event OpenSSL asks for, under the
+ * handshake timeout; then it reads and writes through tls_read and
+ * tls_write behind the same loops as a plaintext one, whose path is
+ * unchanged (a pointer test, no extra system call).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,11 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "tls.h"
 #include "webhook.h"
 
 #define IN_BUF		16384	/* unparsed bytes held (pipelined requests) */
@@ -43,6 +52,9 @@ struct worker;
 
 struct conn {
 	int			 fd;
+	SSL			*ssl;		/* NULL: plaintext */
+	int			 handshake;	/* TLS handshake not done */
+	uint32_t		 tls_want;	/* epoll events TLS waits for */
 	struct worker		*w;
 	struct conn		*prev, *next;	/* the worker's connections */
 	struct conn		*done_next;	/* the worker's completions */
@@ -59,7 +71,8 @@ struct conn {
 	struct webhook_job	 job;
 	struct hook_call	*hook;		/* at the app, or back from it */
 	int64_t			 active_ms;	/* last read or write */
-	int64_t			 req_ms;	/* first byte of this request */
+	int64_t			 req_ms;	/* first byte of this request;
+						   during a handshake, accept */
 	int64_t			 started_us;	/* of the current request */
 	char			 remote[64];
 };
@@ -91,6 +104,8 @@ struct server {
 	int			 nw;
 	atomic_int		 nconns;
 	atomic_int		 stopping;
+	int			 started;	/* workers running */
+	_Atomic(struct tls_set *) tls;		/* NULL: all plaintext */
 };
 
 static const struct config *
@@ -229,10 +244,11 @@ conn_events(struct conn *c)
 	struct epoll_event ev = { .data.ptr = c };
 
 	/* read only when a new request may be handled; write when pending */
-	if (!c->waiting && !c->closing)
+	if (!c->waiting && !c->closing && !c->handshake)
 		ev.events |= EPOLLIN;
 	if (c->out_off < c->out_len)
 		ev.events |= EPOLLOUT;
+	ev.events |= c->tls_want;
 	epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -247,6 +263,7 @@ conn_free(struct conn *c)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	SSL_free(c->ssl);
 	http_parser_free(&c->hp);
 	webhook_job_free(&c->job);
 	hook_call_free(c->hook);
@@ -260,6 +277,8 @@ conn_close(struct conn *c)
 {
 	if (c->fd >= 0) {
 		epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		if (c->ssl != NULL)
+			tls_close(c->ssl);
 		close(c->fd);
 		c->fd = -1;
 	}
@@ -270,6 +289,45 @@ conn_close(struct conn *c)
 	conn_free(c);
 }
 
+/*
+ * TLS under the contract of recv and send: bytes, 0 at the peer's close,
+ * or -1 with errno EAGAIN (an event the connection does not already wait
+ * for goes in tls_want) or ECONNRESET.  So the loops below serve both.
+ */
+static ssize_t
+conn_tls_result(struct conn *c, ssize_t r, int reading)
+{
+	if (r >= 0)
+		return r;
+	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
+		if (reading && r == TLS_WANT_POLLOUT)
+			c->tls_want = EPOLLOUT;
+		else if (!reading && r == TLS_WANT_POLLIN)
+			c->tls_want = EPOLLIN;
+		errno = EAGAIN;
+	} else
+		errno = ECONNRESET;
+	return -1;
+}
+
+static ssize_t
+conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->ssl == NULL)
+		return recv(c->fd, buf, len, 0);
+	c->tls_want = 0;
+	return conn_tls_result(c, tls_read(c->ssl, buf, len), 1);
+}
+
+static ssize_t
+conn_send(struct conn *c, const void *buf, size_t len)
+{
+	if (c->ssl == NULL)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	c->tls_want = 0;
+	return conn_tls_result(c, tls_write(c->ssl, buf, len), 0);
+}
+
 /* Write what is pending; 0, or -1 when the connection is gone. */
 static int
 conn_flush(struct conn *c)
@@ -277,8 +335,7 @@ conn_flush(struct conn *c)
 	ssize_t n;
 
 	while (c->out_off < c->out_len) {
-		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-		    MSG_NOSIGNAL);
+		n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -508,7 +565,7 @@ conn_read(struct conn *c)
 			    c->closing)
 				break;
 		}
-		n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+		n = conn_recv(c, c->in + c->in_len, sizeof(c->in) - c->in_len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -523,6 +580,57 @@ conn_read(struct conn *c)
 	conn_process(c);
 	if (conn_flush(c) != 0)
 		conn_close(c);
+}
+
+/*
+ * Parsing goes on after a wait.  Bytes still in the kernel wake epoll
+ * again; bytes TLS has already read from it (a pipelined request in the
+ * same record, or read ahead) do not, so they are read here.
+ */
+static void
+conn_resume(struct conn *c)
+{
+	conn_process(c);
+	if (conn_flush(c) != 0)
+		conn_close(c);
+	else if (c->ssl != NULL && !c->waiting && SSL_has_pending(c->ssl))
+		conn_read(c);
+}
+
+/* One step of a TLS handshake; once done, the connection is read as any
+ * other (the first request may have come with the client's Finished). */
+static void
+conn_handshake(struct conn *c)
+{
+	uint32_t want;
+	int r;
+
+	if ((r = tls_handshake(c->ssl)) == 0) {
+		c->handshake = 0;
+		c->tls_want = 0;
+		c->active_ms = clock_unix_ms();
+		conn_read(c);
+		return;
+	}
+	if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT) {
+		conn_close(c);
+		return;
+	}
+	want = r == TLS_WANT_POLLIN ? EPOLLIN : EPOLLOUT;
+	if (want != c->tls_want) {
+		c->tls_want = want;
+		conn_events(c);
+	}
+}
+
+/* Either event may be what TLS waits for: conn_read reads and writes. */
+static void
+conn_tls_event(struct conn *c)
+{
+	if (c->handshake)
+		conn_handshake(c);
+	else
+		conn_read(c);
 }
 
 /* The store answered for these connections: answer and go on parsing. */
@@ -554,9 +662,7 @@ completions(struct worker *w)
 				continue;
 		}
 		request_answered(c);
-		conn_process(c);
-		if (conn_flush(c) != 0)
-			conn_close(c);
+		conn_resume(c);
 	}
 }
 
@@ -593,8 +699,34 @@ listeners_resume(struct worker *w)
 	w->paused = 0;
 }
 
+/* A TLS listener's context now (a reload swaps them), or NULL. */
+static SSL_CTX *
+listener_tls(struct server *s, size_t i)
+{
+	struct tls_set *set = atomic_load_explicit(&s->tls,
+	    memory_order_acquire);
+
+	return set != NULL ? set->ctx[i] : NULL;
+}
+
+/* The SSL holds a reference to ctx: a reload never pulls it away. */
+static int
+conn_tls_begin(struct conn *c, SSL_CTX *ctx)
+{
+	if ((c->ssl = SSL_new(ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_set_accept_state(c->ssl);
+	c->handshake = 1;
+	c->tls_want = EPOLLIN;
+	c->req_ms = c->active_ms;	/* the handshake timeout starts */
+	return 0;
+}
+
 static void
-accept_all(struct worker *w, int lfd, int metrics)
+accept_all(struct worker *w, int lfd, int metrics, SSL_CTX *ctx)
 {
 	const struct config *cfg = cfg_now(w->srv);
 	struct sockaddr_storage ss;
@@ -655,7 +787,8 @@ accept_all(struct worker *w, int lfd, int metrics)
 		w->conns = c;
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+		if ((ctx != NULL && conn_tls_begin(c, ctx) != 0) ||
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
 			conn_close(c);
 	}
 }
@@ -664,7 +797,10 @@ accept_all(struct worker *w, int lfd, int metrics)
  * Idle connections are closed after the idle timeout; a request whose
  * headers are not complete within the header timeout of its first byte is
  * closed (a slow client cannot hold a connection by trickling bytes), and so
- * is a body that makes no progress for the idle timeout.
+ * is a body that makes no progress for the idle timeout.  A TLS handshake
+ * not done within the handshake timeout of the accept is closed: a client
+ * that sends nothing, or trickles its ClientHello, holds a descriptor no
+ * longer than that, and never a worker.
  */
 static void
 timeouts(struct worker *w)
@@ -678,7 +814,11 @@ timeouts(struct worker *w)
 		next = c->next;
 		if (c->waiting || c->fd < 0)
 			continue;
-		if (http_parser_idle(&c->hp) && c->out_len == 0) {
+		if (c->handshake) {
+			if (stopping ||
+			    now - c->req_ms > l->handshake_timeout_ms)
+				conn_close(c);
+		} else if (http_parser_idle(&c->hp) && c->out_len == 0) {
 			if (stopping || now - c->active_ms > l->idle_timeout_ms)
 				conn_close(c);
 		} else if ((c->hp.in_headers &&
@@ -727,16 +867,20 @@ worker_main(void *arg)
 			void *p = evs[i].data.ptr;
 
 			if ((uintptr_t)p >= TAG_LISTEN &&
-			    (uintptr_t)p < TAG_LISTEN + CONFIG_MAX_LISTEN)
-				accept_all(w, w->lfd[(uintptr_t)p - TAG_LISTEN],
-				    0);
-			else if ((uintptr_t)p == TAG_METRICS)
-				accept_all(w, w->mfd, 1);
+			    (uintptr_t)p < TAG_LISTEN + CONFIG_MAX_LISTEN) {
+				size_t l = (uintptr_t)p - TAG_LISTEN;
+
+				accept_all(w, w->lfd[l], 0,
+				    listener_tls(w->srv, l));
+			} else if ((uintptr_t)p == TAG_METRICS)
+				accept_all(w, w->mfd, 1, NULL);
 			else if (p == (void *)&w->evfd)
 				completions(w);
 			else if (evs[i].events & (EPOLLERR | EPOLLHUP) &&
 			    !(evs[i].events & EPOLLIN))
 				conn_close(p);
+			else if (((struct conn *)p)->ssl != NULL)
+				conn_tls_event(p);
 			else if (evs[i].events & EPOLLIN)
 				conn_read(p);
 			else if (evs[i].events & EPOLLOUT &&
@@ -860,27 +1004,53 @@ server_start(struct server *s)
 			log_warn("%s: worker thread", __func__);
 			return -1;
 		}
+	s->started = 1;
 	return 0;
 }
 
 /*
- * Swap the configuration.  Returns once no worker can still hold the old
- * one: each has started a new loop since the swap (they loop at least
- * every TICK_MS), so the caller may free it.
+ * Returns once no worker can still hold a pointer it loaded before this
+ * call: each has started a new loop since (they loop at least every
+ * TICK_MS).  Before the workers start there is nobody to wait for.
  */
+static void
+server_grace(struct server *s)
+{
+	uint64_t *seen;
+	int i, waited;
+
+	if (!s->started)
+		return;
+	if ((seen = calloc((size_t)s->nw, sizeof(*seen))) == NULL) {
+		usleep(4 * TICK_MS * 1000);	/* a loop takes a tick */
+		return;
+	}
+	for (i = 0; i < s->nw; i++)
+		seen[i] = atomic_load(&s->w[i].epoch);
+	for (i = 0; i < s->nw; i++)
+		for (waited = 0; atomic_load(&s->w[i].epoch) == seen[i] &&
+		    waited < 5000; waited += 10)
+			usleep(10000);
+	free(seen);
+}
+
+/* Swap the configuration; the caller may free the old one. */
 const struct config *
 server_set_config(struct server *s, const struct config *cfg)
 {
 	const struct config *old = atomic_exchange(&s->cfg, cfg);
-	uint64_t seen[64];
-	int i, n = s->nw < 64 ? s->nw : 64, waited;
 
-	for (i = 0; i < n; i++)
-		seen[i] = atomic_load(&s->w[i].epoch);
-	for (i = 0; i < n; i++)
-		for (waited = 0; atomic_load(&s->w[i].epoch) == seen[i] &&
-		    waited < 5000; waited += 10)
-			usleep(10000);
+	server_grace(s);
+	return old;
+}
+
+/* Swap the TLS contexts: new connections get the new ones. */
+struct tls_set *
+server_set_tls(struct server *s, struct tls_set *set)
+{
+	struct tls_set *old = atomic_exchange(&s->tls, set);
+
+	server_grace(s);
 	return old;
 }
 
@@ -916,6 +1086,7 @@ server_free(struct server *s)
 			close(s->w[i].spare);
 		pthread_mutex_destroy(&s->w[i].lock);
 	}
+	tls_set_free(atomic_load(&s->tls));	/* after the last SSL_free */
 	free(s->w);
 	free(s);
 }

@@ -16,6 +16,7 @@
 #include "store.h"
 
 struct server;
+struct tls_set;
 
 /* Bind every listener once per worker (before privileges are dropped). */
 struct server *server_new(const struct config *cfg, struct store *store,
@@ -27,6 +28,11 @@ void	server_set_hook(struct server *s, struct hook *h);
  * Returns the old one once no worker uses it any more. */
 const struct config *server_set_config(struct server *s,
 	    const struct config *cfg);
+/* The TLS contexts of the listeners (see tls.h), at start or on reload.
+ * Returns the old set once no worker can take a new connection with it;
+ * the caller frees it, and connections keep the context they started
+ * with.  The server frees the last set in server_free. */
+struct tls_set *server_set_tls(struct server *s, struct tls_set *set);
 /* Stop accepting, finish in-flight requests, join the workers. */
 void	server_stop(struct server *s);
 void	server_free(struct server *s);

@@ -28,6 +28,8 @@
 #include <linux/netfilter.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
@@ -155,6 +157,107 @@ fail:
 	return -1;
 }
 
+/*
+ * One probe connection: plaintext, or TLS when the listener has a
+ * certificate.  The TLS side checks liveness, not identity: it talks to
+ * our own daemon on a local address, so the certificate is not verified.
+ */
+struct probe {
+	int	 fd;
+	SSL_CTX	*ctx;
+	SSL	*ssl;
+};
+
+static void
+probe_close(struct probe *p)
+{
+	if (p->ssl != NULL)
+		SSL_free(p->ssl);
+	if (p->ctx != NULL)
+		SSL_CTX_free(p->ctx);
+	close(p->fd);
+}
+
+/* Wait for what the last SSL call wants; -1 with errno on failure. */
+static int
+probe_wait(struct probe *p, int rc, double deadline)
+{
+	struct pollfd pfd = { .fd = p->fd };
+
+	switch (SSL_get_error(p->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		pfd.events = POLLIN;
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		pfd.events = POLLOUT;
+		break;
+	default:
+		ERR_clear_error();
+		errno = EPROTO;
+		return -1;
+	}
+	if (poll(&pfd, 1, ms_left(deadline)) != 1) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+probe_tls(struct probe *p, double deadline)
+{
+	int rc;
+
+	if ((p->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    (p->ssl = SSL_new(p->ctx)) == NULL ||
+	    SSL_set_fd(p->ssl, p->fd) != 1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(p->ctx, TLS1_2_VERSION);
+	while ((rc = SSL_connect(p->ssl)) != 1)
+		if (probe_wait(p, rc, deadline) != 0)
+			return -1;
+	return 0;
+}
+
+static ssize_t
+probe_recv(struct probe *p, char *buf, size_t len, double deadline)
+{
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	int n;
+
+	if (p->ssl == NULL) {
+		if (poll(&pfd, 1, ms_left(deadline)) != 1) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		return recv(p->fd, buf, len, 0);
+	}
+	while ((n = SSL_read(p->ssl, buf, (int)len)) <= 0) {
+		if (SSL_get_error(p->ssl, n) == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		if (probe_wait(p, n, deadline) != 0)
+			return errno == EPROTO ? 0 : -1;  /* no close_notify */
+	}
+	return n;
+}
+
+static int
+probe_send(struct probe *p, const char *buf, size_t len, double deadline)
+{
+	int n;
+
+	/* a few hundred bytes into an empty socket buffer: one send */
+	if (p->ssl == NULL)
+		return send(p->fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ?
+		    0 : -1;
+	while ((n = SSL_write(p->ssl, buf, (int)len)) <= 0)
+		if (probe_wait(p, n, deadline) != 0)
+			return -1;
+	return 0;
+}
+
 /* Done when the peer closed, or the Content-Length is all there. */
 static int
 http_complete(const char *buf, size_t len)
@@ -171,9 +274,8 @@ http_complete(const char *buf, size_t len)
 
 /* The whole answer into *out (NUL-terminated); 0, or -1 with errno. */
 static int
-http_read(int fd, double deadline, char **out, size_t *outlen)
+http_read(struct probe *p, double deadline, char **out, size_t *outlen)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t len = 0, cap = 0;
 	char *buf = NULL, *nb;
 	ssize_t n;
@@ -188,11 +290,8 @@ http_read(int fd, double deadline, char **out, size_t *outlen)
 			}
 			buf = nb;
 		}
-		if (poll(&pfd, 1, ms_left(deadline)) != 1) {
-			errno = ETIMEDOUT;
-			break;
-		}
-		if ((n = recv(fd, buf + len, cap - len - 1, 0)) < 0) {
+		if ((n = probe_recv(p, buf + len, cap - len - 1,
+		    deadline)) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			break;
@@ -214,29 +313,35 @@ status_http_get(const struct config_listen *to, const char *path,
     int timeout_ms, char **body, char *err, size_t errlen)
 {
 	double deadline = clock_mono_s() + timeout_ms / 1000.0;
+	struct probe p = { .fd = -1 };
 	char req[512], *resp = NULL, *b;
 	size_t len;
-	int fd, n, code = -1;
+	int n, code = -1;
 
 	if (body)
 		*body = NULL;
-	if ((fd = http_connect(to, deadline)) == -1) {
+	if ((p.fd = http_connect(to, deadline)) == -1) {
 		log_errbuf(err, errlen, "connect %s: %s", to->text,
 		    strerror(errno));
+		return -1;
+	}
+	if (to->tls_cert[0] != '\0' && probe_tls(&p, deadline) != 0) {
+		log_errbuf(err, errlen, "TLS handshake with %s: %s", to->text,
+		    strerror(errno));
+		probe_close(&p);
 		return -1;
 	}
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
 	    "User-Agent: streamgate-status\r\nConnection: close\r\n\r\n",
 	    path, to->text);
-	/* a few hundred bytes into an empty socket buffer: one send */
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n ||
-	    http_read(fd, deadline, &resp, &len) != 0) {
+	if (probe_send(&p, req, (size_t)n, deadline) != 0 ||
+	    http_read(&p, deadline, &resp, &len) != 0) {
 		log_errbuf(err, errlen, "GET %s from %s: %s", path, to->text,
 		    strerror(errno));
-		close(fd);
+		probe_close(&p);
 		return -1;
 	}
-	close(fd);
+	probe_close(&p);
 	if (sscanf(resp, "HTTP/1.%*[01] %d", &code) != 1 || code < 100) {
 		log_errbuf(err, errlen, "GET %s from %s: not an HTTP answer",
 		    path, to->text);

@@ -7,7 +7,9 @@
  *               [--check-config]
  *
  * Setup reads everything it needs (config, secrets, store, sockets) before
- * any worker starts; signals are taken by the main thread with sigwait.
+ * any worker starts, then the daemon drops to its user with no capability
+ * and a seccomp filter (privsep.h); signals are taken by the main thread
+ * with sigwait.
  * Besides the workers and the store's writer there are at most two more
  * threads: push delivery (with a push upstream) and the synchronous hooks
  * (with a Before-Message-Send or Custom Commands upstream).
@@ -31,8 +33,12 @@
 #include "hook.h"
 #include "jsonarena.h"
 #include "log.h"
+#include "metrics.h"
+#include "privsep.h"
 #include "server.h"
 #include "store.h"
+#include "sysstats.h"
+#include "tls.h"
 #include "upstream.h"
 
 #define EXIT_USAGE	2
@@ -156,7 +162,25 @@ struct daemon {
 	struct store	*store;
 	struct deliver	*dl;		/* NULL: no push upstream at start */
 	struct hook	*hook;		/* NULL: no hook upstream yet */
+	struct tls_tickets *tickets;	/* kept across reloads */
 };
+
+/*
+ * The TLS contexts of cfg's listeners, read from their certificate and key
+ * files; NULL with err naming the file.  The ticket keys are made once and
+ * kept across reloads, so a client resumes across a certificate renewal.
+ */
+static struct tls_set *
+tls_begin(struct daemon *d, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	if (d->tickets == NULL &&
+	    (d->tickets = tls_tickets_new(TLS_TICKET_PERIOD_S)) == NULL) {
+		snprintf(err, errlen, "tls: cannot make session ticket keys");
+		return NULL;
+	}
+	return tls_set_new(cfg, d->tickets, err, errlen);
+}
 
 static int
 hooks_wanted(const struct config *cfg)
@@ -247,6 +271,7 @@ reload(int argc, char **argv, struct daemon *d, struct config *cur)
 {
 	struct config *next = calloc(1, sizeof(*next));
 	const struct config *old;
+	struct tls_set *tls;
 	char err[1024];
 	int check = 0;
 
@@ -271,11 +296,20 @@ reload(int argc, char **argv, struct daemon *d, struct config *cur)
 	next->nlisten = cur->nlisten;
 	next->metrics = cur->metrics;
 	next->has_metrics = cur->has_metrics;
+	/* certificates too: one bad file refuses the whole reload */
+	if ((tls = tls_begin(d, next, err, sizeof(err))) == NULL) {
+		log_warnx("SIGHUP: %s; keeping the running configuration", err);
+		config_free(next);
+		free(next);
+		return cur;
+	}
 	upstreams_pin(next, cur);
 	if (d->dl != NULL)
 		deliver_configure(d->dl, next);
 	hooks_begin(d, next);		/* before a worker sees the URL */
 	upstreams_log(next, cur);
+	/* new handshakes only: open connections keep their certificate */
+	tls_set_free(server_set_tls(d->srv, tls));
 	old = server_set_config(d->srv, next);
 	config_free((struct config *)old);	/* wipes the old secrets */
 	free((struct config *)old);
@@ -343,6 +377,22 @@ store_dir_make(const char *uri)
 		log_warn("mkdir %s", path);
 }
 
+/*
+ * Before any thread: fork the helper that reads the XDP and nft counters
+ * for /metrics (it keeps CAP_NET_ADMIN, which the daemon gives up), then
+ * take the first step of the drop, which every later thread inherits.
+ */
+static struct sysstats *
+privs_begin(const struct config *cfg, struct privsep *ps)
+{
+	struct sysstats *ss = NULL;
+
+	if (cfg->has_metrics)
+		metrics_set_sysstats(ss = sysstats_start());
+	privsep_init(cfg, ps);
+	return ss;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -351,6 +401,9 @@ main(int argc, char **argv)
 	struct store_options sopt;
 	char consumer[320];
 	struct dedup *dedup;
+	struct tls_set *tls;
+	struct privsep ps;
+	struct sysstats *ss;
 	char err[1024];
 	sigset_t sigs;
 	int check = 0, sig;
@@ -362,9 +415,13 @@ main(int argc, char **argv)
 		fatal("%s", __func__);
 	if (config_build(argc, argv, cfg, &check, err, sizeof(err)) != 0)
 		usage_error(err);
+	if ((tls = tls_begin(&d, cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if (check) {
 		printf("configuration OK: %zu listener(s), %zu key(s), "
 		    "store %s\n", cfg->nlisten, cfg->nkeys, cfg->store);
+		tls_set_free(tls);
+		tls_tickets_free(d.tickets);
 		config_free(cfg);
 		free(cfg);
 		return 0;
@@ -384,6 +441,7 @@ main(int argc, char **argv)
 		fatalx("libcurl: cannot initialise");
 	nofile_raise(cfg);
 	store_dir_make(cfg->store);
+	ss = privs_begin(cfg, &ps);
 	sopt.dedup_window_ms = (uint64_t)cfg->dedup_window_s * 1000;
 	sopt.retention_ms = (uint64_t)cfg->retention_s * 1000;
 	sopt.redis_prefix = cfg->redis_prefix;
@@ -395,6 +453,8 @@ main(int argc, char **argv)
 		fatalx("dedup: out of memory");
 	if ((d.srv = server_new(cfg, d.store, dedup, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	(void)server_set_tls(d.srv, tls);	/* the server owns it now */
+	privsep_drop(&ps, cfg->store);	/* only the store's writer runs */
 	delivery_begin(&d, cfg);
 	hooks_begin(&d, cfg);
 	upstreams_log(cfg, NULL);
@@ -416,12 +476,15 @@ main(int argc, char **argv)
 	}
 	log_info("%s: finishing in-flight requests", strsignal(sig));
 	server_stop(d.srv);	/* waits for the hooks its requests wait for */
+	metrics_set_sysstats(NULL);
+	sysstats_stop(ss);	/* the helper exits on its socket's close */
 	hook_stop(d.hook);
 	deliver_stop(d.dl);	/* up to 2 s for requests in flight */
 	store_close(d.store);	/* commits whatever is queued, marks too */
 	deliver_free(d.dl);
 	hook_free(d.hook);
 	server_free(d.srv);
+	tls_tickets_free(d.tickets);	/* wiped, after the last context */
 	dedup_free(dedup);
 	curl_global_cleanup();
 	config_free(cfg);

@@ -1,5 +1,7 @@
-/* test_secret.c: secret_load on files in a temporary directory. */
+/* test_secret.c: secret_load on files in a temporary directory; the
+ * secret's pages: out of core dumps, zero in a child, wiped on free. */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -228,6 +230,105 @@ test_long(void **state)
 	    "first line longer than 1024 bytes");
 }
 
+/* The VmFlags of the mapping that holds p, from /proc/self/smaps. */
+static int
+vm_flags(const void *p, char *flags, size_t len)
+{
+	char line[512], perms[8];
+	unsigned long lo, hi;
+	uintptr_t a = (uintptr_t)p;
+	int in = 0, found = 0;
+	FILE *fp = fopen("/proc/self/smaps", "r");
+
+	if (fp == NULL)
+		return -1;
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		/* a mapping's first line: "lo-hi perms offset dev inode" */
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3)
+			in = a >= lo && a < hi;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(flags, len, "%s", line + 8);
+			found = 1;
+		}
+	}
+	fclose(fp);
+	return found ? 0 : -1;
+}
+
+static void
+test_pages(void **state)
+{
+	struct secret s;
+	char flags[512];
+
+	(void)state;
+	assert_int_equal(secret_from(SECRET_TEXT, strlen(SECRET_TEXT), &s), 0);
+	assert_int_equal((uintptr_t)s.bytes % (uintptr_t)sysconf(_SC_PAGESIZE),
+	    0);
+	assert_int_equal(vm_flags(s.bytes, flags, sizeof(flags)), 0);
+	/* dd: left out of core dumps; wf: zero in a forked child */
+	if (strstr(flags, " dd") == NULL || strstr(flags, " wf") == NULL)
+		fail_msg("VmFlags of the secret's page: %s", flags);
+	secret_free(&s);
+}
+
+static void
+test_fork_sees_zeros(void **state)
+{
+	struct secret s;
+	size_t i, nonzero = 0;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	assert_int_equal(secret_from(SECRET_TEXT, strlen(SECRET_TEXT), &s), 0);
+	if ((pid = fork()) == 0) {
+		for (i = 0; i < s.len; i++)
+			nonzero += s.bytes[i] != 0;
+		_exit(nonzero == 0 ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* ours is intact */
+	assert_memory_equal(s.bytes, SECRET_TEXT, s.len);
+	secret_free(&s);
+}
+
+static size_t hook_calls, hook_nonzero;
+
+static void
+free_hook(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	hook_calls++;
+	for (i = 0; i < len; i++)
+		hook_nonzero += p[i] != 0;
+}
+
+/* Every secret_free (reload, exit) wipes the page before unmapping it. */
+static void
+test_wiped_on_free(void **state)
+{
+	struct dir *d = *state;
+	struct secret s;
+	char err[512];
+
+	hook_calls = hook_nonzero = 0;
+	secret_set_free_hook(free_hook);
+	assert_int_equal(secret_load(file_puts(d, SECRET_TEXT "\n", 0600), &s,
+	    err, sizeof(err)), 0);
+	assert_memory_equal(s.bytes, SECRET_TEXT, s.len);
+	secret_free(&s);
+	secret_free(&s);		/* twice: nothing the second time */
+	secret_set_free_hook(NULL);
+	assert_int_equal(hook_calls, 1);
+	assert_int_equal(hook_nonzero, 0);
+	assert_null(s.bytes);
+}
+
 int
 main(void)
 {
@@ -247,6 +348,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_empty, dir_setup,
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_long, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test(test_pages),
+		cmocka_unit_test(test_fork_sees_zeros),
+		cmocka_unit_test_setup_teardown(test_wiped_on_free, dir_setup,
 		    dir_teardown),
 	};
 
