@@ -511,6 +511,20 @@ set_upstream(const struct pctx *ctx, const cJSON *v, const char *path,
 	return set_string(ctx, v, path, base, f, upstream_check);
 }
 
+/* A path, or null for the system's CA store. */
+static int
+set_ca_file(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	if (cJSON_IsNull(v)) {
+		((char *)base + f->off)[0] = '\0';
+		return 0;
+	}
+	if (!cJSON_IsString(v))
+		return key_err(ctx, path, "must be a string or null");
+	return set_string(ctx, v, path, base, f, text_check);
+}
+
 static int
 set_prefix(const struct pctx *ctx, const cJSON *v, const char *path,
     void *base, const struct field *f)
@@ -859,6 +873,8 @@ static const struct field top_fields[] = {
 	{ "routes", set_routes, 0, 0, 0, 0 },
 	{ "limits", set_limits, 0, 0, 0, 0 },
 	{ "upstreams", set_upstreams, 0, 0, 0, 0 },
+	FIELD_STR("upstream_ca_file", set_ca_file, struct config,
+	    upstream_ca_file),
 	{ "delivery", set_delivery, 0, 0, 0, 0 },
 	FIELD_NUM("hook_deadline_ms", hook_deadline_ms, 50, 1500),
 	FIELD_NUM("retention_s", retention_s, 0, 3650 * 86400),

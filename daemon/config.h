@@ -15,6 +15,7 @@
  *   "upstream": null,                            or "http://...", "unix:/path"
  *   "upstreams": {"push": null, "before_message_send": null,
  *                 "custom_commands": null},      per route; null: "upstream"
+ *   "upstream_ca_file": null,                    https upstreams: CA bundle
  *   "delivery": {"backoff_base_ms": 1000, "backoff_cap_ms": 300000,
  *                "max_attempts": 12, "timeout_ms": 10000, "concurrency": 32},
  *   "hook_deadline_ms": 1200,                    sync hooks: under Stream's 1.5 s
@@ -92,6 +93,7 @@ struct config {
 	char			upstream_push[CONFIG_PATH_LEN];	/* "" upstream */
 	char			upstream_bms[CONFIG_PATH_LEN];
 	char			upstream_commands[CONFIG_PATH_LEN];
+	char			upstream_ca_file[CONFIG_PATH_LEN]; /* "": system */
 	struct config_delivery	delivery;
 	unsigned		hook_deadline_ms;
 	unsigned		retention_s;			/* 0: keep */

@@ -344,6 +344,7 @@ order_done(struct order *o, struct order_entry *e)
 /* What the worker needs of the configuration, copied. */
 struct settings {
 	char			url[CONFIG_PATH_LEN];
+	char			ca_file[CONFIG_PATH_LEN];
 	char			route[256];
 	struct config_delivery	dl;
 };
@@ -397,6 +398,7 @@ static void
 settings_copy(struct settings *s, const struct config *cfg)
 {
 	snprintf(s->url, sizeof(s->url), "%s", config_upstream(cfg, CR_PUSH));
+	snprintf(s->ca_file, sizeof(s->ca_file), "%s", cfg->upstream_ca_file);
 	snprintf(s->route, sizeof(s->route), "%s", cfg->route_push);
 	s->dl = cfg->delivery;
 }
@@ -673,6 +675,7 @@ job_start(struct deliver *d, struct order_entry *e)
 	}
 	memset(&m, 0, sizeof(m));
 	m.url = d->set.url;
+	m.ca_file = d->set.ca_file;
 	m.route = d->set.route;
 	m.webhook_id = j->rec.webhook_id;
 	m.api_key = j->rec.api_key;

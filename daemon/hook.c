@@ -163,6 +163,7 @@ call_start(struct hook *hk, struct hook_call *c)
 	c->priv = x;
 	memset(&m, 0, sizeof(m));
 	m.url = c->url;
+	m.ca_file = c->ca_file;
 	m.route = c->path;
 	m.command = c->route == WR_COMMAND ? c->command : NULL;
 	m.webhook_id = c->webhook_id;

@@ -25,6 +25,7 @@ struct hook_call {
 	/* in: set by the worker */
 	enum webhook_route	 route;		/* WR_BMS or WR_COMMAND */
 	char			 url[CONFIG_PATH_LEN];
+	char			 ca_file[CONFIG_PATH_LEN];	/* "": system */
 	char			 path[256];	/* the route (unix sockets) */
 	char			 command[128];	/* custom commands: ?type= */
 	char			 webhook_id[HTTP_HDR_MAX];

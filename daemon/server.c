@@ -401,6 +401,7 @@ hook_call_make(struct conn *c, const struct config *cfg, const char *url,
 		return NULL;
 	h->route = j->route;
 	snprintf(h->url, sizeof(h->url), "%s", url);
+	snprintf(h->ca_file, sizeof(h->ca_file), "%s", cfg->upstream_ca_file);
 	snprintf(h->path, sizeof(h->path), "%s", j->route == WR_BMS ?
 	    cfg->route_bms : cfg->route_commands);
 	snprintf(h->command, sizeof(h->command), "%s", j->command);

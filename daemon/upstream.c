@@ -155,6 +155,8 @@ upstream_prepare(CURL *h, const struct upstream_msg *m,
 	if (sock != NULL)
 		rc |= curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
 	rc |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (m->ca_file != NULL && m->ca_file[0] != '\0')
+		rc |= curl_easy_setopt(h, CURLOPT_CAINFO, m->ca_file);
 	rc |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	rc |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, m->timeout_ms);
 	rc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, m->timeout_ms);

@@ -27,6 +27,7 @@
 /* What one request sends. */
 struct upstream_msg {
 	const char	*url;		/* the configured upstream */
+	const char	*ca_file;	/* https: CA bundle; NULL, "": system */
 	const char	*route;		/* unix: the request path */
 	const char	*command;	/* custom commands: ?type=; NULL, "" */
 	const char	*webhook_id;

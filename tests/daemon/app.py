@@ -24,6 +24,7 @@ by POST /_control with a JSON object of the same names (merged in):
          [--fail-first N] [--fail-every N] [--rewrite TEXT] [--reply TEXT]
 """
 import argparse
+import ssl
 import hashlib
 import http.server
 import json
@@ -154,6 +155,8 @@ def main():
     p.add_argument("--fail-every", type=int, default=0)
     p.add_argument("--rewrite")
     p.add_argument("--reply")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
     a = p.parse_args()
     if a.unix:
         try:
@@ -163,6 +166,10 @@ def main():
         srv = UnixServer(a.unix, Handler)
     else:
         srv = TCPServer(("127.0.0.1", a.port), Handler)
+    if a.tls_cert:      # an https upstream
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.state = State(a)
     print("ready", flush=True)
     try:

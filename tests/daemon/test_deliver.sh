@@ -639,6 +639,27 @@ c.commit()' "$UDB" "$seq"
 		fail "dead events are not sent again (2 attempts each)" "$n requests, want 4"
 	stop "$UNIX"
 fi
+
+# ---- an https upstream, its CA given by upstream_ca_file
+HREC=$T/https.jsonl
+HPORT=$(free_port) HAPORT=$(free_port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-subj /CN=app.test -addext subjectAltName=IP:127.0.0.1 -days 1 \
+	-keyout "$T/app.key" -out "$T/app.crt" 2>/dev/null
+printf '{"upstream_ca_file": "%s"}\n' "$T/app.crt" >"$T/https.json"
+start_app HAPP --port "$HAPORT" --record "$HREC" --tls-cert "$T/app.crt" \
+	--tls-key "$T/app.key" || exit 1
+if ! start_daemon "$T/https.err" "$HPORT" "${DKEY[@]}" --config "$T/https.json" \
+	--store "sqlite:$T/https.db" --upstream "https://127.0.0.1:$HAPORT/hook"; then
+	fail "https upstream: daemon starts" "$START_ERR"
+else
+	"${DH[@]}" send --port "$HPORT" "${KEYARGS[@]}" --prefix tls \
+		--out "$T/tls" >/dev/null 2>&1
+	delivered "https upstream: delivered, certificate checked against upstream_ca_file" \
+		"$HREC" "$T/tls" 5 exact --record "$HREC" --sent "$T/tls" \
+		--key "$API_KEY" --path /hook --once
+	stop "$DPID"
+fi
 stop "$UAPP"
 
 # ---- kill -9 during deliveries to a slow app: nothing stored is lost

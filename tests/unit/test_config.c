@@ -435,6 +435,11 @@ test_delivery(void **state)
 	assert_string_equal(c.redis_prefix, "edge:eu-1");
 	config_free(&c);
 
+	accepted("{\"upstream_ca_file\": \"/etc/streamgate/app-ca.pem\"}", &c);
+	assert_string_equal(c.upstream_ca_file, "/etc/streamgate/app-ca.pem");
+	config_free(&c);
+	refused("{\"upstream_ca_file\": 1}",
+	    "upstream_ca_file: must be a string or null");
 	refused("{\"upstreams\": {\"pusher\": null}}",
 	    "upstreams.pusher: unknown key");
 	refused("{\"upstreams\": {\"push\": \"ftp://x\"}}",
