@@ -498,9 +498,10 @@ set_store(const struct pctx *ctx, const cJSON *v, const char *path,
 	return set_string(ctx, v, path, base, f, store_check);
 }
 
+/* A string checked by check, or null for "none" (""). */
 static int
-set_upstream(const struct pctx *ctx, const cJSON *v, const char *path,
-    void *base, const struct field *f)
+set_optional(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f, const char *(*check)(const char *))
 {
 	if (cJSON_IsNull(v)) {
 		((char *)base + f->off)[0] = '\0';
@@ -508,7 +509,14 @@ set_upstream(const struct pctx *ctx, const cJSON *v, const char *path,
 	}
 	if (!cJSON_IsString(v))
 		return key_err(ctx, path, "must be a string or null");
-	return set_string(ctx, v, path, base, f, upstream_check);
+	return set_string(ctx, v, path, base, f, check);
+}
+
+static int
+set_upstream(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	return set_optional(ctx, v, path, base, f, upstream_check);
 }
 
 /* A path, or null for the system's CA store. */
@@ -516,13 +524,7 @@ static int
 set_ca_file(const struct pctx *ctx, const cJSON *v, const char *path,
     void *base, const struct field *f)
 {
-	if (cJSON_IsNull(v)) {
-		((char *)base + f->off)[0] = '\0';
-		return 0;
-	}
-	if (!cJSON_IsString(v))
-		return key_err(ctx, path, "must be a string or null");
-	return set_string(ctx, v, path, base, f, text_check);
+	return set_optional(ctx, v, path, base, f, text_check);
 }
 
 static int
