@@ -67,7 +67,17 @@ int	filter_users(const struct filter_maps *m, struct filter_user *u,
 
 /* filter_stats.c: counters summed over CPUs, as a table or JSON. */
 int	filter_stats_print(const struct filter_maps *m, int json);
-/* Entry idx of a per-CPU counter map, summed over the CPUs; 0 or -1. */
-int	filter_percpu_sum(int fd, uint32_t idx, struct sg_counter *sum);
+/* The program's counters, summed over CPUs, with the regions' names. */
+struct filter_counters {
+	struct sg_region_name	name[SG_MAX_REGIONS];
+	struct sg_counter	pass[SG_MAX_REGIONS];
+	struct sg_counter	drop[SG_DROP_MAX];
+	struct sg_counter	skip[SG_SKIP_MAX];
+};
+int	filter_counters_read(const struct filter_maps *m,
+	    struct filter_counters *c);
+/* Names of the drop and skip reasons (labels, JSON keys). */
+extern const char *const filter_drop_names[SG_DROP_MAX];
+extern const char *const filter_skip_names[SG_SKIP_MAX];
 
 #endif

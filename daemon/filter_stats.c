@@ -14,37 +14,30 @@
 #include "filter.h"
 #include "log.h"
 
-static const char *drop_names[SG_DROP_MAX] = {
+const char *const filter_drop_names[SG_DROP_MAX] = {
 	[SG_DROP_NOT_ALLOWED]	= "not_allowed",
 	[SG_DROP_NOT_ALLOWED6]	= "ipv6_not_allowed",
 	[SG_DROP_FRAGMENT]	= "fragment",
 	[SG_DROP_MALFORMED]	= "malformed",
 };
 
-static const char *skip_names[SG_SKIP_MAX] = {
+const char *const filter_skip_names[SG_SKIP_MAX] = {
 	[SG_SKIP_PORT]		= "unprotected_port",
 	[SG_SKIP_NON_IP]	= "non_ip",
 	[SG_SKIP_ARP_ND]	= "arp_nd",
 	[SG_SKIP_FRAGMENT]	= "later_fragment",
 };
 
-struct region_stat {
-	char		name[SG_REGION_NAME_LEN];
-	uint64_t	entries;
-	struct sg_counter c;
-};
-
 struct stats {
 	struct sg_config	cfg;
-	struct region_stat	region[SG_MAX_REGIONS];
-	struct sg_counter	drop[SG_DROP_MAX];
-	struct sg_counter	skip[SG_SKIP_MAX];
+	struct filter_counters	c;
+	uint64_t		entries[SG_MAX_REGIONS];	/* hosts, prefixes */
 	struct filter_user	users[16];
 	int			nusers;
 };
 
-int
-filter_percpu_sum(int fd, uint32_t idx, struct sg_counter *sum)
+static int
+percpu_sum(int fd, uint32_t idx, struct sg_counter *sum)
 {
 	int ncpu = libbpf_num_possible_cpus(), i;
 	struct sg_counter *v;
@@ -79,7 +72,7 @@ exact4_count(const struct filter_maps *m, struct stats *st)
 			continue;
 		for (s = 0; s < SG_X4_SLOTS; s++)
 			if (b.tag[s] && b.tag[s] <= SG_MAX_REGIONS)
-				st->region[b.tag[s] - 1].entries++;
+				st->entries[b.tag[s] - 1]++;
 	}
 }
 
@@ -101,40 +94,46 @@ entries_count(const struct filter_maps *m, struct stats *st)
 			prev = key;
 			if (bpf_map_lookup_elem(fd, key, &region) == 0 &&
 			    region < SG_MAX_REGIONS)
-				st->region[region].entries++;
+				st->entries[region]++;
 		}
 	}
 	exact4_count(m, st);
 }
 
+int
+filter_counters_read(const struct filter_maps *m, struct filter_counters *c)
+{
+	uint32_t k;
+
+	for (k = 0; k < SG_MAX_REGIONS; k++) {
+		if (bpf_map_lookup_elem(m->fd[FM_REGIONS], &k, &c->name[k]) != 0 ||
+		    percpu_sum(m->fd[FM_PASS], k, &c->pass[k]) != 0)
+			return -1;
+		c->name[k].name[SG_REGION_NAME_LEN - 1] = '\0';
+	}
+	for (k = 0; k < SG_DROP_MAX; k++)
+		if (percpu_sum(m->fd[FM_DROP], k, &c->drop[k]) != 0)
+			return -1;
+	for (k = 0; k < SG_SKIP_MAX; k++)
+		if (percpu_sum(m->fd[FM_SKIP], k, &c->skip[k]) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 stats_read(const struct filter_maps *m, struct stats *st)
 {
-	struct sg_region_name rn;
-	uint32_t k;
+	uint32_t k = 0;
 
 	memset(st, 0, sizeof(*st));
-	k = 0;
-	if (bpf_map_lookup_elem(m->fd[FM_CONFIG], &k, &st->cfg) != 0)
-		goto fail;
-	for (k = 0; k < SG_MAX_REGIONS; k++) {
-		if (bpf_map_lookup_elem(m->fd[FM_REGIONS], &k, &rn) != 0 ||
-		    filter_percpu_sum(m->fd[FM_PASS], k, &st->region[k].c) != 0)
-			goto fail;
-		memcpy(st->region[k].name, rn.name, SG_REGION_NAME_LEN - 1);
+	if (bpf_map_lookup_elem(m->fd[FM_CONFIG], &k, &st->cfg) != 0 ||
+	    filter_counters_read(m, &st->c) != 0) {
+		log_warn("%s", __func__);
+		return -1;
 	}
-	for (k = 0; k < SG_DROP_MAX; k++)
-		if (filter_percpu_sum(m->fd[FM_DROP], k, &st->drop[k]) != 0)
-			goto fail;
-	for (k = 0; k < SG_SKIP_MAX; k++)
-		if (filter_percpu_sum(m->fd[FM_SKIP], k, &st->skip[k]) != 0)
-			goto fail;
 	entries_count(m, st);
 	st->nusers = filter_users(m, st->users, 16);
 	return 0;
-fail:
-	log_warn("%s", __func__);
-	return -1;
 }
 
 static void
@@ -174,23 +173,23 @@ stats_table(const struct stats *st, const char *ports)
 	printf("%-20s %8s %14s %16s\n", "PASSED (region)", "ENTRIES",
 	    "PACKETS", "BYTES");
 	for (k = 0; k < SG_MAX_REGIONS; k++)
-		if (st->region[k].name[0] != '\0')
-			printf("%-20s %8llu %14llu %16llu\n", st->region[k].name,
-			    (unsigned long long)st->region[k].entries,
-			    (unsigned long long)st->region[k].c.packets,
-			    (unsigned long long)st->region[k].c.bytes);
+		if (st->c.name[k].name[0] != '\0')
+			printf("%-20s %8llu %14llu %16llu\n", st->c.name[k].name,
+			    (unsigned long long)st->entries[k],
+			    (unsigned long long)st->c.pass[k].packets,
+			    (unsigned long long)st->c.pass[k].bytes);
 	printf("\n%-20s %8s %14s %16s\n", "DROPPED (reason)", "", "PACKETS",
 	    "BYTES");
 	for (k = 0; k < SG_DROP_MAX; k++)
-		printf("%-20s %8s %14llu %16llu\n", drop_names[k], "",
-		    (unsigned long long)st->drop[k].packets,
-		    (unsigned long long)st->drop[k].bytes);
+		printf("%-20s %8s %14llu %16llu\n", filter_drop_names[k], "",
+		    (unsigned long long)st->c.drop[k].packets,
+		    (unsigned long long)st->c.drop[k].bytes);
 	printf("\n%-20s %8s %14s %16s\n", "UNCHECKED (reason)", "", "PACKETS",
 	    "BYTES");
 	for (k = 0; k < SG_SKIP_MAX; k++)
-		printf("%-20s %8s %14llu %16llu\n", skip_names[k], "",
-		    (unsigned long long)st->skip[k].packets,
-		    (unsigned long long)st->skip[k].bytes);
+		printf("%-20s %8s %14llu %16llu\n", filter_skip_names[k], "",
+		    (unsigned long long)st->c.skip[k].packets,
+		    (unsigned long long)st->c.skip[k].bytes);
 }
 
 static cJSON *
@@ -226,21 +225,21 @@ stats_json(const struct stats *st, const char *ports)
 	cJSON_AddNumberToObject(root, "generation", st->cfg.generation);
 	arr = cJSON_AddArrayToObject(root, "regions");
 	for (k = 0; k < SG_MAX_REGIONS; k++) {
-		if (st->region[k].name[0] == '\0')
+		if (st->c.name[k].name[0] == '\0')
 			continue;
-		o = counter_json(&st->region[k].c);
-		cJSON_AddStringToObject(o, "region", st->region[k].name);
+		o = counter_json(&st->c.pass[k]);
+		cJSON_AddStringToObject(o, "region", st->c.name[k].name);
 		cJSON_AddNumberToObject(o, "id", k);
 		cJSON_AddNumberToObject(o, "entries",
-		    (double)st->region[k].entries);
+		    (double)st->entries[k]);
 		cJSON_AddItemToArray(arr, o);
 	}
 	o = cJSON_AddObjectToObject(root, "dropped");
 	for (k = 0; k < SG_DROP_MAX; k++)
-		cJSON_AddItemToObject(o, drop_names[k], counter_json(&st->drop[k]));
+		cJSON_AddItemToObject(o, filter_drop_names[k], counter_json(&st->c.drop[k]));
 	o = cJSON_AddObjectToObject(root, "unchecked");
 	for (k = 0; k < SG_SKIP_MAX; k++)
-		cJSON_AddItemToObject(o, skip_names[k], counter_json(&st->skip[k]));
+		cJSON_AddItemToObject(o, filter_skip_names[k], counter_json(&st->c.skip[k]));
 
 	if ((text = cJSON_Print(root)) == NULL) {
 		cJSON_Delete(root);

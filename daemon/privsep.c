@@ -402,7 +402,8 @@ daemon_calls_args(scmp_filter_ctx ctx)
 }
 
 int
-privsep_seccomp(int kill)
+privsep_filter_load(int kill, int tsync, const int *calls, size_t ncalls,
+    int (*args)(scmp_filter_ctx))
 {
 	scmp_filter_ctx ctx;
 	size_t i;
@@ -411,17 +412,24 @@ privsep_seccomp(int kill)
 	if ((ctx = seccomp_init(kill ? SCMP_ACT_KILL_PROCESS :
 	    SCMP_ACT_ERRNO(EPERM))) == NULL)
 		return -1;
-	/* every thread, not only this one; another ABI (i386, x32) on
-	 * this x86_64 kernel is never legitimate */
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0 ||
+	/* tsync: every thread, not only this one; another ABI (i386, x32)
+	 * on this x86_64 kernel is never legitimate */
+	if ((tsync && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0) ||
 	    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
 	    SCMP_ACT_KILL_PROCESS) != 0)
 		rc = -1;
-	for (i = 0; i < sizeof(daemon_calls) / sizeof(daemon_calls[0]); i++)
-		rc |= rule(ctx, SCMP_ACT_ALLOW, daemon_calls[i], 0, NULL);
-	rc |= daemon_calls_args(ctx);
+	for (i = 0; i < ncalls; i++)
+		rc |= rule(ctx, SCMP_ACT_ALLOW, calls[i], 0, NULL);
+	rc |= args(ctx) != 0 ? -1 : 0;
 	if (rc == 0 && seccomp_load(ctx) != 0)
 		rc = -1;
 	seccomp_release(ctx);
 	return rc;
+}
+
+int
+privsep_seccomp(int kill)
+{
+	return privsep_filter_load(kill, 1, daemon_calls,
+	    sizeof(daemon_calls) / sizeof(daemon_calls[0]), daemon_calls_args);
 }

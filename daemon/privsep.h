@@ -29,8 +29,11 @@
 #ifndef SG_PRIVSEP_H
 #define SG_PRIVSEP_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include <seccomp.h>
 
 #include "config.h"
 
@@ -53,6 +56,13 @@ void	privsep_drop(const struct privsep *ps, const char *store);
 int	privsep_seccomp_kill(void);
 /* The daemon's filter, on every thread of the caller.  0 or -1. */
 int	privsep_seccomp(int kill);
+/*
+ * Load a filter (this thread; every thread with tsync): calls[] allowed
+ * with any arguments, args() adds the rules with argument checks.  The
+ * default action as privsep_seccomp's; another ABI is killed.  0 or -1.
+ */
+int	privsep_filter_load(int kill, int tsync, const int *calls,
+	    size_t ncalls, int (*args)(scmp_filter_ctx));
 
 /*
  * The calling thread keeps only the capabilities in keep (a mask of

@@ -63,55 +63,12 @@ struct sysstats {
 
 /* ---- the helper: XDP counters ---- */
 
-static const char *drop_names[SG_DROP_MAX] = {
-	[SG_DROP_NOT_ALLOWED]	= "not_allowed",
-	[SG_DROP_NOT_ALLOWED6]	= "ipv6_not_allowed",
-	[SG_DROP_FRAGMENT]	= "fragment",
-	[SG_DROP_MALFORMED]	= "malformed",
-};
-
-static const char *skip_names[SG_SKIP_MAX] = {
-	[SG_SKIP_PORT]		= "unprotected_port",
-	[SG_SKIP_NON_IP]	= "non_ip",
-	[SG_SKIP_ARP_ND]	= "arp_nd",
-	[SG_SKIP_FRAGMENT]	= "later_fragment",
-};
-
-struct xdp_counts {
-	struct sg_region_name	name[SG_MAX_REGIONS];
-	struct sg_counter	pass[SG_MAX_REGIONS];
-	struct sg_counter	drop[SG_DROP_MAX];
-	struct sg_counter	skip[SG_SKIP_MAX];
-};
-
-
 /* nf_tables dumps; the pins need only their owner, uid 0 */
 #define HELPER_CAPS	(1ULL << CAP_NET_ADMIN)
 
-static int
-xdp_read_maps(const struct filter_maps *m, struct xdp_counts *x)
-{
-	uint32_t k;
-
-	for (k = 0; k < SG_MAX_REGIONS; k++) {
-		if (bpf_map_lookup_elem(m->fd[FM_REGIONS], &k,
-		    &x->name[k]) != 0 ||
-		    filter_percpu_sum(m->fd[FM_PASS], k, &x->pass[k]) != 0)
-			return -1;
-		x->name[k].name[SG_REGION_NAME_LEN - 1] = '\0';
-	}
-	for (k = 0; k < SG_DROP_MAX; k++)
-		if (filter_percpu_sum(m->fd[FM_DROP], k, &x->drop[k]) != 0)
-			return -1;
-	for (k = 0; k < SG_SKIP_MAX; k++)
-		if (filter_percpu_sum(m->fd[FM_SKIP], k, &x->skip[k]) != 0)
-			return -1;
-	return 0;
-}
-
 /* 1 with x filled when the maps are pinned and readable. */
 static int
-xdp_read(struct xdp_counts *x)
+xdp_read(struct filter_counters *x)
 {
 	struct filter_maps m;
 	int fd, rc;
@@ -123,7 +80,7 @@ xdp_read(struct xdp_counts *x)
 	close(fd);
 	if (filter_maps_open(&m) != 0)
 		return 0;
-	rc = xdp_read_maps(&m, x) == 0;
+	rc = filter_counters_read(&m, x) == 0;
 	if (!rc)
 		log_warn("sysstats: %s", SG_PIN_DIR);
 	filter_maps_close(&m);
@@ -164,7 +121,7 @@ label_put(FILE *out, const char *v)
 
 /* One family (packets or bytes) of every XDP counter. */
 static void
-xdp_family(FILE *out, const struct xdp_counts *x, int bytes)
+xdp_family(FILE *out, const struct filter_counters *x, int bytes)
 {
 	const char *unit = bytes ? "bytes" : "packets";
 	int k;
@@ -182,12 +139,12 @@ xdp_family(FILE *out, const struct xdp_counts *x, int bytes)
 	}
 	for (k = 0; k < SG_DROP_MAX; k++)
 		fprintf(out, "streamgate_xdp_%s_total{reason=\"%s\","
-		    "verdict=\"drop\"} %llu\n", unit, drop_names[k],
+		    "verdict=\"drop\"} %llu\n", unit, filter_drop_names[k],
 		    (unsigned long long)(bytes ? x->drop[k].bytes :
 		    x->drop[k].packets));
 	for (k = 0; k < SG_SKIP_MAX; k++)
 		fprintf(out, "streamgate_xdp_%s_total{reason=\"%s\","
-		    "verdict=\"unchecked\"} %llu\n", unit, skip_names[k],
+		    "verdict=\"unchecked\"} %llu\n", unit, filter_skip_names[k],
 		    (unsigned long long)(bytes ? x->skip[k].bytes :
 		    x->skip[k].packets));
 }
@@ -195,7 +152,7 @@ xdp_family(FILE *out, const struct xdp_counts *x, int bytes)
 static void
 xdp_render(FILE *out)
 {
-	struct xdp_counts x;
+	struct filter_counters x;
 	int have = xdp_read(&x);
 
 	fprintf(out, "# HELP streamgate_xdp_attached Whether the XDP "
@@ -381,26 +338,9 @@ helper_calls_args(scmp_filter_ctx ctx)
 int
 sysstats_seccomp(int kill)
 {
-	scmp_filter_ctx ctx;
-	size_t i;
-	int rc = 0;
-
-	if ((ctx = seccomp_init(kill ? SCMP_ACT_KILL_PROCESS :
-	    SCMP_ACT_ERRNO(EPERM))) == NULL)
-		return -1;
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-	    SCMP_ACT_KILL_PROCESS) != 0)
-		rc = -1;
-	for (i = 0; i < sizeof(helper_calls) / sizeof(helper_calls[0]); i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, helper_calls[i],
-		    0) != 0)
-			rc = -1;
-	if (helper_calls_args(ctx) != 0)
-		rc = -1;
-	if (rc == 0 && seccomp_load(ctx) != 0)
-		rc = -1;
-	seccomp_release(ctx);
-	return rc;
+	/* one thread: no tsync */
+	return privsep_filter_load(kill, 0, helper_calls,
+	    sizeof(helper_calls) / sizeof(helper_calls[0]), helper_calls_args);
 }
 
 static int
