@@ -108,6 +108,10 @@ $(BUILD)/streamgate: $(BUILD)/obj/streamgate.o $(LIB_OBJS)
 $(BUILD)/streamgated: $(BUILD)/obj/streamgated.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_TOOL)
 
+# The daemon under ASan + UBSan, for tests/daemon/test_stress.sh.
+$(BUILD)/asan/streamgated: $(BUILD)/asan/obj/streamgated.o $(LIB_ASAN_OBJS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS_TOOL)
+
 # Unit tests: cmocka, once plain and once under ASan + UBSan.
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(@D)
@@ -163,7 +167,7 @@ else
 		--store sqlite:var/streamgate.db
 endif
 
-test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
+test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS) $(BUILD)/asan/streamgated
 	@BUILD=$(BUILD) tests/run.sh
 
 unit: all $(UNIT_BINS)

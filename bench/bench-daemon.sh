@@ -35,7 +35,9 @@
 #
 #   BUILD=build bench/bench-daemon.sh     (make bench-daemon builds and runs it)
 #   env: BENCH_DURATION (default 10s), BENCH_CONNS (32), BENCH_THREADS (2),
-#        BENCH_BODIES (signed bodies to precompute, default 800000)
+#        BENCH_BODIES (signed bodies to precompute, default 800000),
+#        BENCH_QUICK=1 (only the nginx and SQLite rows: for working on the
+#        daemon's hot path; the targets are judged on a full run)
 set -euo pipefail
 
 BUILD=${BUILD:-build}
@@ -93,75 +95,8 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# ---- the signed bodies: a message.new push as Stream sends it (~1.7 KB);
-# the message id and the timestamps vary, each body signed with the secret.
-python3 - "$DIR/secret" "$DIR/reqs" "$BODIES" "$THREADS" <<'PY'
-import hashlib, hmac, json, sys
-secret = open(sys.argv[1]).readline().strip().encode()
-out, n, nthreads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-MID, TS = "@@MID@@", "@@TS@@"
-
-def user(uid, name, role="user", online=True):
-    return {"id": uid, "role": role, "created_at": "2024-03-11T09:12:44.118391Z",
-            "updated_at": "2025-01-02T17:40:05.61972Z", "last_active": TS,
-            "banned": False, "online": online, "name": name,
-            "image": "https://cdn.example.com/avatars/%s.png" % uid}
-
-sender = user("u-7c1f3a", "Mara Lindqvist")
-cid = "messaging:support-4412"
-body = {
-    "type": "message.new", "cid": cid, "channel_id": "support-4412",
-    "channel_type": "messaging", "message_id": MID,
-    "message": {
-        "id": MID, "text": "Hi! The invoice for March still shows the old plan, can you check it before Friday? I attached the PDF.",
-        "type": "regular", "user": sender,
-        "attachments": [{"type": "file", "title": "invoice-2025-03.pdf", "mime_type": "application/pdf",
-                         "file_size": 48213, "asset_url": "https://cdn.example.com/f/invoice-2025-03.pdf"}],
-        "latest_reactions": [], "own_reactions": [], "reaction_counts": {}, "reaction_scores": {},
-        "reply_count": 0, "cid": cid, "created_at": TS, "updated_at": TS,
-        "shadowed": False, "mentioned_users": [], "silent": False, "pinned": False, "pinned_at": None,
-        "pinned_by": None, "pin_expires": None},
-    "user": sender,
-    "members": [{"user_id": sender["id"],
-                 "created_at": "2025-02-20T08:01:12.5Z", "updated_at": "2025-02-20T08:01:12.5Z",
-                 "banned": False, "role": "owner"},
-                {"user_id": "agent-12",
-                 "created_at": "2025-02-20T08:03:40.2Z", "updated_at": "2025-02-20T08:03:40.2Z",
-                 "banned": False, "role": "member"}],
-    "watcher_count": 2, "channel_last_message_at": TS, "created_at": TS,
-}
-text = json.dumps(body, separators=(",", ":"))
-# split on the placeholders, in the order they occur
-pieces, order, rest = [], [], text
-while True:
-    hits = [(rest.find(p), p) for p in (MID, TS) if rest.find(p) >= 0]
-    if not hits:
-        break
-    at, p = min(hits)
-    pieces.append(rest[:at]); order.append(p); rest = rest[at + len(p):]
-pieces.append(rest)
-kinds = (MID, TS)
-with open(out + "/template", "w") as f:
-    f.write(",".join(str(kinds.index(p) + 1) for p in order) + "\n")
-    f.write("\n".join(pieces) + "\n")
-idx = [kinds.index(p) for p in order]
-outs = [open("%s/vars.%d" % (out, t), "w") for t in range(nthreads)]
-base = 1741000000000
-for i in range(n):
-    mid = "5eed0000-0000-4000-8000-%012x" % i
-    ms = base + i * 7
-    ts = "2025-03-03T%02d:%02d:%02d.%03dZ" % ((ms // 3600000) % 24, (ms // 60000) % 60, (ms // 1000) % 60, ms % 1000)
-    vals = (mid, ts)
-    b = pieces[0] + "".join(vals[k] + pieces[j + 1] for j, k in enumerate(idx))
-    if i == 0:
-        size = len(b)
-        open(out + "/probe.json", "w").write(b)
-    sig = hmac.new(secret, b.encode(), hashlib.sha256).hexdigest()
-    outs[i % nthreads].write("%s\t%s\t%s\n" % (sig, mid, ts))
-for f in outs:
-    f.close()
-print("bench-daemon: %d signed bodies of %d bytes in %s" % (n, size, out), file=sys.stderr)
-PY
+# ---- the signed bodies: a message.new push as Stream sends it (~1.7 KB)
+python3 bench/make-bodies.py "$DIR/secret" "$DIR/reqs" "$BODIES" "$THREADS"
 
 # http PORT METHOD PATH [ID]: one request (ID: signed probe with that webhook
 # id), prints the status; used for readiness and a check that signing works.
@@ -206,11 +141,37 @@ rss_tree_kb() {
 	echo "$t"
 }
 
+# The CPU a server spends per request tells more than req/s on a machine
+# that wrk shares: cpu_ticks PID [COMM] sums utime + stime of PID and its
+# children (nginx's workers), or of PID's threads named COMM (sg-worker,
+# sg-writer); machine_busy prints the busy and the idle jiffies of all cores.
+cpu_ticks() {
+	local p f t=0
+	if [ -n "${2:-}" ]; then
+		for f in /proc/"$1"/task/*/stat; do
+			read -r -a st <"$f" 2>/dev/null || continue
+			[ "${st[1]}" = "($2)" ] && t=$((t + st[13] + st[14]))
+		done
+	else
+		for p in "$1" $(pgrep -P "$1"); do
+			read -r -a st <"/proc/$p/stat" 2>/dev/null || continue
+			t=$((t + st[13] + st[14]))
+		done
+	fi
+	echo "$t"
+}
+machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+
 # run_wrk NAME PORT [SCHEME [close]]: the load (http unless SCHEME, each
-# request on a new connection with close); leaves the SG_RESULT fields as
-# RES_<field>.
+# request on a new connection with close) against the server SRV_PID;
+# leaves the SG_RESULT fields as RES_<field>, the server's CPU per request
+# (µs) as RES_cpu_us (and RES_cpu_worker_us, RES_cpu_writer_us for
+# streamgated), and the machine's idle share during the run as RES_idle_pct.
 run_wrk() {
-	local out=$DIR/wrk-$1.txt
+	local out=$DIR/wrk-$1.txt c0 w0 s0 m0 c1 w1 s1 m1
+	c0=$(cpu_ticks "$SRV_PID"); w0=$(cpu_ticks "$SRV_PID" sg-worker)
+	s0=$(cpu_ticks "$SRV_PID" sg-writer); m0=$(machine_busy)
 	timeout 60 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
 		-s bench/wrk-signed.lua "${3:-http}://127.0.0.1:$2/webhooks/stream/push" \
 		-- "$DIR/reqs" "$THREADS" "$API_KEY" "$RUNTAG" ${4:-} >"$out" 2>&1 ||
@@ -221,6 +182,14 @@ run_wrk() {
 	for kv in ${line#SG_RESULT }; do
 		printf -v "RES_${kv%%=*}" '%s' "${kv#*=}"
 	done
+	c1=$(cpu_ticks "$SRV_PID"); w1=$(cpu_ticks "$SRV_PID" sg-worker)
+	s1=$(cpu_ticks "$SRV_PID" sg-writer); m1=$(machine_busy)
+	read -r RES_cpu_us RES_cpu_worker_us RES_cpu_writer_us RES_idle_pct < <(awk \
+		-v c="$((c1 - c0))" -v w="$((w1 - w0))" -v s="$((s1 - s0))" -v hz="$HZ" \
+		-v n="$RES_requests" -v m0="$m0" -v m1="$m1" 'BEGIN {
+		split(m0, a, " "); split(m1, b, " "); busy = b[1] - a[1]; idle = b[2] - a[2]
+		us = 1e6 / hz / (n > 0 ? n : 1)
+		printf "%.1f %.1f %.1f %.0f\n", c * us, w * us, s * us, 100 * idle / (busy + idle) }')
 }
 
 # ---- one certificate for both TLS servers ----
@@ -269,8 +238,10 @@ EOF
 nginx -e "$NGX/error.log" -c "$NGX/nginx.conf" -p "$NGX" &
 NGX_PID=$!
 wait_ready "$NGX_PID" "$NGX_PORT" || { cat "$NGX/error.log" >&2; die "nginx did not come up"; }
+SRV_PID=$NGX_PID
 run_wrk nginx "$NGX_PORT"
 N_RPS=$RES_rps N_P50=$RES_p50_us N_P99=$RES_p99_us N_OK=$RES_ok N_NON=$RES_non200
+N_CPU=$RES_cpu_us N_IDLE=$RES_idle_pct
 N_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
 N_RSS=$(rss_tree_kb "$NGX_PID")
 
@@ -286,15 +257,31 @@ st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-$RUNTAG")
 [ "$st" = 200 ] || { tail -20 "$DIR/streamgated.log" >&2; die "signed probe answered $st, not 200"; }
 rows() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True).execute("select count(*) from events").fetchone()[0])' "$DB"; }
 ROWS0=$(rows)
+SRV_PID=$SG_PID
 run_wrk streamgated "$SG_PORT"
 kill -0 "$SG_PID" 2>/dev/null || die "streamgated died under load (see $DIR/streamgated.log)"
 S_RSS1=$(rss_kb "$SG_PID")
 S_RPS=$RES_rps S_P50=$RES_p50_us S_P99=$RES_p99_us S_OK=$RES_ok S_NON=$RES_non200
+S_CPU=$RES_cpu_us S_CPUW=$RES_cpu_worker_us S_CPUS=$RES_cpu_writer_us S_IDLE=$RES_idle_pct
 S_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
 S_SENT=$RES_sent S_WRAPS=$RES_wraps S_STATUSES=$RES_statuses
 # rows committed (visible to another connection) while the daemon still runs
 ROWS=$(( $(rows) - ROWS0 ))
 stop_pid "$SG_PID"; SG_PID=
+
+if [ -n "${BENCH_QUICK:-}" ]; then
+	stop_pid "$NGX_PID"; NGX_PID=
+	awk -v r="$N_RPS" -v a="$N_P50" -v b="$N_P99" -v s="$S_RPS" -v c="$S_P50" -v d="$S_P99" \
+		-v o="$S_OK" -v n="$ROWS" -v x="$S_NON" -v m="$S_RSS0" -v nc="$N_CPU" -v sc="$S_CPU" \
+		-v sw="$S_CPUW" -v ss="$S_CPUS" -v ni="$N_IDLE" -v si="$S_IDLE" 'BEGIN {
+		printf "nginx       %8.0f req/s  p50 %.3f ms  p99 %.3f ms  CPU %.1f us/req  idle %d%%\n", r, a / 1000, b / 1000, nc, ni
+		printf "streamgated %8.0f req/s  p50 %.3f ms  p99 %.3f ms  CPU %.1f us/req (workers %.1f, writer %.1f)  idle %d%%  %.1f MiB idle\n", s, c / 1000, d / 1000, sc, sw, ss, si, m / 1024
+		printf "streamgated/nginx req/s: %.2fx; 200s %d, rows %d, non-200 %d\n", s / r, o, n, x }'
+	rm -f "$DIR"/reqs/vars.*
+	[ "$ROWS" -ge "$S_OK" ] && [ "$ROWS" -le $((S_OK + CONNS)) ] && [ "$S_NON" -eq 0 ] ||
+		die "DURABILITY FAILURE or errors: $S_OK answers of 200, $ROWS rows, $S_NON non-200"
+	exit 0
+fi
 
 # ---- streamgated with the Redis store ----
 RDS_PORT=$(free_port)
@@ -316,9 +303,11 @@ st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-r-$RUNTAG")
 [ "$st" = 200 ] || { tail -20 "$DIR/streamgated-redis.log" >&2; die "signed probe (redis) answered $st, not 200"; }
 XLEN0=$(rcli xlen streamgate:events)
 RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")	# fresh ids: none claimed before
+SRV_PID=$SG_PID
 run_wrk streamgated-redis "$SG_PORT"
 kill -0 "$SG_PID" 2>/dev/null || die "streamgated (redis) died under load"
 R_RPS=$RES_rps R_P50=$RES_p50_us R_P99=$RES_p99_us R_OK=$RES_ok R_NON=$RES_non200
+R_CPU=$RES_cpu_us
 R_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
 R_ROWS=$(( $(rcli xlen streamgate:events) - XLEN0 ))
 R_RSS1=$(rss_kb "$SG_PID")
@@ -335,11 +324,13 @@ keep() {
 	printf -v "$1_OK" '%s' "$RES_ok"
 	printf -v "$1_NON" '%s' "$RES_non200"
 	printf -v "$1_ERR" '%s' "c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
+	printf -v "$1_CPU" '%s' "$RES_cpu_us"
 }
 negotiated() {	# negotiated PORT: "TLSv1.3, Cipher is ..." as a default client gets it
 	openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null |
 		sed -n 's/^New, //p' | head -1
 }
+SRV_PID=$NGX_PID
 run_wrk nginx-tls "$NGX_TLS_PORT" https
 keep NT
 run_wrk nginx-tls-new "$NGX_TLS_PORT" https close
@@ -357,6 +348,7 @@ ST_PROTO=$(negotiated "$SG_TLS_PORT")
 ST_RSS0=$(rss_kb "$SG_PID")
 T_ROWS=0
 T_OK=0
+SRV_PID=$SG_PID
 for mode in keep-alive close; do
 	RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")
 	n0=$(DB=$TDB rows)
@@ -411,13 +403,16 @@ stop_pid "$NGX_PID"; NGX_PID=
 FS=$(df -PT "$DIR" | awk 'NR == 2 { print $1 " (" $2 ")" }')
 echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, signed ${BODIES} distinct bodies" \
 	"of $(stat -c %s "$DIR/reqs/probe.json") B, fresh X-Webhook-Id each; $(nproc) cores shared by wrk and server"
-printf '%-12s %10s %9s %9s %9s %8s %-12s %s\n' server "req/s" "p50 ms" "p99 ms" "200s" "non-200" "sock errs" "RSS"
-awk -v r="$N_RPS" -v a="$N_P50" -v b="$N_P99" -v o="$N_OK" -v x="$N_NON" -v e="$N_ERR" -v m="$N_RSS" \
-	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB (master+workers, after)\n", "nginx", r, a / 1000, b / 1000, o, x, e, m / 1024 }'
-awk -v r="$S_RPS" -v a="$S_P50" -v b="$S_P99" -v o="$S_OK" -v x="$S_NON" -v e="$S_ERR" -v m0="$S_RSS0" -v m1="$S_RSS1" \
-	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB idle, %.1f MiB after\n", "streamgated", r, a / 1000, b / 1000, o, x, e, m0 / 1024, m1 / 1024 }'
-awk -v r="$R_RPS" -v a="$R_P50" -v b="$R_P99" -v o="$R_OK" -v x="$R_NON" -v e="$R_ERR" -v m0="$R_RSS0" -v m1="$R_RSS1" \
-	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %.1f MiB idle, %.1f MiB after\n", "sg+redis", r, a / 1000, b / 1000, o, x, e, m0 / 1024, m1 / 1024 }'
+printf '%-12s %10s %9s %9s %9s %8s %-12s %8s %s\n' server "req/s" "p50 ms" "p99 ms" "200s" "non-200" "sock errs" "CPU us" "RSS"
+awk -v r="$N_RPS" -v a="$N_P50" -v b="$N_P99" -v o="$N_OK" -v x="$N_NON" -v e="$N_ERR" -v m="$N_RSS" -v c="$N_CPU" \
+	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %8.1f %.1f MiB (master+workers, after)\n", "nginx", r, a / 1000, b / 1000, o, x, e, c, m / 1024 }'
+awk -v r="$S_RPS" -v a="$S_P50" -v b="$S_P99" -v o="$S_OK" -v x="$S_NON" -v e="$S_ERR" -v m0="$S_RSS0" -v m1="$S_RSS1" -v c="$S_CPU" \
+	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %8.1f %.1f MiB idle, %.1f MiB after\n", "streamgated", r, a / 1000, b / 1000, o, x, e, c, m0 / 1024, m1 / 1024 }'
+awk -v r="$R_RPS" -v a="$R_P50" -v b="$R_P99" -v o="$R_OK" -v x="$R_NON" -v e="$R_ERR" -v m0="$R_RSS0" -v m1="$R_RSS1" -v c="$R_CPU" \
+	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %8.1f %.1f MiB idle, %.1f MiB after\n", "sg+redis", r, a / 1000, b / 1000, o, x, e, c, m0 / 1024, m1 / 1024 }'
+awk -v w="$S_CPUW" -v s="$S_CPUS" -v c="$S_CPU" -v ni="$N_IDLE" -v si="$S_IDLE" 'BEGIN {
+	printf "(CPU us: the server'"'"'s own CPU time per request, all its threads and processes; streamgated: workers %.1f + writer %.1f + the rest %.1f;\n", w, s, c - w - s
+	printf " the machine'"'"'s cores idle during the run: nginx %d%%, streamgated %d%%: wrk has the rest)\n", ni, si }'
 [ "$S_STATUSES" = - ] || echo "streamgated non-200 statuses (status:count): $S_STATUSES"
 echo "store: $DB on $FS; rows stored during the load: $ROWS;" \
 	"200 answers: $S_OK; requests wrk built: $S_SENT (bodies wrapped $S_WRAPS times)"
@@ -447,11 +442,11 @@ awk -v n="$D_N" -v left="$D_LEFT" -v t0="$D_T0" -v t1="$D_T1" 'BEGIN {
 
 echo
 echo "TLS, one ECDSA P-256 certificate; nginx: $NT_PROTO; streamgated: $ST_PROTO"
-printf '%-16s %10s %9s %9s %9s %8s %-12s %s\n' server "req/s" "p50 ms" "p99 ms" "200s" "non-200" "sock errs" "sg/nginx req/s"
+printf '%-16s %10s %9s %9s %9s %8s %-12s %8s %s\n' server "req/s" "p50 ms" "p99 ms" "200s" "non-200" "sock errs" "CPU us" "sg/nginx req/s"
 tls_row() {	# tls_row LABEL PREFIX [NGINX-PREFIX]
-	local r=${2}_RPS a=${2}_P50 b=${2}_P99 o=${2}_OK x=${2}_NON e=${2}_ERR n=${3:-}_RPS
-	awk -v l="$1" -v r="${!r}" -v a="${!a}" -v b="${!b}" -v o="${!o}" -v x="${!x}" -v e="${!e}" \
-		-v n="${3:+${!n}}" 'BEGIN { printf "%-16s %10.0f %9.3f %9.3f %9d %8d %-12s %s\n", l, r, a / 1000, b / 1000, o, x, e,
+	local r=${2}_RPS a=${2}_P50 b=${2}_P99 o=${2}_OK x=${2}_NON e=${2}_ERR c=${2}_CPU n=${3:-}_RPS
+	awk -v l="$1" -v r="${!r}" -v a="${!a}" -v b="${!b}" -v o="${!o}" -v x="${!x}" -v e="${!e}" -v c="${!c}" \
+		-v n="${3:+${!n}}" 'BEGIN { printf "%-16s %10.0f %9.3f %9.3f %9d %8d %-12s %8.1f %s\n", l, r, a / 1000, b / 1000, o, x, e, c,
 		n != "" ? sprintf("%.2fx", r / n) : "" }'
 }
 tls_row "nginx https" NT

@@ -106,7 +106,7 @@ struct config {
 	char			route_health[256];
 	struct config_limits	limits;
 	unsigned		dedup_window_s;
-	unsigned		workers;			/* 0: cores */
+	unsigned		workers;			/* 0: one per core */
 	char			user[64];	/* "": "streamgate" if it exists */
 };
 

@@ -828,6 +828,7 @@ deliver_start(struct deliver *d)
 		log_warn("deliver: thread");
 		return -1;
 	}
+	(void)pthread_setname_np(d->thread, "sg-deliver");	/* top -H */
 	d->started = 1;
 	return 0;
 }

@@ -296,6 +296,7 @@ hook_start(struct hook *hk)
 		log_warn("hook: thread");
 		return -1;
 	}
+	(void)pthread_setname_np(hk->thread, "sg-hook");	/* top -H */
 	hk->started = 1;
 	return 0;
 }

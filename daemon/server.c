@@ -10,17 +10,25 @@
  * A synchronous hook with an upstream goes on from there to the hook
  * thread, which hands it back the same way; only then is it answered.
  *
+ * A connection is registered once, edge-triggered for both directions,
+ * as nginx does: no epoll_ctl per request.  An edge that comes while a
+ * request waits is remembered (`readable`) and read after the answer; a
+ * plaintext read shorter than asked drained the socket, so it is not
+ * followed by a read that would only say EAGAIN.
+ *
  * A connection on a TLS listener first runs its handshake on the same
- * loop, each step waiting for the event OpenSSL asks for, under the
- * handshake timeout; then it reads and writes through tls_read and
- * tls_write behind the same loops as a plaintext one, whose path is
- * unchanged (a pointer test, no extra system call).
+ * loop, a step on each edge (OpenSSL asks for more only after a read or
+ * write said EAGAIN, so an edge follows), under the handshake timeout;
+ * then it reads and writes through tls_read and tls_write behind the same
+ * loops as a plaintext one, whose path is unchanged (a pointer test, no
+ * extra system call).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +62,7 @@ struct conn {
 	int			 fd;
 	SSL			*ssl;		/* NULL: plaintext */
 	int			 handshake;	/* TLS handshake not done */
-	uint32_t		 tls_want;	/* epoll events TLS waits for */
+	int			 readable;	/* no EAGAIN since the last edge */
 	struct worker		*w;
 	struct conn		*prev, *next;	/* the worker's connections */
 	struct conn		*done_next;	/* the worker's completions */
@@ -85,6 +93,7 @@ struct worker {
 	int			 lfd[CONFIG_MAX_LISTEN];
 	size_t			 nlfd;
 	struct conn		*conns;
+	struct conn		*dead;		/* closed: freed after the batch */
 	int			 mfd;		/* metrics listener (worker 0) */
 	int			 spare;		/* a reserved fd, for EMFILE */
 	int64_t			 paused;	/* listeners off until then (ms) */
@@ -238,20 +247,11 @@ respond(struct conn *c, int status, const char *body, size_t len, int close)
 
 /* ---- connections ---- */
 
-static void
-conn_events(struct conn *c)
-{
-	struct epoll_event ev = { .data.ptr = c };
-
-	/* read only when a new request may be handled; write when pending */
-	if (!c->waiting && !c->closing && !c->handshake)
-		ev.events |= EPOLLIN;
-	if (c->out_off < c->out_len)
-		ev.events |= EPOLLOUT;
-	ev.events |= c->tls_want;
-	epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
+/*
+ * Off the worker's list; freed once the events of this epoll_wait are
+ * handled, since a later one in the same batch may name it (its fd is
+ * closed by then, which is how conn_event knows to skip it).
+ */
 static void
 conn_free(struct conn *c)
 {
@@ -263,6 +263,16 @@ conn_free(struct conn *c)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	c->prev = NULL;
+	c->next = w->dead;
+	w->dead = c;
+}
+
+static void
+conn_destroy(struct conn *c)
+{
+	struct worker *w = c->w;
+
 	SSL_free(c->ssl);
 	http_parser_free(&c->hp);
 	webhook_job_free(&c->job);
@@ -270,6 +280,17 @@ conn_free(struct conn *c)
 	free(c->out);
 	atomic_fetch_sub(&w->srv->nconns, 1);
 	free(c);
+}
+
+static void
+conns_reap(struct worker *w)
+{
+	struct conn *c;
+
+	while ((c = w->dead) != NULL) {
+		w->dead = c->next;
+		conn_destroy(c);
+	}
 }
 
 static void
@@ -291,22 +312,17 @@ conn_close(struct conn *c)
 
 /*
  * TLS under the contract of recv and send: bytes, 0 at the peer's close,
- * or -1 with errno EAGAIN (an event the connection does not already wait
- * for goes in tls_want) or ECONNRESET.  So the loops below serve both.
+ * or -1 with errno EAGAIN (either direction: both are registered, and
+ * OpenSSL wants one only after its system call said EAGAIN) or
+ * ECONNRESET.  So the loops below serve both.
  */
 static ssize_t
-conn_tls_result(struct conn *c, ssize_t r, int reading)
+conn_tls_result(ssize_t r)
 {
 	if (r >= 0)
 		return r;
-	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
-		if (reading && r == TLS_WANT_POLLOUT)
-			c->tls_want = EPOLLOUT;
-		else if (!reading && r == TLS_WANT_POLLIN)
-			c->tls_want = EPOLLIN;
-		errno = EAGAIN;
-	} else
-		errno = ECONNRESET;
+	errno = r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT ? EAGAIN :
+	    ECONNRESET;
 	return -1;
 }
 
@@ -315,8 +331,7 @@ conn_recv(struct conn *c, void *buf, size_t len)
 {
 	if (c->ssl == NULL)
 		return recv(c->fd, buf, len, 0);
-	c->tls_want = 0;
-	return conn_tls_result(c, tls_read(c->ssl, buf, len), 1);
+	return conn_tls_result(tls_read(c->ssl, buf, len));
 }
 
 static ssize_t
@@ -324,8 +339,7 @@ conn_send(struct conn *c, const void *buf, size_t len)
 {
 	if (c->ssl == NULL)
 		return send(c->fd, buf, len, MSG_NOSIGNAL);
-	c->tls_want = 0;
-	return conn_tls_result(c, tls_write(c->ssl, buf, len), 0);
+	return conn_tls_result(tls_write(c->ssl, buf, len));
 }
 
 /* Write what is pending; 0, or -1 when the connection is gone. */
@@ -350,8 +364,7 @@ conn_flush(struct conn *c)
 		if (c->closing)
 			return -1;
 	}
-	conn_events(c);
-	return 0;
+	return 0;	/* the rest on the next EPOLLOUT edge */
 }
 
 /* From the store's writer or the hook thread: hand c back to its worker. */
@@ -554,9 +567,14 @@ conn_process(struct conn *c)
 	}
 }
 
+/*
+ * Read until the socket is drained or the buffer full (then `readable`
+ * stays set: the rest is read once requests made room).
+ */
 static void
 conn_read(struct conn *c)
 {
+	size_t room;
 	ssize_t n;
 
 	for (;;) {
@@ -566,17 +584,26 @@ conn_read(struct conn *c)
 			    c->closing)
 				break;
 		}
-		n = conn_recv(c, c->in + c->in_len, sizeof(c->in) - c->in_len);
+		room = sizeof(c->in) - c->in_len;
+		n = conn_recv(c, c->in + c->in_len, room);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->readable = 0;
 			break;
+		}
 		if (n <= 0) {		/* peer closed or failed */
 			conn_close(c);
 			return;
 		}
 		c->in_len += (size_t)n;
 		c->active_ms = clock_unix_ms();
+		/* TCP hands over all it has: a short read drained it (TLS
+		 * hands over a record at a time, so it reads on) */
+		if (c->ssl == NULL && (size_t)n < room) {
+			c->readable = 0;
+			break;
+		}
 	}
 	conn_process(c);
 	if (conn_flush(c) != 0)
@@ -594,7 +621,8 @@ conn_resume(struct conn *c)
 	conn_process(c);
 	if (conn_flush(c) != 0)
 		conn_close(c);
-	else if (c->ssl != NULL && !c->waiting && SSL_has_pending(c->ssl))
+	else if (!c->waiting && !c->closing && (c->readable ||
+	    (c->ssl != NULL && SSL_has_pending(c->ssl))))
 		conn_read(c);
 }
 
@@ -603,34 +631,42 @@ conn_resume(struct conn *c)
 static void
 conn_handshake(struct conn *c)
 {
-	uint32_t want;
 	int r;
 
 	if ((r = tls_handshake(c->ssl)) == 0) {
 		c->handshake = 0;
-		c->tls_want = 0;
 		c->active_ms = clock_unix_ms();
+		c->readable = 1;
 		conn_read(c);
-		return;
-	}
-	if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT) {
+	} else if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT)
+		conn_close(c);
+}
+
+/*
+ * An edge on a connection.  While a request waits, or once closing, a read
+ * edge is only remembered.  Over TLS either edge may be what OpenSSL waits
+ * for, so both lead to a read (which also writes).
+ */
+static void
+conn_event(struct conn *c, uint32_t events)
+{
+	if (c->fd < 0)
+		return;		/* closed earlier in this batch */
+	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
 		conn_close(c);
 		return;
 	}
-	want = r == TLS_WANT_POLLIN ? EPOLLIN : EPOLLOUT;
-	if (want != c->tls_want) {
-		c->tls_want = want;
-		conn_events(c);
-	}
-}
-
-/* Either event may be what TLS waits for: conn_read reads and writes. */
-static void
-conn_tls_event(struct conn *c)
-{
-	if (c->handshake)
+	if (events & EPOLLIN)
+		c->readable = 1;
+	if (c->handshake) {
 		conn_handshake(c);
-	else
+		return;
+	}
+	if (c->out_off < c->out_len && conn_flush(c) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (!c->waiting && !c->closing && (c->readable || c->ssl != NULL))
 		conn_read(c);
 }
 
@@ -721,7 +757,6 @@ conn_tls_begin(struct conn *c, SSL_CTX *ctx)
 	}
 	SSL_set_accept_state(c->ssl);
 	c->handshake = 1;
-	c->tls_want = EPOLLIN;
 	c->req_ms = c->active_ms;	/* the handshake timeout starts */
 	return 0;
 }
@@ -786,7 +821,7 @@ accept_all(struct worker *w, int lfd, int metrics, SSL_CTX *ctx)
 		if (w->conns)
 			w->conns->prev = c;
 		w->conns = c;
-		ev.events = EPOLLIN;
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
 		ev.data.ptr = c;
 		if ((ctx != NULL && conn_tls_begin(c, ctx) != 0) ||
 		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
@@ -877,18 +912,12 @@ worker_main(void *arg)
 				accept_all(w, w->mfd, 1, NULL);
 			else if (p == (void *)&w->evfd)
 				completions(w);
-			else if (evs[i].events & (EPOLLERR | EPOLLHUP) &&
-			    !(evs[i].events & EPOLLIN))
-				conn_close(p);
-			else if (((struct conn *)p)->ssl != NULL)
-				conn_tls_event(p);
-			else if (evs[i].events & EPOLLIN)
-				conn_read(p);
-			else if (evs[i].events & EPOLLOUT &&
-			    conn_flush(p) != 0)
-				conn_close(p);
+			else
+				conn_event(p, evs[i].events);
 		}
+		conns_reap(w);
 		timeouts(w);
+		conns_reap(w);
 		listeners_resume(w);
 		log_flush(w);
 	}
@@ -960,12 +989,28 @@ worker_init(struct server *s, struct worker *w, int first, char *err,
 	return 0;
 }
 
+/*
+ * By default one worker per core we may run on.  On 2 cores one worker
+ * answered 8 to 10% more than two (the store's writer keeps a core busy),
+ * but its tail was longer: a descheduled worker stalls every connection.
+ * The operator may choose ("workers"; see the README's benchmark).
+ */
+static int
+workers_default(void)
+{
+	cpu_set_t set;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		cores = CPU_COUNT(&set);
+	return cores > 1 ? (int)cores : 1;
+}
+
 struct server *
 server_new(const struct config *cfg, struct store *store, struct dedup *dedup,
     char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof(*s));
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int i;
 
 	if (s == NULL)
@@ -973,7 +1018,7 @@ server_new(const struct config *cfg, struct store *store, struct dedup *dedup,
 	atomic_store(&s->cfg, cfg);
 	s->store = store;
 	s->dedup = dedup;
-	s->nw = cfg->workers ? (int)cfg->workers : cores > 0 ? (int)cores : 1;
+	s->nw = cfg->workers ? (int)cfg->workers : workers_default();
 	if ((s->w = calloc((size_t)s->nw, sizeof(*s->w))) == NULL) {
 		free(s);
 		return NULL;
@@ -999,12 +1044,15 @@ server_start(struct server *s)
 {
 	int i;
 
-	for (i = 0; i < s->nw; i++)
+	for (i = 0; i < s->nw; i++) {
 		if ((errno = pthread_create(&s->w[i].thread, NULL, worker_main,
 		    &s->w[i])) != 0) {
 			log_warn("%s: worker thread", __func__);
 			return -1;
 		}
+		/* top -H; the tests count them */
+		(void)pthread_setname_np(s->w[i].thread, "sg-worker");
+	}
 	s->started = 1;
 	return 0;
 }
@@ -1079,6 +1127,7 @@ server_free(struct server *s)
 		listeners_close(&s->w[i]);
 		while (s->w[i].conns)
 			conn_free(s->w[i].conns);
+		conns_reap(&s->w[i]);
 		if (s->w[i].epfd >= 0)
 			close(s->w[i].epfd);
 		if (s->w[i].evfd >= 0)

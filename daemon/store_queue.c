@@ -41,6 +41,7 @@ store_queue_start(struct store_queue *q, void *(*writer)(void *), void *arg,
 		    strerror(errno));
 		return -1;
 	}
+	(void)pthread_setname_np(q->thread, "sg-writer");	/* top -H */
 	return 0;
 }
 

@@ -52,6 +52,14 @@ if ! start_daemon "$LOG" "$PORT" "${KEYS[@]}" --store "sqlite:$DB"; then
 fi
 MAIN=$DPID
 pass "startup: daemon answers /healthz"
+# one worker per core (no "workers" given)
+want=$(nproc)
+got=$(cat /proc/"$MAIN"/task/*/comm 2>/dev/null | grep -cx sg-worker)
+if [ "$got" = "$want" ]; then
+	pass "startup: $want sg-worker thread(s) by default on $(nproc) cores"
+else
+	fail "startup: $want sg-worker thread(s) by default on $(nproc) cores" "$got"
+fi
 
 "${CLIENT[@]}" cases --port "$PORT" --db "$DB" --api-key "$API_KEY" \
 	--secret-file "$T/secret" --rotated-secret-file "$T/rotated" \
