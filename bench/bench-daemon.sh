@@ -192,6 +192,10 @@ run_wrk() {
 		printf "%.1f %.1f %.1f %.0f\n", c * us, w * us, s * us, 100 * idle / (busy + idle) }')
 }
 
+# rows_match ROWS OK: every 200 is a row, and a request still in flight
+# when wrk stops (at most one per connection) may be a row without its 200
+rows_match() { [ "$1" -ge "$2" ] && [ "$1" -le $(($2 + CONNS)) ]; }
+
 # ---- one certificate for both TLS servers ----
 TLS_DIR=$DIR/tls
 TLS_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305
@@ -278,7 +282,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 		printf "streamgated %8.0f req/s  p50 %.3f ms  p99 %.3f ms  CPU %.1f us/req (workers %.1f, writer %.1f)  idle %d%%  %.1f MiB idle\n", s, c / 1000, d / 1000, sc, sw, ss, si, m / 1024
 		printf "streamgated/nginx req/s: %.2fx; 200s %d, rows %d, non-200 %d\n", s / r, o, n, x }'
 	rm -f "$DIR"/reqs/vars.*
-	[ "$ROWS" -ge "$S_OK" ] && [ "$ROWS" -le $((S_OK + CONNS)) ] && [ "$S_NON" -eq 0 ] ||
+	rows_match "$ROWS" "$S_OK" && [ "$S_NON" -eq 0 ] ||
 		die "DURABILITY FAILURE or errors: $S_OK answers of 200, $ROWS rows, $S_NON non-200"
 	exit 0
 fi
@@ -362,7 +366,7 @@ for mode in keep-alive close; do
 	kill -0 "$SG_PID" 2>/dev/null || die "streamgated (tls) died under load (see $DIR/streamgated-tls.log)"
 	n1=$(DB=$TDB rows)
 	# every 200 a row, at most one in flight per connection at the stop
-	if [ $((n1 - n0)) -lt "$RES_ok" ] || [ $((n1 - n0)) -gt $((RES_ok + CONNS)) ]; then
+	if ! rows_match $((n1 - n0)) "$RES_ok"; then
 		echo "TLS STORE MISMATCH ($mode): $((n1 - n0)) rows for $RES_ok answers of 200" >&2
 		T_BAD=1
 	fi
@@ -429,7 +433,7 @@ elif [ "$ROWS" -gt $((S_OK + CONNS)) ] || [ "$ROWS" -gt "$S_SENT" ]; then
 	echo "STORE MISMATCH: $ROWS rows for $S_OK answers of 200 (at most $CONNS in flight)" >&2
 fi
 echo "rows == 200s: $([ "$ROWS" -eq "$S_OK" ] && echo exact || echo "+$((ROWS - S_OK)) in flight at stop") -> every 200 durable: $DURABLE"
-if [ "$R_ROWS" -lt "$R_OK" ] || [ "$R_ROWS" -gt $((R_OK + CONNS)) ]; then
+if ! rows_match "$R_ROWS" "$R_OK"; then
 	DURABLE=NO
 	echo "REDIS MISMATCH: $R_ROWS stream entries for $R_OK answers of 200" >&2
 fi

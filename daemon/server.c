@@ -915,9 +915,8 @@ worker_main(void *arg)
 			else
 				conn_event(p, evs[i].events);
 		}
-		conns_reap(w);
 		timeouts(w);
-		conns_reap(w);
+		conns_reap(w);	/* after every event of the batch */
 		listeners_resume(w);
 		log_flush(w);
 	}
