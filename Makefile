@@ -11,6 +11,8 @@ PKGLIBDIR	?= $(PREFIX)/lib/streamgate
 DATADIR		?= $(PREFIX)/share/streamgate
 DOCDIR		?= $(PREFIX)/share/doc/streamgate
 UNITDIR		?= $(PREFIX)/lib/systemd/system
+MANDIR		?= $(PREFIX)/share/man
+COMPLETIONDIR	?= $(PREFIX)/share/bash-completion/completions
 
 # Debian keeps asm/ under the multiarch directory; the BPF target needs it.
 MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
@@ -38,24 +40,48 @@ endif
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 		   -Wmissing-prototypes -Wformat=2
 CFLAGS		?= -O2 -g
-CFLAGS		+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Idaemon -I$(LLHTTP_INC) \
+CFLAGS		+= -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude \
 		   -fstack-protector-strong -D_FORTIFY_SOURCE=2
-LDLIBS_TOOL	:= -lbpf -lelf -lz -lcjson -lnftnl -lmnl -lssl -lcrypto -lsqlite3 \
-		   -lhiredis -lcurl -lseccomp -lpthread
 SAN		:= -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=all
 
 BPF_CFLAGS	:= -O2 -g -target bpf -Wall -Werror -Iinclude \
 		   -I/usr/include/$(MULTIARCH)
 
-# daemon/*.c: every file but the mains is a library module.
-MAINS		:= daemon/streamgate.c daemon/streamgated.c
-LIB_SRCS	:= $(filter-out $(MAINS),$(wildcard daemon/*.c))
-LIB_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/obj/%.o) \
-		   $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(BUILD)/obj/llhttp_%.o)
-LIB_ASAN_OBJS	:= $(LIB_SRCS:daemon/%.c=$(BUILD)/asan/obj/%.o) \
-		   $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(BUILD)/asan/obj/llhttp_%.o)
-HDRS		:= $(wildcard include/*.h daemon/*.h)
+# The version, in one place; a build from a checkout adds `git describe`.
+VERSION		:= 0.10.0
+GIT_DESCRIBE	:= $(shell git describe --always --dirty --tags 2>/dev/null)
+
+# daemon/ holds three rooms, each an archive:
+#   core/         what both programs share (libsgcore.a)
+#   streamgated/  the verifier daemon (main.c + libstreamgated.a)
+#   streamgate/   the control tool (main.c + libstreamgate.a)
+# A room sees its own headers and core's only, so the compiler keeps the
+# programs apart; from an archive the linker takes only the objects a
+# program calls, and each program names only the libraries it needs.
+ROOMS		:= core streamgated streamgate
+INC_core	:= -Idaemon/core
+INC_streamgated	:= -Idaemon/core -Idaemon/streamgated -I$(LLHTTP_INC)
+INC_streamgate	:= -Idaemon/core -Idaemon/streamgate
+INC_ALL		:= -Idaemon/core -Idaemon/streamgated -Idaemon/streamgate \
+		   -I$(LLHTTP_INC)
+room_srcs	= $(filter-out daemon/$(1)/main.c,$(wildcard daemon/$(1)/*.c))
+CORE_SRCS	:= $(call room_srcs,core)
+SGD_SRCS	:= $(call room_srcs,streamgated)
+SG_SRCS		:= $(call room_srcs,streamgate)
+LIB_SRCS	:= $(CORE_SRCS) $(SGD_SRCS) $(SG_SRCS)
+LLHTTP_OBJS	= $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(1)/obj/llhttp_%.o)
+
+# each program's own libraries (tests/cli/test_layout.sh: exactly these)
+LDLIBS_streamgated := -lcjson -lz -lssl -lcrypto -lsqlite3 -lhiredis -lcurl \
+		   -lseccomp -lbpf -lnftnl -lmnl
+LDLIBS_streamgate := -lbpf -lcjson -lz -lnftnl -lmnl -lcrypto -lsqlite3 -lcurl
+# tests and benchmarks link every room
+LDLIBS_ALL	:= -lbpf -lelf -lz -lcjson -lnftnl -lmnl -lssl -lcrypto -lsqlite3 \
+		   -lhiredis -lcurl -lseccomp -lpthread
+HDRS		:= $(wildcard include/*.h daemon/*/*.h)
+# an archive per room, plain ($(BUILD)) and under ASan + UBSan ($(BUILD)/asan)
+ARCHIVES	= $(1)/libstreamgated.a $(1)/libstreamgate.a $(1)/libsgcore.a
 
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%) \
@@ -70,9 +96,14 @@ BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 DEPS_STAMP	:= $(BUILD)/.deps-ok
 
 .PHONY: all deps run test unit bench bench-xdp bench-nft bench-daemon demo install \
-		uninstall clean
+		uninstall clean FORCE
 .SECONDARY:
-all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate $(BUILD)/streamgated
+# What the control tool's command table writes, besides the tool itself.
+GENERATED	:= $(BUILD)/streamgate.bash-completion $(BUILD)/man/streamgate.8
+MAN_PAGES	:= $(BUILD)/man/streamgate.8 daemon/streamgated/streamgated.8 \
+		   daemon/streamgated/streamgated.json.5
+all: $(BUILD)/streamgate.bpf.o $(BUILD)/streamgate $(BUILD)/streamgated \
+	$(GENERATED)
 
 # install-deps.sh is idempotent and quick; the stamp only saves re-running it
 # within one build.  It is re-checked whenever the script changes.
@@ -85,9 +116,26 @@ deps: $(DEPS_STAMP)
 $(BUILD)/streamgate.bpf.o: bpf/streamgate.bpf.c include/streamgate.h | $(DEPS_STAMP)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The version string changes with the checkout: rewritten only when it
+# does, so only version.o is rebuilt.
+$(BUILD)/sg_build_version.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define SG_VERSION "%s"\n#define SG_GIT "%s"\n' \
+		'$(VERSION)' '$(GIT_DESCRIBE)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+
+# $* is ROOM/FILE: the room picks the include path.
+room_of		= $(firstword $(subst /, ,$(1)))
 $(BUILD)/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_$(call room_of,$*)) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) $(INC_$(call room_of,$*)) -c $< -o $@
+
+$(BUILD)/obj/core/version.o $(BUILD)/asan/obj/core/version.o: $(BUILD)/sg_build_version.h
+$(BUILD)/obj/core/version.o $(BUILD)/asan/obj/core/version.o: CFLAGS += -I$(BUILD)
 
 # llhttp is generated code, not ours: built without our warning set.
 $(BUILD)/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c Makefile | $(DEPS_STAMP)
@@ -98,51 +146,89 @@ $(BUILD)/asan/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c Makefile | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -O2 -g $(SAN) $(LLHTTP_DEFS) -I$(LLHTTP_INC) -c $< -o $@
 
-$(BUILD)/asan/obj/%.o: daemon/%.c $(HDRS) | $(DEPS_STAMP)
+define room_archive
+$(1)/libsgcore.a: $(CORE_SRCS:daemon/%.c=$(1)/obj/%.o)
+$(1)/libstreamgated.a: $(SGD_SRCS:daemon/%.c=$(1)/obj/%.o) $(call LLHTTP_OBJS,$(1))
+$(1)/libstreamgate.a: $(SG_SRCS:daemon/%.c=$(1)/obj/%.o)
+endef
+$(eval $(call room_archive,$(BUILD)))
+$(eval $(call room_archive,$(BUILD)/asan))
+$(BUILD)/%.a:
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/streamgate: $(BUILD)/obj/streamgate/main.o $(BUILD)/libstreamgate.a \
+		$(BUILD)/libsgcore.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_streamgate)
+
+$(BUILD)/streamgated: $(BUILD)/obj/streamgated/main.o $(BUILD)/libstreamgated.a \
+		$(BUILD)/libsgcore.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_streamgated)
+
+# The bash completion and the man page's synopsis come from the command
+# table, through the tool itself.
+$(BUILD)/streamgate.bash-completion: $(BUILD)/streamgate
+	$(BUILD)/streamgate --bash-completion >$@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/man/streamgate.8: daemon/streamgate/streamgate.8.in $(BUILD)/streamgate
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
-
-$(BUILD)/streamgate: $(BUILD)/obj/streamgate.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_TOOL)
-
-$(BUILD)/streamgated: $(BUILD)/obj/streamgated.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_TOOL)
+	$(BUILD)/streamgate --man-synopsis >$@.synopsis
+	sed -e '/^\.\\" @SYNOPSIS@$$/{r $@.synopsis' -e 'd;}' $< >$@.tmp
+	@rm -f $@.synopsis
+	mv -f $@.tmp $@
 
 # The daemon under ASan + UBSan, for tests/daemon/test_stress.sh.
-$(BUILD)/asan/streamgated: $(BUILD)/asan/obj/streamgated.o $(LIB_ASAN_OBJS)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS_TOOL)
+$(BUILD)/asan/streamgated: $(BUILD)/asan/obj/streamgated/main.o \
+		$(BUILD)/asan/libstreamgated.a $(BUILD)/asan/libsgcore.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS_streamgated)
 
 # Unit tests: cmocka, once plain and once under ASan + UBSan.
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c $(call ARCHIVES,$(BUILD)) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS_TOOL) -lcmocka
+	$(CC) $(CFLAGS) $(INC_ALL) -o $@ $< $(call ARCHIVES,$(BUILD)) \
+		$(LDLIBS_ALL) -lcmocka
 
-$(BUILD)/asan/tests/%: tests/unit/%.c $(LIB_ASAN_OBJS) $(HDRS)
+$(BUILD)/asan/tests/%: tests/unit/%.c $(call ARCHIVES,$(BUILD)/asan) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $< $(LIB_ASAN_OBJS) $(LDLIBS_TOOL) -lcmocka
+	$(CC) $(CFLAGS) $(SAN) $(INC_ALL) -o $@ $< \
+		$(call ARCHIVES,$(BUILD)/asan) $(LDLIBS_ALL) -lcmocka
 
 # XDP tests by BPF_PROG_TEST_RUN: they load build/streamgate.bpf.o.
-$(BUILD)/tests/bpf_%: tests/bpf/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)/streamgate.bpf.o
+$(BUILD)/tests/bpf_%: tests/bpf/%.c tests/bpf/pkt.h $(call ARCHIVES,$(BUILD)) \
+		$(HDRS) $(BUILD)/streamgate.bpf.o
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS_TOOL) -lcmocka
+	$(CC) $(CFLAGS) $(INC_ALL) -Itests/bpf -o $@ $< \
+		$(call ARCHIVES,$(BUILD)) $(LDLIBS_ALL) -lcmocka
 
-# Fuzz targets: libFuzzer, built with clang and the sanitizers.
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
+# Fuzz targets: libFuzzer, built with clang and the sanitizers.  The core
+# and the daemon are compiled for them once, into an archive.
+FUZZ_CFLAGS	:= -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD) $(INC_ALL) \
+		   $(LLHTTP_DEFS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_OBJS	:= $(CORE_SRCS:daemon/%.c=$(BUILD)/fuzz/obj/%.o) \
+		   $(SGD_SRCS:daemon/%.c=$(BUILD)/fuzz/obj/%.o) \
+		   $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(BUILD)/fuzz/obj/llhttp_%.o)
+$(BUILD)/fuzz/obj/%.o: daemon/%.c $(HDRS) $(BUILD)/sg_build_version.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Idaemon -I$(LLHTTP_INC) \
-		$(LLHTTP_DEFS) \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) \
-		$(LLHTTP_SRCS) $(LDLIBS_TOOL)
-
-$(BUILD)/bench/%: bench/%.c tests/bpf/pkt.h $(LIB_OBJS) $(HDRS) $(BUILD)/streamgate.bpf.o
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/obj/llhttp_%.o: $(LLHTTP_DIR)/%.c Makefile | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS_TOOL)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/libfuzz.a: $(FUZZ_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libfuzz.a $(HDRS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/fuzz/libfuzz.a \
+		$(LDLIBS_ALL)
 
-# `make run`: safe defaults.  Nothing is attached to any interface: the
-# region table and the filter's state are shown, then streamgated runs in
-# the foreground on 127.0.0.1:8080 with a development key whose secret is
-# made once in var/ (mode 600).  The README says how to filter a device.
-RUN_SECRET	:= var/dev.secret
+$(BUILD)/bench/%: bench/%.c tests/bpf/pkt.h $(call ARCHIVES,$(BUILD)) $(HDRS) \
+		$(BUILD)/streamgate.bpf.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(INC_ALL) -Itests/bpf -o $@ $< \
+		$(call ARCHIVES,$(BUILD)) $(LDLIBS_ALL)
+
+# `make run`: safe defaults (scripts/run-local.sh): nothing is attached to
+# any interface; streamgated runs in the foreground on 127.0.0.1:8080 with
+# a development key, its config in var/streamgated.json.
 # `make run DEV=eth0 REGION=us-east [CONFIG=FILE]`: the real thing instead
 # (scripts/run-edge.sh: streamgate up on DEV, the log followed, down on exit).
 run: all
@@ -150,21 +236,7 @@ ifneq ($(DEV),)
 	@BUILD=$(BUILD) DEV=$(DEV) REGION=$(REGION) CONFIG=$(CONFIG) \
 		ALLOW="$(ALLOW)" scripts/run-edge.sh
 else
-	@echo "== streamgate region table (built in) =="
-	@$(BUILD)/streamgate regions
-	@echo
-	@echo "== XDP filter status =="
-	@$(BUILD)/streamgate filter stats || true
-	@echo
-	@mkdir -p var && chmod 750 var
-	@[ -s $(RUN_SECRET) ] || (umask 077 && openssl rand -hex 32 > $(RUN_SECRET))
-	@echo "== streamgated on http://127.0.0.1:8080 (API key 'dev', secret in $(RUN_SECRET)); Ctrl-C stops it =="
-	@echo "try: b='{\"type\":\"message.new\"}'; curl -H 'X-Api-Key: dev' -H \"X-Webhook-Id: \$$(date +%s%N)\" \\"
-	@echo "       -H \"X-Signature: \$$(printf %s \"\$$b\" | $(BUILD)/streamgate sign --secret-file $(RUN_SECRET))\" \\"
-	@echo "       -d \"\$$b\" http://127.0.0.1:8080/webhooks/stream/push"
-	@echo "(the real thing on a device: make run DEV=eth0 REGION=us-east [CONFIG=FILE])"
-	@exec $(BUILD)/streamgated --listen 127.0.0.1:8080 --key dev=$(RUN_SECRET) \
-		--store sqlite:var/streamgate.db
+	@BUILD=$(BUILD) scripts/run-local.sh
 endif
 
 test: all $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS) $(BUILD)/asan/streamgated
@@ -203,16 +275,24 @@ UNIT_SED	:= -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
 		   -e 's|/usr/local/lib/streamgate/|$(PKGLIBDIR)/|g'
 INST_FILES	:= $(INST_SBIN:%=$(SBINDIR)/%) $(PKGLIBDIR)/streamgate.bpf.o \
 		   $(INST_DATA:%=$(DATADIR)/%) $(DOCDIR)/README.md \
-		   $(INST_UNITS:%=$(UNITDIR)/%)
+		   $(INST_UNITS:%=$(UNITDIR)/%) \
+		   $(MANDIR)/man8/streamgate.8 $(MANDIR)/man8/streamgated.8 \
+		   $(MANDIR)/man5/streamgated.json.5 $(COMPLETIONDIR)/streamgate
 
 install: all
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PKGLIBDIR) \
-		$(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 0755 $(BUILD)/streamgated $(BUILD)/streamgate \
 		scripts/streamgate-regen $(DESTDIR)$(SBINDIR)/
 	$(INSTALL) -m 0644 $(BUILD)/streamgate.bpf.o $(DESTDIR)$(PKGLIBDIR)/
 	$(INSTALL) -m 0644 $(INST_DATA:%=scripts/%) $(DESTDIR)$(DATADIR)/
 	$(INSTALL) -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 $(BUILD)/streamgate.bash-completion \
+		$(DESTDIR)$(COMPLETIONDIR)/streamgate
 	@for u in $(INST_UNITS); do \
 		echo "sed $(UNIT_SED) scripts/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u"; \
 		sed $(UNIT_SED) scripts/systemd/$$u >$(DESTDIR)$(UNITDIR)/.$$u.tmp && \

@@ -18,7 +18,7 @@
 #
 # The TLS rows: the same load over https against nginx (a second server
 # block, `ssl_protocols TLSv1.2 TLSv1.3`, the cipher list and groups of
-# daemon/tls.c, `return 200`) and against streamgated with a TLS listener
+# daemon/streamgated/tls.c, `return 200`) and against streamgated with a TLS listener
 # (its own SQLite store), both with one self-signed ECDSA P-256 certificate
 # made here: once over keep-alive connections, once with
 # `Connection: close` on every request, so each request is a new TCP

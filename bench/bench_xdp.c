@@ -136,7 +136,7 @@ map_fd(struct bpf_object *obj, const char *name)
 
 /*
  * Load streamgate unpinned and fill it with the control tool's own sync
- * (daemon/filter_sync.c): the 25 built-in addresses, ALLOWED6, port 443.
+ * (daemon/core/filter_sync.c): the 25 built-in addresses, ALLOWED6, port 443.
  */
 static int
 load_ours(const char *path, struct bpf_object **objp)

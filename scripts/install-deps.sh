@@ -10,7 +10,7 @@ PKGS=(
 	libsqlite3-dev libhiredis-dev libcurl4-openssl-dev libseccomp-dev node-llhttp
 	# tests
 	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3 redis-server
-	procps psmisc iputils-ping util-linux openssl gzip systemd
+	procps psmisc iputils-ping util-linux openssl gzip systemd curl man-db groff-base
 	# benchmarks: the peers we measure against
 	xdp-tools libxdp-dev wrk nginx-light
 )

@@ -9,7 +9,9 @@
 # Without CONFIG, a config is made in var/: TLS on 0.0.0.0:443 with a
 # self-signed certificate (var/tls/, made once: put your own certificate
 # there or pass CONFIG), the development key 'dev' (var/dev.secret), the
-# store var/streamgate.db, metrics on 127.0.0.1:9100.
+# store var/streamgate.db, metrics on 127.0.0.1:9110.  It is written to
+# var/streamgated.json, where a streamgate binary of this checkout looks
+# first, so `build/streamgate status` finds this daemon from anywhere.
 #
 # This changes the host's network filtering: the protected port (443) is
 # closed to everyone but Stream's addresses in REGION.  SSH and every other
@@ -33,14 +35,14 @@ if [ -z "${CONFIG:-}" ]; then
 		-pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$(hostname)" \
 		-days 90 -keyout var/tls/key.pem -out var/tls/cert.pem 2>/dev/null
 	chmod 600 var/tls/key.pem
-	CONFIG=var/run.json
+	CONFIG=var/streamgated.json
 	cat >"$CONFIG" <<JSON
 {
   "listen": [{"addr": "0.0.0.0:443", "tls_cert": "$ROOT/var/tls/cert.pem",
               "tls_key": "$ROOT/var/tls/key.pem"}],
   "keys": [{"api_key": "dev", "secret_file": "$ROOT/var/dev.secret"}],
   "store": "sqlite:$ROOT/var/streamgate.db",
-  "metrics": "127.0.0.1:9100"
+  "metrics": "127.0.0.1:9110"
 }
 JSON
 fi

@@ -967,7 +967,7 @@ test_three_vlan_tags_are_malformed(void **state)
 	EXPECT_DROP("three tags, foreign to port 80", g, n + 4, SG_DROP_MALFORMED);
 }
 
-/* ---- the control tool's own sync (daemon/filter_sync.c) on these maps ---- */
+/* ---- the control tool's own sync (daemon/core/filter_sync.c) on these maps ---- */
 
 static void
 sync_spec(struct filter_spec *spec)

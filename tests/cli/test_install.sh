@@ -59,7 +59,11 @@ expected() {
 755 $p/sbin/streamgate
 755 $p/sbin/streamgate-regen
 755 $p/sbin/streamgated
+644 $p/share/bash-completion/completions/streamgate
 644 $p/share/doc/streamgate/README.md
+644 $p/share/man/man5/streamgated.json.5
+644 $p/share/man/man8/streamgate.8
+644 $p/share/man/man8/streamgated.8
 644 $p/share/streamgate/streamgate.env.example
 644 $p/share/streamgate/streamgated.json.example
 EOF
@@ -81,6 +85,12 @@ same_as_sources() {
 		cmp -s "scripts/$f" "$p/share/streamgate/$f" || bad+=" $f"
 	done
 	cmp -s README.md "$p/share/doc/streamgate/README.md" || bad+=" README.md"
+	cmp -s "$BUILD/man/streamgate.8" "$p/share/man/man8/streamgate.8" || bad+=" streamgate.8"
+	for f in streamgated.8 streamgated.json.5; do
+		cmp -s "daemon/streamgated/$f" "$p/share/man/man${f##*.}/$f" || bad+=" $f"
+	done
+	cmp -s "$BUILD/streamgate.bash-completion" \
+		"$p/share/bash-completion/completions/streamgate" || bad+=" completion"
 	for f in $UNITS; do cmp -s "scripts/systemd/$f" "$p/lib/systemd/system/$f" || bad+=" $f"; done
 	[ -z "$bad" ] || { echo "differ from their sources:$bad"; return 1; }
 }
@@ -187,7 +197,7 @@ case_finds_obj() {
 		/opt/sgtest/sbin/streamgate filter detach sg-i0 >/dev/null 2>&1
 	elif grep -q -- '--obj' <<<"$out"; then
 		skip "PREFIX=/opt/sgtest: installed streamgate loads PREFIX/lib/streamgate's object" \
-			"the tool searches only beside itself and in /usr/local/lib, /usr/lib (daemon/cli.c cli_obj_default)"
+			"the tool searches only beside itself and in /usr/local/lib, /usr/lib (daemon/streamgate/cli.c cli_obj_default)"
 	else
 		fail "PREFIX=/opt/sgtest: installed streamgate (rc $rc)" "$out"
 	fi

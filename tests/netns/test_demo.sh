@@ -36,7 +36,8 @@ case_run() {
 	# lib.sh's placeholder listeners hold 443: the daemon takes it here
 	for p in "${PIDS[@]}"; do kill "$p"; wait "$p" 2>/dev/null; done
 	PIDS=()
-	rm -rf var/run var/run.json
+	# make run DEV writes these; a checkout's tool reads them by default
+	rm -rf var/run var/streamgated.json
 	on_edge make -s run DEV=e0 REGION=us-east ALLOW="$ALLOWED/32" >"$log" 2>&1 &
 	pid=$!
 	for i in $(seq 100); do
@@ -54,6 +55,13 @@ print(urllib.request.urlopen("https://'$EDGE_IP'/healthz", context=c, timeout=3)
 	local dpid
 	dpid=$(cat var/run/streamgated.pid 2>/dev/null)
 	check "run DEV: daemon pid file" "$([ -n "$dpid" ] && kill -0 "$dpid" && echo ok)" ok
+	# beside it, the tool with no flag finds make run's config and pid file
+	local st
+	st=$(cd / && on_edge "$SG" status --json 2>/dev/null)
+	check "run DEV: status without flags: daemon up" \
+		"$(json_get daemon up <<<"$st" 2>&1)" True
+	check "run DEV: status without flags: its pid file" \
+		"$(json_get daemon pid <<<"$st" 2>&1)" "$dpid"
 	pkill -TERM -f "bash scripts/run-edge.sh"
 	wait "$pid"
 	for i in $(seq 150); do	# its trap runs `streamgate down`: let it finish
@@ -65,6 +73,7 @@ print(urllib.request.urlopen("https://'$EDGE_IP'/healthz", context=c, timeout=3)
 	# gone, or a zombie its new parent has not reaped yet
 	grep -qsE '^State:\s+[^Z]' /proc/"$dpid"/status
 	check "run DEV: stop stops the daemon" $? 1
+	rm -rf var/run var/streamgated.json
 	ns_down
 }
 case_run

@@ -261,7 +261,7 @@ test_parse_length_aware(void **state)
 	assert_int_equal(t.n, 1);
 	regions_free(&t);
 	assert_parse_fails(text, sizeof(text) - 1,
-	    "line 1: trailing data after the JSON value");
+	    "line 1: JSON syntax error: trailing data after the JSON value");
 	/* Cut inside a string: cJSON must not read on. */
 	assert_parse_fails(text, 29, "line 1: JSON syntax error");
 	assert_parse_fails(text, 1, "line 1: JSON syntax error");
@@ -287,8 +287,8 @@ static const struct bad bads[] = {
 	    "line 4: JSON syntax error" },
 	{ "[\n\n{\"region\": \"a\",\n\"cidr\": \"1.2.3.4}]\n\n",
 	    "line 4: JSON syntax error" },
-	{ "[\n" GOOD "\n]\n]", "line 4: trailing data after the JSON value" },
-	{ "[] []", "line 1: trailing data after the JSON value" },
+	{ "[\n" GOOD "\n]\n]", "line 4: JSON syntax error: trailing data after the JSON value" },
+	{ "[] []", "line 1: JSON syntax error: trailing data after the JSON value" },
 	/* Shape. */
 	{ "{}", "line 1: top level is not an array" },
 	{ "\n\n  {\"region\": \"a\"}\n", "line 3: top level is not an array" },

@@ -2,7 +2,9 @@
  * test_store.c: the SQLite store: group commit, duplicates (also in one
  * batch and from many threads), the exact bytes, failures reported; the
  * delivery side (pending, fetch, marks, notify, gauges), the upgrade from
- * schema version 1, and retention with `seen` keeping dedup alive.
+ * schema version 1, and retention with `seen` keeping dedup alive; the
+ * control tool's side (store_admin.h): list, get, counts and replay, on
+ * a store the daemon wrote and on a version 1 store, and its refusals.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 
 #include "clock.h"
 #include "store.h"
+#include "store_admin.h"
 
 struct waiter {
 	pthread_mutex_t	lock;
@@ -699,6 +702,350 @@ test_open_errors(void **state)
 	assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
 }
 
+/* ---- the control tool's side: store_admin.h ---- */
+
+static struct store_admin *
+admin_open(enum store_admin_mode mode)
+{
+	struct store_admin *a;
+	char err[512];
+
+	if (store_admin_open(&a, uri, mode, err, sizeof(err)) != STORE_ADMIN_OK)
+		fail_msg("%s", err);
+	return a;
+}
+
+/* The seqs a list gives, into seqs[max]: how many. */
+static int
+admin_seqs(struct store_admin *a, int64_t since, int state, unsigned limit,
+    int64_t *seqs, int max)
+{
+	struct store_admin_event ev;
+	char err[512];
+	int n = 0, rc;
+
+	assert_int_equal(store_admin_list(a, since, state, limit, err,
+	    sizeof(err)), STORE_ADMIN_OK);
+	while ((rc = store_admin_next(a, &ev, err, sizeof(err))) == 1) {
+		assert_true(n < max);
+		seqs[n++] = ev.seq;
+	}
+	assert_int_equal(rc, 0);
+	store_admin_list_end(a);
+	return n;
+}
+
+/*
+ * A store as the daemon leaves it: a-1 delivered, a-2 a custom command
+ * with a body that is no text, a-3 dead, a-4 pending, a-5 pending and
+ * received before a-4 though stored after it.
+ */
+static void
+admin_fill(void)
+{
+	static const uint8_t bin[] = { 0xff, 0x00, 'x', '\n' };
+	struct store *s;
+	struct store_event *ev;
+	char err[256];
+
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_submit(s, event_in("a-1", STORE_PENDING, "c:1", 1000));
+	ev = event_in("a-2", STORE_KEPT, NULL, 2000);
+	ev->kind = STORE_CUSTOM_COMMAND;
+	ev->event_type = NULL;
+	ev->command = "giphy";
+	free((uint8_t *)ev->body);
+	assert_non_null(ev->body = malloc(sizeof(bin)));
+	memcpy((uint8_t *)ev->body, bin, sizeof(bin));
+	ev->body_len = sizeof(bin);
+	store_submit(s, ev);
+	store_submit(s, event_in("a-3", STORE_PENDING, NULL, 3000));
+	store_submit(s, event_in("a-4", STORE_PENDING, NULL, 4000));
+	store_submit(s, event_in("a-5", STORE_PENDING, NULL, 500));
+	wait_all();
+	mark(s, 1, STORE_DELIVERED, 1, 0, 5000, "");
+	mark(s, 3, STORE_DEAD, 8, 0, 6000, "HTTP 500");
+	store_close(s);		/* commits the marks */
+	assert_int_equal(seq_of("a-5"), 5);
+}
+
+static void
+test_admin_list_get(void **state)
+{
+	struct store_admin *a;
+	struct store_admin_event ev;
+	int64_t seqs[8];
+	char err[512];
+
+	(void)state;
+	admin_fill();
+	a = admin_open(STORE_ADMIN_READ);
+	assert_int_equal(store_admin_list(a, 0, -1, 10, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_int_equal(store_admin_next(a, &ev, err, sizeof(err)), 1);
+	assert_int_equal(ev.seq, 1);
+	assert_int_equal(ev.received_at, 1000);
+	assert_string_equal(ev.kind, "push");
+	assert_string_equal(ev.state, "delivered");
+	assert_int_equal(ev.tries, 1);
+	assert_string_equal(ev.event_type, "message.new");
+	assert_string_equal(ev.webhook_id, "a-1");
+	assert_int_equal(ev.attempt, 1);
+	assert_string_equal(ev.api_key, "key1");
+	assert_null(ev.command);
+	assert_string_equal(ev.cid, "c:1");
+	assert_int_equal(ev.delivered_at, 5000);
+	assert_null(ev.last_error);
+	assert_int_equal(ev.body_bytes, strlen("{\"type\":\"message.new\"}"));
+	assert_null(ev.body);		/* a list carries no bodies */
+	assert_int_equal(store_admin_next(a, &ev, err, sizeof(err)), 1);
+	assert_string_equal(ev.kind, "custom_command");
+	assert_string_equal(ev.state, "kept");
+	assert_null(ev.event_type);
+	assert_string_equal(ev.command, "giphy");
+	assert_int_equal(ev.body_bytes, 4);
+	assert_int_equal(store_admin_next(a, &ev, err, sizeof(err)), 1);
+	assert_string_equal(ev.state, "dead");
+	assert_int_equal(ev.tries, 8);
+	assert_string_equal(ev.last_error, "HTTP 500");
+	assert_int_equal(ev.delivered_at, 0);
+	/* the same rows again, from the start */
+	store_admin_rewind(a);
+	assert_int_equal(store_admin_next(a, &ev, err, sizeof(err)), 1);
+	assert_int_equal(ev.seq, 1);
+	store_admin_list_end(a);
+
+	assert_int_equal(admin_seqs(a, 0, -1, 10, seqs, 8), 5);
+	assert_int_equal(seqs[4], 5);
+	assert_int_equal(admin_seqs(a, 1, -1, 2, seqs, 8), 2);
+	assert_int_equal(seqs[0], 2);
+	assert_int_equal(seqs[1], 3);
+	assert_int_equal(admin_seqs(a, 0, STORE_PENDING, 10, seqs, 8), 2);
+	assert_int_equal(seqs[0], 4);
+	assert_int_equal(seqs[1], 5);
+	assert_int_equal(admin_seqs(a, 3, STORE_DEAD, 10, seqs, 8), 0);
+
+	/* the exact body bytes */
+	assert_int_equal(store_admin_get(a, 2, &ev, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_string_equal(ev.webhook_id, "a-2");
+	assert_int_equal(ev.body_bytes, 4);
+	assert_memory_equal(ev.body, "\xff\0x\n", 4);
+	assert_int_equal(store_admin_get(a, 42, &ev, err, sizeof(err)),
+	    STORE_ADMIN_NO_EVENT);
+	assert_non_null(strstr(err, "no event 42 in sqlite:"));
+	store_admin_close(a);
+}
+
+static void
+test_admin_counts(void **state)
+{
+	struct store_admin *a;
+	struct store_admin_counts c;
+	char err[512];
+
+	(void)state;
+	admin_fill();
+	a = admin_open(STORE_ADMIN_READ);
+	assert_int_equal(store_admin_counts(a, &c, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	store_admin_close(a);
+	assert_int_equal(c.schema, 2);
+	assert_int_equal(c.total, 5);
+	assert_int_equal(c.state[STORE_KEPT], 1);
+	assert_int_equal(c.state[STORE_PENDING], 2);
+	assert_int_equal(c.state[STORE_DELIVERED], 1);
+	assert_int_equal(c.state[STORE_DEAD], 1);
+	assert_int_equal(c.kind[STORE_PUSH], 4);
+	assert_int_equal(c.kind[STORE_BEFORE_MESSAGE_SEND], 0);
+	assert_int_equal(c.kind[STORE_CUSTOM_COMMAND], 1);
+	/* by when it arrived, not by seq */
+	assert_int_equal(c.oldest_pending_seq, 5);
+	assert_int_equal(c.oldest_pending_at, 500);
+}
+
+/* A list is one snapshot: the daemon commits meanwhile, unblocked, and
+ * the next list sees it. */
+static void
+test_admin_snapshot(void **state)
+{
+	struct store *s;
+	struct store_admin *a;
+	struct store_admin_event ev;
+	int64_t seqs[8];
+	char err[512];
+	int n = 0;
+
+	(void)state;
+	admin_fill();
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	a = admin_open(STORE_ADMIN_READ);
+	assert_int_equal(store_admin_list(a, 0, -1, 10, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_int_equal(store_admin_next(a, &ev, err, sizeof(err)), 1);
+	store_submit(s, event("a-6", "{}"));
+	wait_all();
+	assert_int_equal(W.stored, 5 + 1);
+	store_admin_rewind(a);
+	while (store_admin_next(a, &ev, err, sizeof(err)) == 1)
+		n++;
+	assert_int_equal(n, 5);
+	store_admin_list_end(a);
+	assert_int_equal(admin_seqs(a, 0, -1, 10, seqs, 8), 6);
+	store_admin_close(a);
+	store_close(s);
+}
+
+/* Replay while the daemon runs: its delivery side sees the events. */
+static void
+test_admin_replay(void **state)
+{
+	struct store *s;
+	struct store_admin *a;
+	struct store_pending p[8];
+	struct store_event *ev;
+	char err[512];
+	int64_t n;
+
+	(void)state;
+	admin_fill();
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	ev = event_in("a-6", STORE_KEPT, NULL, 7000);
+	ev->kind = STORE_BEFORE_MESSAGE_SEND;
+	store_submit(s, ev);
+	store_submit(s, event_in("a-7", STORE_PENDING, NULL, 8000));
+	store_submit(s, event_in("a-8", STORE_PENDING, NULL, 9000));
+	wait_all();
+	mark(s, 7, STORE_DEAD, 8, 0, 9500, "timeout");
+	mark(s, 8, STORE_DEAD, 8, 0, 9500, "timeout");
+	mark(s, 2, STORE_DEAD, 1, 0, 9500, "odd");	/* a hook, dead */
+	store_submit(s, event("a-9", "{}"));	/* the marks ride with it */
+	wait_all();
+	assert_int_equal(count_rows("WHERE state = 'dead'"), 4);
+
+	a = admin_open(STORE_ADMIN_REPLAY);
+	assert_int_equal(store_admin_replay(a, 1, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_int_equal(count_rows("WHERE seq = 1 AND state = 'pending' AND "
+	    "tries = 0 AND next_at = 0 AND last_error IS NULL"), 1);
+	assert_int_equal(store_admin_replay(a, 6, err, sizeof(err)),
+	    STORE_ADMIN_HOOK);
+	assert_non_null(strstr(err, "event 6 is a before_message_send hook"));
+	assert_int_equal(store_admin_replay(a, 42, err, sizeof(err)),
+	    STORE_ADMIN_NO_EVENT);
+	assert_non_null(strstr(err, "no event 42 in "));
+	/* the dead pushes only */
+	assert_int_equal(store_admin_replay_dead(a, &n, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_admin_replay_dead(a, &n, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_int_equal(n, 0);
+	store_admin_close(a);
+	assert_int_equal(count_rows("WHERE state = 'dead'"), 1);
+	assert_int_equal(count_rows("WHERE seq = 2 AND state = 'dead' AND "
+	    "last_error = 'odd'"), 1);
+	assert_int_equal(count_rows("WHERE seq = 6 AND state = 'kept'"), 1);
+
+	/* 1, 3, 4, 5, 7, 8: the ones replayed among them at once */
+	assert_int_equal(store_pending(s, 0, p, 8), 6);
+	assert_int_equal(p[0].seq, 1);
+	assert_int_equal(p[0].tries, 0);
+	assert_int_equal(p[5].seq, 8);
+	store_close(s);
+}
+
+static void
+test_admin_v1(void **state)
+{
+	struct store_admin *a;
+	struct store_admin_event ev;
+	struct store_admin_counts c;
+	int64_t seqs[4];
+	char err[512];
+
+	(void)state;
+	sql_exec(v1_schema);
+	a = admin_open(STORE_ADMIN_READ);
+	assert_int_equal(store_admin_get(a, 5, &ev, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_string_equal(ev.state, "kept");
+	assert_int_equal(ev.tries, 0);
+	assert_null(ev.cid);
+	assert_int_equal(ev.next_at, 0);
+	assert_null(ev.last_error);
+	assert_string_equal(ev.command, "giphy");
+	assert_memory_equal(ev.body, "{}", 2);
+	assert_int_equal(admin_seqs(a, 0, STORE_KEPT, 10, seqs, 4), 2);
+	assert_int_equal(admin_seqs(a, 0, STORE_PENDING, 10, seqs, 4), 0);
+	assert_int_equal(store_admin_counts(a, &c, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	store_admin_close(a);
+	assert_int_equal(c.schema, 1);
+	assert_int_equal(c.total, 2);
+	assert_int_equal(c.state[STORE_KEPT], 2);
+	assert_int_equal(c.kind[STORE_CUSTOM_COMMAND], 1);
+	assert_int_equal(c.oldest_pending_seq, 0);
+
+	assert_int_equal(store_admin_open(&a, uri, STORE_ADMIN_REPLAY, err,
+	    sizeof(err)), STORE_ADMIN_OLD);
+	assert_null(a);
+	assert_non_null(strstr(err, "schema version 1, from before delivery"));
+	/* reading upgraded nothing */
+	assert_int_equal(sql_int("PRAGMA user_version"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info("
+	    "'events')"), 9);
+}
+
+static void
+test_admin_open_errors(void **state)
+{
+	struct store_admin *a;
+	char err[512], junk[160];
+	FILE *fp;
+
+	(void)state;
+	assert_int_equal(store_admin_open(&a, uri, STORE_ADMIN_READ, err,
+	    sizeof(err)), STORE_ADMIN_MISSING);
+	assert_non_null(strstr(err, "events.db: no such file"));
+	assert_int_equal(store_admin_open(&a, uri, STORE_ADMIN_REPLAY, err,
+	    sizeof(err)), STORE_ADMIN_MISSING);
+	assert_int_equal(access(path, F_OK), -1);	/* never created */
+
+	assert_int_equal(store_admin_open(&a, "redis://:hunter2@h:6379/0",
+	    STORE_ADMIN_READ, err, sizeof(err)), STORE_ADMIN_UNSUPPORTED);
+	assert_non_null(strstr(err, "<prefix>:events"));
+	assert_null(strstr(err, "hunter2"));
+	assert_int_equal(store_admin_open(&a, "postgres://x", STORE_ADMIN_READ,
+	    err, sizeof(err)), STORE_ADMIN_UNSUPPORTED);
+	assert_non_null(strstr(err, "'postgres://x' is not sqlite:PATH"));
+	assert_int_equal(store_admin_open(&a, "sqlite:", STORE_ADMIN_READ, err,
+	    sizeof(err)), STORE_ADMIN_UNSUPPORTED);
+
+	snprintf(junk, sizeof(junk), "sqlite:%s", dir);
+	assert_int_equal(store_admin_open(&a, junk, STORE_ADMIN_READ, err,
+	    sizeof(err)), STORE_ADMIN_FAILED);
+	assert_non_null(strstr(err, "not a regular file"));
+	snprintf(junk, sizeof(junk), "%s/junk.db", dir);
+	assert_non_null(fp = fopen(junk, "w"));
+	fputs("not a database, not at all, no\n", fp);
+	fclose(fp);
+	snprintf(junk, sizeof(junk), "sqlite:%s/junk.db", dir);
+	assert_int_equal(store_admin_open(&a, junk, STORE_ADMIN_READ, err,
+	    sizeof(err)), STORE_ADMIN_FAILED);
+	assert_non_null(strstr(err, "not a streamgate store (file is not a "
+	    "database)"));
+
+	/* a database, but no events in it: version 0 reads as 1 */
+	sql_exec("CREATE TABLE t (a);");
+	a = admin_open(STORE_ADMIN_READ);
+	assert_int_equal(store_admin_list(a, 0, -1, 10, err, sizeof(err)),
+	    STORE_ADMIN_FAILED);
+	assert_non_null(strstr(err, "not a streamgate store (no such table: "
+	    "events)"));
+	store_admin_close(a);
+}
+
 int
 main(void)
 {
@@ -724,6 +1071,17 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_seen, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_admin_list_get, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_admin_counts, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_admin_snapshot, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_admin_replay, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_admin_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_open_errors, setup,
 		    teardown),
 	};
 

@@ -1,5 +1,5 @@
 /*
- * test_tls.c: daemon/tls.c without sockets.  Certificates are made here
+ * test_tls.c: daemon/streamgated/tls.c without sockets.  Certificates are made here
  * into a temporary directory; handshakes run between two SSL objects over
  * a BIO pair.  Covers the refusals (naming the file), versions and ALPN,
  * resumption by ticket, ticket key rotation (a 1 s period), tickets kept

@@ -1,0 +1,198 @@
+/*
+ * store.h: durable events, "read, store, and forget".  Workers submit
+ * events; the backend's writer commits whatever is queued in one go (group
+ * commit) and only then reports each event done, so an event is
+ * acknowledged to Stream only once it is durable, and throughput is not one
+ * fsync (or one round trip) per request.
+ *
+ * Two backends behind one interface (store.c dispatches on the URI):
+ *   sqlite:PATH            store_sqlite.c, the embedded default
+ *   redis://HOST:PORT[/DB] store_redis.c, shared by a fleet of edge hosts
+ * The control tool reads and replays a SQLite store through store_admin.h
+ * instead, without the writer.
+ *
+ * SQLite schema, user_version 2 (apps may read it; see README):
+ *   events(seq INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL UNIQUE,
+ *          kind TEXT NOT NULL, event_type TEXT, api_key TEXT NOT NULL,
+ *          attempt INTEGER NOT NULL, command TEXT, received_at INTEGER NOT NULL,
+ *          body BLOB NOT NULL,
+ *          -- delivery (version 2)
+ *          cid TEXT, state TEXT NOT NULL DEFAULT 'kept',
+ *          tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,
+ *          delivered_at INTEGER, last_error TEXT)
+ *   seen(webhook_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL)
+ *          -- ids of events deleted by retention, kept for the dedup window
+ * WAL journal, synchronous=FULL.
+ *
+ * Redis layout (prefix from the config, default "streamgate"):
+ *   <prefix>:id:<webhook id>   SET NX PX <dedup window>: the atomic claim
+ *   <prefix>:events            stream: webhook_id kind type api_key attempt
+ *                              received_at command cid body
+ *   group "<prefix>" on it     our delivery worker's consumer group
+ *   <prefix>:dead              stream: events that ran out of attempts
+ *   <prefix>:tries             hash: stream id -> delivery attempts made
+ */
+#ifndef SG_STORE_H
+#define SG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_kind {
+	STORE_PUSH,
+	STORE_BEFORE_MESSAGE_SEND,
+	STORE_CUSTOM_COMMAND,
+};
+#define STORE_NKINDS	(STORE_CUSTOM_COMMAND + 1)
+
+/*
+ * Delivery state of an event.  KEPT: nobody will deliver it (no upstream
+ * when it arrived, or a synchronous hook the app did not answer: Stream
+ * got the unchanged message); the app reads the store itself.
+ */
+enum store_state {
+	STORE_KEPT,
+	STORE_PENDING,		/* push, waiting for (re)delivery */
+	STORE_DELIVERED,	/* the app answered 2xx */
+	STORE_DEAD,		/* out of attempts; `inbox replay` revives */
+};
+#define STORE_NSTATES	(STORE_DEAD + 1)
+
+enum store_result {
+	STORE_STORED,		/* committed: acknowledge */
+	STORE_DUPLICATE,	/* the id was already stored: acknowledge */
+	STORE_FAILED,		/* not stored: 503, Stream retries */
+};
+
+struct store_event {
+	enum store_kind	 kind;
+	enum store_state state;		/* initial: PENDING or KEPT */
+	const char	*webhook_id;	/* dedup key, NUL-terminated */
+	const char	*event_type;	/* push "type"; may be NULL */
+	const char	*api_key;
+	int		 attempt;
+	const char	*command;	/* custom commands; may be NULL */
+	const char	*cid;		/* the channel (ordering); may be NULL */
+	int64_t		 received_at;	/* unix ms */
+	const uint8_t	*body;		/* the exact bytes verified */
+	size_t		 body_len;
+
+	/* Called on the writer thread once the event's fate is known; the
+	 * strings and body must stay valid until then. */
+	void		(*done)(struct store_event *, enum store_result, void *);
+	void		*arg;
+	int64_t		 seq;		/* set when STORE_STORED */
+	struct store_event *next;	/* the queue's link */
+};
+
+struct store;
+
+struct store_stats {
+	uint64_t	commits;	/* transactions (or pipelines) committed */
+	uint64_t	events;		/* events stored */
+	uint64_t	duplicates;
+	uint64_t	failures;	/* events answered STORE_FAILED */
+	uint64_t	errors;		/* backend errors (Redis: replies, I/O) */
+	uint64_t	reconnects;	/* Redis: connections re-established */
+	uint64_t	retained;	/* events deleted by retention */
+	/* gauges, refreshed by the backend about once a second */
+	uint64_t	pending;	/* events waiting for delivery */
+	uint64_t	dead;
+	int64_t		oldest_pending_ms; /* received_at of the oldest; 0 none */
+	int		up;		/* the backend answers (Redis) */
+};
+
+/* What the backend needs besides its URI. */
+struct store_options {
+	uint64_t	dedup_window_ms;	/* Redis claim TTL; `seen` expiry */
+	uint64_t	retention_ms;		/* delivered events; 0: keep */
+	const char	*redis_prefix;		/* "streamgate" */
+	const char	*consumer;		/* Redis consumer name: unique
+						 * per daemon, stable across
+						 * restarts ("HOST:PORT") */
+	int		deliver;		/* a delivery worker will run */
+};
+
+/* "sqlite:PATH" or "redis://HOST:PORT[/DB]": open (creating the schema),
+ * start the writer.  NULL with err naming the store. */
+struct store *store_open(const char *uri, const struct store_options *opt,
+	    char *err, size_t errlen);
+/* Queue an event; its done() runs later on the writer thread. */
+void	store_submit(struct store *s, struct store_event *ev);
+void	store_stats(struct store *s, struct store_stats *out);
+/* Commit what is queued, stop the writer, close. */
+void	store_close(struct store *s);
+
+/*
+ * ---- the delivery side ----
+ * store_pending and store_fetch are called from the delivery thread only;
+ * store_mark also from the hook thread (both backends lock inside).
+ */
+
+/* An event waiting for delivery: what the scheduler needs to order it. */
+struct store_pending {
+	int64_t		seq;
+	char		cid[128];	/* "" none: no ordering constraint */
+	int		tries;		/* delivery attempts made so far */
+	int64_t		next_at;	/* unix ms; not before */
+	int64_t		received_at;
+};
+
+/* A whole event, to send it. */
+struct store_record {
+	int64_t		seq;
+	enum store_kind	kind;
+	enum store_state state;
+	char		webhook_id[256];
+	char		api_key[128];
+	char		event_type[128];
+	char		command[128];
+	char		cid[128];
+	int		attempt;	/* Stream's X-Webhook-Attempt */
+	int		tries;		/* our delivery attempts */
+	int64_t		received_at;
+	uint8_t		*body;		/* malloc'd */
+	size_t		body_len;
+};
+
+/* A delivery outcome. */
+struct store_mark {
+	int64_t		seq;
+	enum store_state state;	/* PENDING: retry at next_at; DELIVERED; DEAD;
+				 * KEPT (a hook the app did not answer) */
+	int		tries;
+	int64_t		next_at;
+	int64_t		at;		/* unix ms of the outcome */
+	char		error[128];	/* why the last attempt failed; "" */
+};
+
+/*
+ * Pending push events, in seq order: those with seq > after, at most max.
+ * Count, or -1 (logged).  Redis: after == 0 first re-reads what this
+ * consumer had claimed before a restart, then new entries (XREADGROUP);
+ * after > 0 only new entries.
+ */
+int	store_pending(struct store *s, int64_t after, struct store_pending *out,
+	    size_t max);
+/* The event seq: 0, 1 when there is none, -1 on error (logged). */
+int	store_fetch(struct store *s, int64_t seq, struct store_record *out);
+void	store_record_free(struct store_record *r);
+/* Record an outcome; no answer.  SQLite: queued to the writer and
+ * committed with its next batch.  Redis: written at once on the delivery
+ * connection: XACK (delivered), XADD to :dead + XACK (dead), HSET :tries
+ * (retry).  A lost mark means the event is delivered again: at least once. */
+void	store_mark(struct store *s, const struct store_mark *m);
+/* Call fn(arg) (from the writer) after a commit that stored new pending
+ * events, so the delivery worker wakes at once. */
+void	store_notify(struct store *s, void (*fn)(void *), void *arg);
+
+/* The names, as stored (store_names.c: a program that only names them
+ * links no backend). */
+const char *store_kind_name(enum store_kind k);
+const char *store_state_name(enum store_state st);
+/* "custom_command" → STORE_CUSTOM_COMMAND; 0 or -1. */
+int	store_kind_parse(const char *name, enum store_kind *k);
+/* "pending" → STORE_PENDING; 0 or -1. */
+int	store_state_parse(const char *name, enum store_state *st);
+
+#endif
