@@ -99,6 +99,27 @@ cidr_host_bits_clear(const struct cidr *c, const char *s, char *err,
 	return 0;
 }
 
+/*
+ * ::ffff:a.b.c.d never arrives on the wire: an IPv4 packet carries the
+ * IPv4 address, so a mapped prefix in an allowlist can never match.  Say
+ * which IPv4 prefix was meant instead of accepting a dead entry.
+ */
+static int
+cidr_v4_mapped(const struct cidr *c, const char *s, char *err, size_t errlen)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	char v4[INET_ADDRSTRLEN];
+
+	if (c->family != AF_INET6 || c->prefixlen < 96 ||
+	    memcmp(c->addr, mapped, sizeof(mapped)) != 0)
+		return 0;
+	inet_ntop(AF_INET, c->addr + 12, v4, sizeof(v4));
+	log_errbuf(err, errlen, "%s is an IPv4-mapped IPv6 address, which no "
+	    "packet carries: write it as IPv4, %s/%u", s, v4,
+	    (unsigned)c->prefixlen - 96);
+	return 1;
+}
+
 int
 cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 {
@@ -145,7 +166,8 @@ cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 	}
 	c.prefixlen = (uint8_t)plen;
 
-	if (!cidr_host_bits_clear(&c, s, err, errlen))
+	if (!cidr_host_bits_clear(&c, s, err, errlen) ||
+	    cidr_v4_mapped(&c, s, err, errlen))
 		return -1;
 	*out = c;
 	return 0;

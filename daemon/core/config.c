@@ -17,6 +17,9 @@
  *   limits.handshake_timeout_ms 100 .. 600000		(10000)
  *   dedup_window_s		1 .. 2592000 (30 days)	(86400)
  *   workers			0 .. 256, 0: one per core (0)
+ *   hook_deadline_ms		{before_message_send, custom_commands}, or one
+ *				number for both; each 1 .. 5000 (1200, 700)
+ *   order_by_user		true or false (true)
  *   listen			1 .. CONFIG_MAX_LISTEN distinct ADDR:PORT, or
  *				{"addr", "tls_cert", "tls_key"} (both files
  *				or neither)
@@ -441,6 +444,16 @@ set_string(const struct pctx *ctx, const cJSON *v, const char *path,
 }
 
 static int
+set_bool(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	if (!cJSON_IsBool(v))
+		return key_err(ctx, path, "must be true or false");
+	*(int *)(void *)((char *)base + f->off) = cJSON_IsTrue(v);
+	return 0;
+}
+
+static int
 set_route(const struct pctx *ctx, const cJSON *v, const char *path,
     void *base, const struct field *f)
 {
@@ -606,6 +619,14 @@ static const struct field delivery_fields[] = {
 	FIELD_NUM("concurrency", delivery.concurrency, 1, 1024),
 };
 
+/* Stream lets an app wait up to 5 s for Before-Message-Send. */
+static const struct field hook_deadline_ms_fields[] = {
+	FIELD_NUM("before_message_send", hook_deadline_ms.before_message_send,
+	    1, 5000),
+	FIELD_NUM("custom_commands", hook_deadline_ms.custom_commands, 1,
+	    5000),
+};
+
 static const struct field key_fields[] = {
 	FIELD_STR("api_key", set_api_key, struct config_key, api_key),
 	FIELD_STR("secret_file", set_secret_file, struct config_key,
@@ -661,6 +682,28 @@ set_delivery(const struct pctx *ctx, const cJSON *v, const char *path,
 		return key_err(ctx, path_join(sub, path, "backoff_cap_ms"),
 		    "%u is less than delivery.backoff_base_ms (%u)",
 		    c->delivery.backoff_cap_ms, c->delivery.backoff_base_ms);
+	return 0;
+}
+
+/* One deadline per hook, or one number for both (the older form). */
+static int
+set_hook_deadline(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	uint32_t seen;
+	size_t i;
+
+	(void)f;
+	if (cJSON_IsObject(v))
+		return walk_object(ctx, v, path, base, hook_deadline_ms_fields,
+		    NELEM(hook_deadline_ms_fields), &seen);
+	if (!cJSON_IsNumber(v))
+		return key_err(ctx, path, "must be a number or an object "
+		    "{before_message_send, custom_commands}");
+	for (i = 0; i < NELEM(hook_deadline_ms_fields); i++)
+		if (set_number(ctx, v, path, base,
+		    &hook_deadline_ms_fields[i]) == -1)
+			return -1;
 	return 0;
 }
 
@@ -848,7 +891,9 @@ static const struct field top_fields[] = {
 	FIELD_STR("upstream_ca_file", set_ca_file, struct config,
 	    upstream_ca_file),
 	{ "delivery", set_delivery, 0, 0, 0, 0 },
-	FIELD_NUM("hook_deadline_ms", hook_deadline_ms, 50, 1500),
+	{ "hook_deadline_ms", set_hook_deadline, 0, 0, 0, 0 },
+	{ "order_by_user", set_bool, offsetof(struct config, order_by_user),
+	    sizeof(int), 0, 0 },
 	FIELD_NUM("retention_s", retention_s, 0, 3650 * 86400),
 	FIELD_STR("redis_prefix", set_prefix, struct config, redis_prefix),
 	FIELD_STR("user", set_user, struct config, user),
@@ -885,7 +930,11 @@ config_defaults(struct config *c)
 	c->delivery.max_attempts = 12;
 	c->delivery.timeout_ms = 10000;
 	c->delivery.concurrency = 32;
-	c->hook_deadline_ms = 1200;
+	/* 300 ms under what Stream waits: 1.5 s by default for
+	 * Before-Message-Send, about 1 s for Custom Commands */
+	c->hook_deadline_ms.before_message_send = 1200;
+	c->hook_deadline_ms.custom_commands = 700;
+	c->order_by_user = 1;
 	c->retention_s = 7 * 86400;
 	snprintf(c->redis_prefix, sizeof(c->redis_prefix), "streamgate");
 }

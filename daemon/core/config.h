@@ -18,7 +18,11 @@
  *   "upstream_ca_file": null,                    https upstreams: CA bundle
  *   "delivery": {"backoff_base_ms": 1000, "backoff_cap_ms": 300000,
  *                "max_attempts": 12, "timeout_ms": 10000, "concurrency": 32},
- *   "hook_deadline_ms": 1200,                    sync hooks: under Stream's 1.5 s
+ *   "hook_deadline_ms": {"before_message_send": 1200,
+ *                        "custom_commands": 700}, sync hooks, each 300 ms
+ *                                                under Stream's wait (or one
+ *                                                number for both)
+ *   "order_by_user": true,                       no cid: order by user.id
  *   "retention_s": 604800,                       delivered events; 0: keep
  *   "redis_prefix": "streamgate",
  *   "metrics":  null,                            or "127.0.0.1:9100"
@@ -73,6 +77,15 @@ struct config_limits {
 	unsigned	handshake_timeout_ms;		/* TLS */
 };
 
+/*
+ * How long a synchronous hook may take, in ms from the request's first
+ * byte, before Stream is answered with its message unchanged.
+ */
+struct config_hook_deadline {
+	unsigned	before_message_send;
+	unsigned	custom_commands;
+};
+
 /* Push delivery: exponential backoff from base, capped, with equal jitter
  * (a wait between half and all of min(cap, base * 2^(tries - 1))). */
 struct config_delivery {
@@ -95,7 +108,8 @@ struct config {
 	char			upstream_commands[CONFIG_PATH_LEN];
 	char			upstream_ca_file[CONFIG_PATH_LEN]; /* "": system */
 	struct config_delivery	delivery;
-	unsigned		hook_deadline_ms;
+	struct config_hook_deadline hook_deadline_ms;
+	int			order_by_user;	/* no cid: "user:<user.id>" */
 	unsigned		retention_s;			/* 0: keep */
 	char			redis_prefix[64];
 	struct config_listen	metrics;

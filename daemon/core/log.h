@@ -10,6 +10,8 @@ void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whole lines to stderr in one locked write: nothing interleaves. */
+void	log_write(const char *buf, size_t len);
 /* A one-line reason into a caller's buffer (err may be NULL). */
 void	log_errbuf(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));

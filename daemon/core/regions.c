@@ -186,7 +186,12 @@ region_name_ok(const char *s)
 	return i > 0;
 }
 
-/* NULL if zone is acceptable, else why not. */
+/*
+ * NULL if zone is acceptable, else why not.  A zone ends up inside a
+ * quoted nft comment ("us-east use1-az2"), where a quote would end the
+ * string and a backslash has no escape: both are refused here, once, so
+ * that nft print never has to write text nft -f cannot read.
+ */
 static const char *
 zone_check(const char *s)
 {
@@ -197,6 +202,9 @@ zone_check(const char *s)
 			return "zone longer than 31 characters";
 		if (s[i] < 0x20 || s[i] >= 0x7f)
 			return "zone has a non-printable character";
+		if (s[i] == '"' || s[i] == '\\')
+			return "zone has a quote or a backslash (it goes into "
+			    "an nft comment)";
 	}
 	return NULL;
 }

@@ -11,7 +11,7 @@
  * The control tool reads and replays a SQLite store through store_admin.h
  * instead, without the writer.
  *
- * SQLite schema, user_version 2 (apps may read it; see README):
+ * SQLite schema, user_version 3 (apps may read it; see README):
  *   events(seq INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL UNIQUE,
  *          kind TEXT NOT NULL, event_type TEXT, api_key TEXT NOT NULL,
  *          attempt INTEGER NOT NULL, command TEXT, received_at INTEGER NOT NULL,
@@ -19,7 +19,9 @@
  *          -- delivery (version 2)
  *          cid TEXT, state TEXT NOT NULL DEFAULT 'kept',
  *          tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,
- *          delivered_at INTEGER, last_error TEXT)
+ *          delivered_at INTEGER, last_error TEXT,
+ *          -- forwarding (version 3; NULL in older rows)
+ *          signature TEXT, order_key TEXT, target TEXT)
  *   seen(webhook_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL)
  *          -- ids of events deleted by retention, kept for the dedup window
  * WAL journal, synchronous=FULL.
@@ -27,7 +29,8 @@
  * Redis layout (prefix from the config, default "streamgate"):
  *   <prefix>:id:<webhook id>   SET NX PX <dedup window>: the atomic claim
  *   <prefix>:events            stream: webhook_id kind type api_key attempt
- *                              received_at command cid body
+ *                              received_at command cid body order_key
+ *                              signature target
  *   group "<prefix>" on it     our delivery worker's consumer group
  *   <prefix>:dead              stream: events that ran out of attempts
  *   <prefix>:tries             hash: stream id -> delivery attempts made
@@ -72,7 +75,14 @@ struct store_event {
 	const char	*api_key;
 	int		 attempt;
 	const char	*command;	/* custom commands; may be NULL */
-	const char	*cid;		/* the channel (ordering); may be NULL */
+	const char	*cid;		/* the channel; may be NULL */
+	const char	*order_key;	/* delivery order: "cid:<cid>",
+					 * "user:<id>"; NULL or "": none */
+	const char	*signature;	/* Stream's X-Signature, lower-case
+					 * hex (forwarded to the app) */
+	const char	*target;	/* the request's path and query, as
+					 * received (an upstream without a
+					 * path receives it) */
 	int64_t		 received_at;	/* unix ms */
 	const uint8_t	*body;		/* the exact bytes verified */
 	size_t		 body_len;
@@ -132,7 +142,9 @@ void	store_close(struct store *s);
 /* An event waiting for delivery: what the scheduler needs to order it. */
 struct store_pending {
 	int64_t		seq;
-	char		cid[128];	/* "" none: no ordering constraint */
+	char		order_key[160];	/* "" none: no ordering constraint;
+					 * an event stored before keys:
+					 * "cid:<cid>" (its channel) */
 	int		tries;		/* delivery attempts made so far */
 	int64_t		next_at;	/* unix ms; not before */
 	int64_t		received_at;
@@ -148,6 +160,12 @@ struct store_record {
 	char		event_type[128];
 	char		command[128];
 	char		cid[128];
+	char		order_key[160];
+	char		signature[72];	/* lower-case hex; "" for old events */
+	char		target[2048];	/* path and query; "" for old events
+					 * (room for the longest request
+					 * target streamgated takes, with its
+					 * NUL: a cut one is another URL) */
 	int		attempt;	/* Stream's X-Webhook-Attempt */
 	int		tries;		/* our delivery attempts */
 	int64_t		received_at;

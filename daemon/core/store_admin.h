@@ -13,7 +13,8 @@
  *
  * A store of schema version 1 (never opened by a streamgated with
  * delivery) reads as before, every event 'kept'; replay refuses it until
- * the daemon upgraded it.
+ * the daemon upgraded it.  Versions 1 and 2 kept no order key, signature
+ * or target: those read as none.
  *
  * Every call answers a status; all but STORE_ADMIN_OK come with err saying
  * why, naming the store's URI or the event.
@@ -64,13 +65,17 @@ struct store_admin_event {
 	int64_t		 next_at;	/* unix ms; 0 none */
 	int64_t		 delivered_at;	/* unix ms; 0 none */
 	const char	*last_error;
+	const char	*order_key;	/* "" none; NULL: stored before keys */
+	const char	*signature;	/* Stream's X-Signature (not a secret:
+					 * an HMAC of the body) */
+	const char	*target;	/* the request's path and query */
 	int64_t		 body_bytes;
 	const uint8_t	*body;		/* store_admin_get only: the exact
 					 * bytes, body_bytes of them */
 };
 
 struct store_admin_counts {
-	int		schema;		/* 1 or 2 */
+	int		schema;		/* 1 to 3 */
 	int64_t		total;
 	int64_t		state[STORE_NSTATES];
 	int64_t		kind[STORE_NKINDS];

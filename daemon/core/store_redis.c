@@ -63,20 +63,23 @@
 #define KEY_MAX		512
 #define ID_MAX		48		/* "MS-N" */
 
+/* The fields after body came later: added at the end, an app that reads
+ * entries by position still finds the others where they were. */
 enum field {
 	F_WEBHOOK_ID, F_KIND, F_TYPE, F_API_KEY, F_ATTEMPT, F_RECEIVED_AT,
-	F_COMMAND, F_CID, F_BODY, NFIELDS
+	F_COMMAND, F_CID, F_BODY, F_ORDER_KEY, F_SIGNATURE, F_TARGET, NFIELDS
 };
 
 static const char *const field_names[NFIELDS] = {
 	"webhook_id", "kind", "type", "api_key", "attempt", "received_at",
-	"command", "cid", "body",
+	"command", "cid", "body", "order_key", "signature", "target",
 };
 
-/* An entry's fields, pointing into an event or a reply. */
+/* An entry's fields, pointing into an event or a reply; "" for none. */
 struct fields {
 	const char	*v[NFIELDS];
 	size_t		 len[NFIELDS];
+	unsigned	 has;		/* a reply's: 1 << field, those in it */
 };
 
 /* How an event's script goes out next: not (done, or a twin), by its
@@ -386,6 +389,9 @@ fields_of_event(const struct store_event *ev, struct fields *f,
 	field_set(f, F_CID, ev->cid);
 	f->v[F_BODY] = ev->body != NULL ? (const char *)ev->body : "";
 	f->len[F_BODY] = ev->body_len;
+	field_set(f, F_ORDER_KEY, ev->order_key);
+	field_set(f, F_SIGNATURE, ev->signature);
+	field_set(f, F_TARGET, ev->target);
 }
 
 /* An entry's field list; -1 when it has none (deleted, still pending). */
@@ -397,6 +403,7 @@ fields_of_reply(const redisReply *kv, struct fields *f)
 
 	for (j = 0; j < NFIELDS; j++)
 		field_set(f, (enum field)j, NULL);
+	f->has = 0;
 	if (!reply_is(kv, REDIS_REPLY_ARRAY))
 		return -1;
 	for (i = 0; i + 1 < kv->elements; i += 2) {
@@ -409,9 +416,16 @@ fields_of_reply(const redisReply *kv, struct fields *f)
 			if (strcmp(k->str, field_names[j]) == 0) {
 				f->v[j] = v->str;
 				f->len[j] = v->len;
+				f->has |= 1u << j;
 			}
 	}
 	return 0;
+}
+
+static void
+copy_field(char *dst, size_t len, const struct fields *f, enum field i)
+{
+	snprintf(dst, len, "%.*s", (int)f->len[i], f->v[i]);
 }
 
 static int
@@ -890,8 +904,12 @@ pending_fill(struct store_pending *p, int64_t seq, const struct fields *f)
 
 	memset(p, 0, sizeof(*p));
 	p->seq = seq;
-	snprintf(p->cid, sizeof(p->cid), "%.*s", (int)f->len[F_CID],
-	    f->v[F_CID]);
+	/* an entry from before order keys goes by its channel, as then */
+	if (f->has & 1u << F_ORDER_KEY)
+		copy_field(p->order_key, sizeof(p->order_key), f, F_ORDER_KEY);
+	else if (f->len[F_CID] > 0)
+		snprintf(p->order_key, sizeof(p->order_key), "cid:%.*s",
+		    (int)f->len[F_CID], f->v[F_CID]);
 	snprintf(num, sizeof(num), "%.*s", (int)f->len[F_RECEIVED_AT],
 	    f->v[F_RECEIVED_AT]);
 	p->received_at = strtoll(num, NULL, 10);
@@ -1078,12 +1096,6 @@ redis_pending(struct store *base, int64_t after, struct store_pending *out,
 	return (int)n;
 }
 
-static void
-copy_field(char *dst, size_t len, const struct fields *f, enum field i)
-{
-	snprintf(dst, len, "%.*s", (int)f->len[i], f->v[i]);
-}
-
 static int
 record_fill(struct store_record *out, int64_t seq, const redisReply *kv)
 {
@@ -1103,6 +1115,9 @@ record_fill(struct store_record *out, int64_t seq, const redisReply *kv)
 	copy_field(out->event_type, sizeof(out->event_type), &f, F_TYPE);
 	copy_field(out->command, sizeof(out->command), &f, F_COMMAND);
 	copy_field(out->cid, sizeof(out->cid), &f, F_CID);
+	copy_field(out->order_key, sizeof(out->order_key), &f, F_ORDER_KEY);
+	copy_field(out->signature, sizeof(out->signature), &f, F_SIGNATURE);
+	copy_field(out->target, sizeof(out->target), &f, F_TARGET);
 	copy_field(num, sizeof(num), &f, F_ATTEMPT);
 	out->attempt = atoi(num);
 	copy_field(num, sizeof(num), &f, F_RECEIVED_AT);

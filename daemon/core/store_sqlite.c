@@ -14,8 +14,9 @@
  * wait for one chunk at most.  The delivery thread reads through a second,
  * read-only connection: in WAL mode it never blocks the writer.
  *
- * The schema, and the control tool's reads and replays, are in
- * store_sqlite_admin.c: the writer has it created or upgraded at open.
+ * The schema is store_sqlite_schema.c's (the writer has it created or
+ * upgraded at open); the control tool's reads and replays are in
+ * store_sqlite_admin.c.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -68,7 +69,8 @@ struct sqlite_store {
 static const char *const writer_sql[W_MAX] = {
 	[W_INSERT] = "INSERT OR IGNORE INTO events (webhook_id, kind,"
 	    " event_type, api_key, attempt, command, received_at, body, cid,"
-	    " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    " state, signature, order_key, target)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[W_SEEN] = "SELECT 1 FROM seen WHERE webhook_id = ?",
 	[W_MARK] = "UPDATE events SET state = ?1, tries = ?2, next_at = ?3,"
 	    " last_error = ?4, delivered_at = coalesce(?5, delivered_at)"
@@ -89,13 +91,20 @@ static const char *const writer_sql[W_MAX] = {
 	    " ORDER BY seq LIMIT 1)",
 };
 
+/*
+ * A push stored before version 3 has a NULL order_key (a newer one has
+ * '' for none): it is ordered by its channel, as it was then, under the
+ * key a new event of that channel gets, so an upgrade while events wait
+ * does not reorder a channel.
+ */
 static const char *const reader_sql[R_MAX] = {
-	[R_PENDING] = "SELECT seq, cid, tries, next_at, received_at FROM events"
+	[R_PENDING] = "SELECT seq, coalesce(order_key, 'cid:' || cid), tries,"
+	    " next_at, received_at FROM events"
 	    " WHERE state = 'pending' AND kind = 'push' AND seq > ?"
 	    " ORDER BY seq LIMIT ?",
 	[R_FETCH] = "SELECT seq, kind, state, webhook_id, api_key, event_type,"
-	    " command, cid, attempt, tries, received_at, CAST(body AS BLOB)"
-	    " FROM events WHERE seq = ?",
+	    " command, cid, attempt, tries, received_at, CAST(body AS BLOB),"
+	    " order_key, signature, target FROM events WHERE seq = ?",
 };
 
 /* Log an SQLite error on db and count it. */
@@ -167,6 +176,11 @@ insert_one(struct sqlite_store *s, struct store_event *ev)
 	sqlite3_bind_text(st, 9, ev->cid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, store_state_name(ev->state), -1,
 	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, ev->signature, -1, SQLITE_STATIC);
+	/* no key is '', never NULL: NULL is an event from before keys */
+	sqlite3_bind_text(st, 12, ev->order_key ? ev->order_key : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, ev->target, -1, SQLITE_STATIC);
 	if (step_done(s, st, "insert") != 0)
 		return -1;
 	if (sqlite3_changes(s->db) == 0)
@@ -541,7 +555,7 @@ sqlite_pending(struct store *base, int64_t after, struct store_pending *out,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		p = &out[n++];
 		p->seq = sqlite3_column_int64(st, 0);
-		column_copy(st, 1, p->cid, sizeof(p->cid));
+		column_copy(st, 1, p->order_key, sizeof(p->order_key));
 		p->tries = sqlite3_column_int(st, 2);
 		p->next_at = sqlite3_column_int64(st, 3);
 		p->received_at = sqlite3_column_int64(st, 4);
@@ -578,6 +592,9 @@ record_read(sqlite3_stmt *st, struct store_record *out)
 	out->attempt = sqlite3_column_int(st, 8);
 	out->tries = sqlite3_column_int(st, 9);
 	out->received_at = sqlite3_column_int64(st, 10);
+	column_copy(st, 12, out->order_key, sizeof(out->order_key));
+	column_copy(st, 13, out->signature, sizeof(out->signature));
+	column_copy(st, 14, out->target, sizeof(out->target));
 	body = sqlite3_column_blob(st, 11);
 	len = (size_t)sqlite3_column_bytes(st, 11);
 	if ((out->body = malloc(len ? len : 1)) == NULL)

@@ -22,18 +22,24 @@
 				 * 1 s at most for its own */
 
 /*
- * An event's columns, in the order of struct store_admin_event, for
- * schema version 1 (no delivery columns: every event is kept) and version
- * 2.  CAST: a body some other writer stored as TEXT still counts bytes.
+ * An event's columns, in the order of struct store_admin_event, by schema
+ * version: 1 (no delivery columns: every event is kept), 2 (nothing kept
+ * of the request to forward it), 3.  CAST: a body some other writer stored
+ * as TEXT still counts bytes.
  */
 #define BODY_BYTES	"length(CAST(body AS BLOB))"
-static const char *const event_cols[] = {
-	"seq, received_at, kind, 'kept', 0, event_type, webhook_id, attempt,"
-	" api_key, command, NULL, 0, NULL, NULL, " BODY_BYTES,
-	"seq, received_at, kind, state, tries, event_type, webhook_id, attempt,"
-	" api_key, command, cid, next_at, delivered_at, last_error, " BODY_BYTES,
+#define V2_COLS		"seq, received_at, kind, state, tries, event_type," \
+	" webhook_id, attempt, api_key, command, cid, next_at, delivered_at," \
+	" last_error"
+_Static_assert(STORE_SQLITE_SCHEMA == 3, "event_cols: a line per version");
+static const char *const event_cols[STORE_SQLITE_SCHEMA + 1] = {
+	[1] = "seq, received_at, kind, 'kept', 0, event_type, webhook_id,"
+	    " attempt, api_key, command, NULL, 0, NULL, NULL, NULL, NULL,"
+	    " NULL, " BODY_BYTES,
+	[2] = V2_COLS ", NULL, NULL, NULL, " BODY_BYTES,
+	[3] = V2_COLS ", order_key, signature, target, " BODY_BYTES,
 };
-#define EVENT_BODY	15	/* store_admin_get's body: after event_cols */
+#define EVENT_BODY	18	/* store_admin_get's body: after event_cols */
 
 #define REPLAY_SET	"UPDATE events SET state = 'pending', tries = 0," \
 	" next_at = 0, last_error = NULL"
@@ -42,7 +48,8 @@ static const char *const event_cols[] = {
 
 struct store_admin {
 	sqlite3		*db;
-	int		 v2;		/* user_version 2: delivery columns */
+	int		 schema;	/* user_version, 1 to the newest
+					 * (0, or a newer one: the nearest) */
 	sqlite3_stmt	*cur;		/* the list, or the event got */
 	int		 snapshot;	/* a read transaction is open */
 	char		 uri[];		/* to name the store */
@@ -128,7 +135,7 @@ event_select(struct store_admin *a, const char *rest, char *err,
 	char *sql;
 
 	read_end(a);
-	if (asprintf(&sql, "SELECT %s%s", event_cols[a->v2], rest) == -1) {
+	if (asprintf(&sql, "SELECT %s%s", event_cols[a->schema], rest) == -1) {
 		log_errbuf(err, errlen, "%s: out of memory", a->uri);
 		return STORE_ADMIN_FAILED;
 	}
@@ -181,9 +188,10 @@ store_sqlite_admin_open(struct store_admin **ap, const char *uri,
 		rc = unusable(a, sqlrc, err, errlen);
 		goto fail;
 	}
-	a->v2 = v >= 2;
+	a->schema = v < 1 ? 1 : v > STORE_SQLITE_SCHEMA ?
+	    STORE_SQLITE_SCHEMA : v;
 	/* replay writes the delivery columns: a version 1 store has none */
-	if (mode == STORE_ADMIN_REPLAY && !a->v2) {
+	if (mode == STORE_ADMIN_REPLAY && a->schema < 2) {
 		log_errbuf(err, errlen, "%s: schema version 1, from before "
 		    "delivery: start streamgated (this version) once to "
 		    "upgrade it", uri);
@@ -227,7 +235,10 @@ event_read(sqlite3_stmt *st, struct store_admin_event *ev)
 	ev->next_at = sqlite3_column_int64(st, 11);
 	ev->delivered_at = sqlite3_column_int64(st, 12);
 	ev->last_error = (const char *)sqlite3_column_text(st, 13);
-	ev->body_bytes = sqlite3_column_int64(st, 14);
+	ev->order_key = (const char *)sqlite3_column_text(st, 14);
+	ev->signature = (const char *)sqlite3_column_text(st, 15);
+	ev->target = (const char *)sqlite3_column_text(st, 16);
+	ev->body_bytes = sqlite3_column_int64(st, 17);
 }
 
 enum store_admin_status
@@ -239,7 +250,7 @@ store_admin_list(struct store_admin *a, int64_t since, int state,
 
 	/* a literal, not a parameter: the planner then uses the partial
 	 * index of that state.  Version 1 keeps every event. */
-	if (state >= 0 && a->v2)
+	if (state >= 0 && a->schema >= 2)
 		snprintf(where, sizeof(where), " AND state = '%s'",
 		    store_state_name(state));
 	else if (state > STORE_KEPT)
@@ -400,9 +411,10 @@ counts_by(struct store_admin *a, struct store_admin_counts *c, char *err,
 	int64_t n;
 	int step;
 
-	if ((rc = prepare(a, a->v2 ? "SELECT state, kind, count(*) FROM events"
-	    " GROUP BY state, kind" : "SELECT 'kept', kind, count(*)"
-	    " FROM events GROUP BY kind", &st, err, errlen)) != STORE_ADMIN_OK)
+	if ((rc = prepare(a, a->schema >= 2 ? "SELECT state, kind, count(*)"
+	    " FROM events GROUP BY state, kind" : "SELECT 'kept', kind,"
+	    " count(*) FROM events GROUP BY kind", &st, err,
+	    errlen)) != STORE_ADMIN_OK)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		n = sqlite3_column_int64(st, 2);
@@ -420,7 +432,7 @@ counts_by(struct store_admin *a, struct store_admin_counts *c, char *err,
 	return rc;
 }
 
-/* The oldest pending by when it arrived (version 2 only). */
+/* The oldest pending by when it arrived (version 2 on). */
 static enum store_admin_status
 counts_oldest(struct store_admin *a, struct store_admin_counts *c,
     char *err, size_t errlen)
@@ -450,9 +462,10 @@ store_admin_counts(struct store_admin *a, struct store_admin_counts *c,
 
 	read_end(a);
 	memset(c, 0, sizeof(*c));
-	c->schema = a->v2 ? 2 : 1;
+	c->schema = a->schema;
 	if ((rc = read_begin(a, err, errlen)) == STORE_ADMIN_OK &&
-	    (rc = counts_by(a, c, err, errlen)) == STORE_ADMIN_OK && a->v2)
+	    (rc = counts_by(a, c, err, errlen)) == STORE_ADMIN_OK &&
+	    a->schema >= 2)
 		rc = counts_oldest(a, c, err, errlen);
 	read_end(a);
 	return rc;

@@ -12,6 +12,9 @@
 
 #include <sqlite3.h>
 
+/* The user_version of a store made or upgraded here. */
+#define STORE_SQLITE_SCHEMA	3
+
 /* PRAGMA user_version into *v: SQLITE_OK, or SQLite's error. */
 int	store_sqlite_user_version(sqlite3 *db, int *v);
 /* Create the schema, or upgrade an older one, on the writer's connection

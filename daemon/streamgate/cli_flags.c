@@ -58,6 +58,11 @@ const struct cli_flag_def cli_flags[CF_COUNT] = {
 	    CC_DIR, NULL, 0 },
 	[CF_NO_DAEMON] = { "no-daemon", NULL, "leave streamgated alone",
 	    0, 0, 0 },
+	[CF_ALLOW_ANY] = { "allow-any", NULL, "let --allow take a /0: every "
+	    "address of that family passes (no filter)", 0, 0, 0 },
 	[CF_WATCH] = { "watch", NULL, "refresh every second until "
 	    "interrupted", 0, 0, 0 },
+	[CF_HOST] = { "host", "NAME", "the name Stream reaches this host "
+	    "by (chat.example.com: no scheme, port or path)", CC_NONE,
+	    NULL, 0 },
 };

@@ -23,8 +23,8 @@
 
 /* Fields of show, in this order; list shows those marked. */
 enum { F_SEQ, F_RECEIVED, F_KIND, F_STATE, F_TRIES, F_TYPE, F_ID,
-	F_ATTEMPT, F_KEY, F_COMMAND, F_CID, F_NEXT, F_DELIVERED, F_ERROR,
-	F_BYTES, NFIELDS };
+	F_ATTEMPT, F_KEY, F_COMMAND, F_CID, F_ORDER_KEY, F_TARGET,
+	F_SIGNATURE, F_NEXT, F_DELIVERED, F_ERROR, F_BYTES, NFIELDS };
 
 enum ftype {
 	FT_NUM,		/* an integer: right-aligned, a JSON number */
@@ -49,6 +49,10 @@ static const struct field {
 	[F_KEY] =	{ "api_key",		FT_TEXT,	1 },
 	[F_COMMAND] =	{ "command",		FT_TEXT,	1 },
 	[F_CID] =	{ "cid",		FT_TEXT,	0 },
+	[F_ORDER_KEY] =	{ "order_key",		FT_TEXT,	0 },
+	[F_TARGET] =	{ "target",		FT_TEXT,	0 },
+	/* an HMAC of the body, not a secret: the app may check it */
+	[F_SIGNATURE] =	{ "signature",		FT_TEXT,	0 },
 	[F_NEXT] =	{ "next_at",		FT_WHEN,	0 },
 	[F_DELIVERED] =	{ "delivered_at",	FT_WHEN,	0 },
 	[F_ERROR] =	{ "last_error",		FT_TEXT,	0 },
@@ -248,6 +252,11 @@ event_read(const struct store_admin_event *ev, struct event *e)
 	field_set(e, F_KEY, 0, ev->api_key);
 	field_set(e, F_COMMAND, 0, ev->command);
 	field_set(e, F_CID, 0, ev->cid);
+	/* none is "" (NULL: stored before keys); either shows as none */
+	field_set(e, F_ORDER_KEY, 0, ev->order_key != NULL &&
+	    ev->order_key[0] != '\0' ? ev->order_key : NULL);
+	field_set(e, F_TARGET, 0, ev->target);
+	field_set(e, F_SIGNATURE, 0, ev->signature);
 	field_set(e, F_NEXT, ev->next_at, NULL);
 	field_set(e, F_DELIVERED, ev->delivered_at, NULL);
 	field_set(e, F_ERROR, 0, ev->last_error);

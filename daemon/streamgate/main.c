@@ -29,6 +29,7 @@
 #include "status.h"
 #include "store.h"
 #include "updown.h"
+#include "urls.h"
 #include "verify.h"
 
 static int
@@ -305,20 +306,92 @@ cmd_inbox_show(const struct cli_args *a)
 	    cli_has(a, CF_JSON));
 }
 
+/* Two store URIs name one store: the same text, or sqlite: paths that
+ * resolve to the same file. */
+static int
+store_same(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	return strncmp(a, "sqlite:", 7) == 0 && strncmp(b, "sqlite:", 7) == 0 &&
+	    realpath(a + 7, ra) != NULL && realpath(b + 7, rb) != NULL &&
+	    strcmp(ra, rb) == 0;
+}
+
+/*
+ * Replay needs a daemon that delivers: without a push upstream, replayed
+ * events would sit in pending.  The config that tells is --config, else
+ * the default one (or the daemon's defaults when there is none), which
+ * also names the store.  With --store alone, the default config tells
+ * only when it names that store; otherwise no config is known to serve
+ * it (a daemon run with --store and --upstream flags, a copied store),
+ * and the replay goes ahead with a note.  Refusal exits 1.
+ */
+static void
+replay_upstream_check(const struct cli_args *a, const char *store)
+{
+	struct probe_where w;
+	struct config *c;
+	char err[1024], what[PATH_MAX + 64];
+	int exists;
+
+	if (strncmp(store, "redis://", 8) == 0)
+		return;		/* refused anyway, saying where they are */
+	probe_where(a, &w);
+	exists = w.config_given || access(w.config, F_OK) == 0;
+	if (cli_has(a, CF_STORE) && !w.config_given && !exists) {
+		log_info("note: no config names %s (%s does not exist): give "
+		    "the daemon's --config to check that it has a push "
+		    "upstream", store, w.config);
+		return;
+	}
+	if (probe_config(&w, &c, err, sizeof(err)) != 0) {
+		if (w.config_given)
+			cli_usage_error("--config: %s", err);
+		log_info("note: %s: cannot tell whether the daemon has a push "
+		    "upstream", err);	/* --store: it needs no config */
+		return;
+	}
+	if (cli_has(a, CF_STORE) && !w.config_given &&
+	    !store_same(c->store, store)) {
+		log_info("note: %s names another store (%s): give the daemon's "
+		    "--config to check that it has a push upstream", w.config,
+		    c->store);
+		probe_config_free(c);
+		return;
+	}
+	if (config_upstream(c, CR_PUSH)[0] == '\0') {
+		snprintf(what, sizeof(what), exists ? "%s" : "%s (no such "
+		    "file: the daemon's defaults)", w.config);
+		log_warnx("inbox replay: refused: the daemon has no push "
+		    "upstream (\"upstream\" or \"upstreams.push\" in %s), so "
+		    "replayed events would sit in pending; set one and "
+		    "restart streamgated first", what);
+		probe_config_free(c);
+		exit(1);
+	}
+	probe_config_free(c);
+}
+
 static int
 cmd_inbox_replay(const struct cli_args *a)
 {
-	char store[CONFIG_PATH_LEN];
-	int64_t seq;
+	char buf[CONFIG_PATH_LEN];
+	const char *store;
+	int64_t seq = 0;
 
 	if ((a->npos == 1) == cli_has(a, CF_DEAD))
 		cli_usage_error("inbox replay takes a sequence number or "
 		    "--dead: inbox replay SEQ|--dead [--store URI]");
+	if (!cli_has(a, CF_DEAD))
+		seq = inbox_seq(a->pos[0], "inbox replay");
+	store = inbox_store(a, buf, sizeof(buf));
+	replay_upstream_check(a, store);
 	if (cli_has(a, CF_DEAD))
-		return inbox_replay_dead(stdout, inbox_store(a, store,
-		    sizeof(store)));
-	seq = inbox_seq(a->pos[0], "inbox replay");
-	return inbox_replay(stdout, inbox_store(a, store, sizeof(store)), seq);
+		return inbox_replay_dead(stdout, store);
+	return inbox_replay(stdout, store, seq);
 }
 
 static int
@@ -330,11 +403,34 @@ cmd_inbox_stats(const struct cli_args *a)
 	    cli_has(a, CF_JSON));
 }
 
+static int
+cmd_stream_urls(const struct cli_args *a)
+{
+	const char *host = a->v[CF_HOST];
+	struct probe_where w;
+	struct config *c;
+	char err[1024];
+	int rc;
+
+	if (urls_host_check(host) != 0)
+		cli_usage_error("--host: '%.64s' is not a host name (a DNS "
+		    "name or address, no scheme, port or path: --host "
+		    "chat.example.com)", host);
+	probe_where(a, &w);
+	if (probe_config(&w, &c, err, sizeof(err)) != 0)
+		cli_usage_error("--config: %s", err);
+	rc = urls_print(stdout, c, w.config_given ||
+	    access(w.config, F_OK) == 0 ? w.config : "", host,
+	    cli_has(a, CF_JSON));
+	probe_config_free(c);
+	return rc;
+}
+
 /* ---- the command table ---- */
 
 #define END		{ CF_COUNT, 0, NULL }
 #define TABLE_FLAGS	{ CF_REGION, 0, NULL }, { CF_ALLOW, 0, NULL }, \
-			{ CF_REGIONS_FILE, 0, NULL }
+			{ CF_ALLOW_ANY, 0, NULL }, { CF_REGIONS_FILE, 0, NULL }
 #define FILTER_FLAGS	{ CF_MODE, 0, NULL }, { CF_PORTS, 0, NULL }, TABLE_FLAGS
 
 static const struct cli_use u_regions[] = {
@@ -365,6 +461,10 @@ static const struct cli_use u_inbox_show[] = {
 static const struct cli_use u_inbox_replay[] = {
 	{ CF_STORE, 0, NULL }, { CF_CONFIG, 0, NULL },
 	{ CF_DEAD, 0, "every dead push event, instead of SEQ" }, END };
+static const struct cli_use u_stream_urls[] = {
+	{ CF_HOST, 1, NULL }, { CF_CONFIG, 0, NULL },
+	{ CF_JSON, 0, "only the JSON for Stream's updateAppSettings, on one "
+	    "line" }, END };
 static const struct cli_use u_up[] = {
 	{ CF_DEV, 1, "the device the XDP filter goes on" }, FILTER_FLAGS,
 	{ CF_XDP_MODE, 0, NULL }, { CF_OBJ, 0, NULL }, { CF_TABLE, 0, NULL },
@@ -437,6 +537,11 @@ static const struct cli_cmd commands[] = {
 	  .run = cmd_inbox_stats,
 	  .summary = "Stored events by state and kind, and the oldest "
 	  "pending." },
+	{ .name = "stream-urls", .uses = u_stream_urls,
+	  .run = cmd_stream_urls,
+	  .summary = "The Stream app settings that point the three hooks at "
+	  "this host: each setting's https URL (routes and TLS port from the "
+	  "daemon's config) and the JSON for updateAppSettings." },
 	{ .name = "up", .uses = u_up, .run = updown_up,
 	  .summary = "Put the three layers in place on DEV: the XDP filter, "
 	  "the nft table, streamgated; what fails is undone." },

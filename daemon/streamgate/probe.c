@@ -98,9 +98,15 @@ probe_pid_read(const char *path)
 	char buf[32], *end;
 	long v;
 	FILE *fp;
+	int fd;
 
-	if ((fp = fopen(path, "re")) == NULL)
+	/* never through a symlink: a pid file is a plain file of ours */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
 	if (fgets(buf, sizeof(buf), fp) == NULL)
 		buf[0] = '\0';
 	fclose(fp);

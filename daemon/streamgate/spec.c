@@ -11,6 +11,18 @@
 #include "regions.h"
 #include "spec.h"
 
+/* A /0 passes every address of its family: only when asked twice. */
+static void
+allow_any(const struct cli_args *a, const char *cidr)
+{
+	if (!cli_has(a, CF_ALLOW_ANY))
+		cli_usage_error("--allow: %s lets every address through: the "
+		    "filter would filter nothing; add --allow-any if that is "
+		    "what you mean", cidr);
+	log_warnx("warning: --allow %s --allow-any: every %s address passes",
+	    cidr, strchr(cidr, ':') ? "IPv6" : "IPv4");
+}
+
 void
 spec_table(const struct cli_args *a, struct region_table *t)
 {
@@ -29,6 +41,8 @@ spec_table(const struct cli_args *a, struct region_table *t)
 	for (i = 0; i < a->nallow; i++) {
 		if (cidr_parse(a->allow[i], &c, why, sizeof(why)) != 0)
 			cli_usage_error("--allow: %s", why);
+		if (c.prefixlen == 0)
+			allow_any(a, a->allow[i]);
 		if (regions_add(t, REGION_ALLOW, "", &c) != 0) {
 			if (errno != EEXIST)
 				fatal("%s", __func__);

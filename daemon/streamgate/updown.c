@@ -29,6 +29,7 @@
 #include "nft.h"
 #include "nft_nl.h"
 #include "probe.h"
+#include "rundir.h"
 #include "spec.h"
 #include "updown.h"
 
@@ -46,6 +47,8 @@ struct daemon_plan {
 	char			run_dir[PATH_MAX];
 	char			pid_file[PATH_MAX + 32];
 	char			log[PATH_MAX + 32];
+	int			run_fd;		/* the run directory, checked */
+	int			log_fd;		/* the log, opened safely */
 	struct config_listen	health;
 	char			health_path[256];
 };
@@ -196,6 +199,43 @@ daemon_config(const struct probe_where *w, const struct filter_spec *fs,
 		    strerror(errno));
 }
 
+/*
+ * The run directory and the log, opened now so that a directory someone
+ * else controls is refused before any step runs (a usage error naming
+ * it); the pid file is written in it later, the log handed to the daemon.
+ */
+static void
+daemon_files(const struct cli_args *a, struct daemon_plan *d)
+{
+	char err[PATH_MAX + 128], dir[PATH_MAX + 32], *slash;
+	int log_dir;
+
+	if ((d->run_fd = rundir_open(d->run_dir, 1, 0, err,
+	    sizeof(err))) == -1)
+		cli_usage_error("%s%s", cli_has(a, CF_RUN_DIR) ? "--run-dir: " :
+		    "run directory ", err);
+	snprintf(dir, sizeof(dir), "%s", d->log);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	log_dir = strcmp(dir, d->run_dir) == 0 ? d->run_fd :
+	    rundir_open(dir, 0, 1, err, sizeof(err));	/* /var/log: shared */
+	if (log_dir == -1 || (d->log_fd = rundir_open_log(log_dir, slash + 1,
+	    err, sizeof(err))) == -1)
+		cli_usage_error("log %s: %s", d->log, err);
+	if (log_dir != d->run_fd)
+		close(log_dir);
+}
+
+static void
+daemon_files_close(struct daemon_plan *d)
+{
+	if (d->run_fd != -1)
+		close(d->run_fd);
+	if (d->log_fd != -1)
+		close(d->log_fd);
+	d->run_fd = d->log_fd = -1;
+}
+
 /* Everything the daemon step needs, found before any step runs. */
 static int
 daemon_prepare(const struct cli_args *a, const struct filter_spec *fs,
@@ -214,8 +254,10 @@ daemon_prepare(const struct cli_args *a, const struct filter_spec *fs,
 	else
 		snprintf(d->log, sizeof(d->log), "%s/streamgated.log",
 		    w.run_dir);
+	d->run_fd = d->log_fd = -1;
 	if ((d->systemd = systemd_usable()))
 		return 0;
+	daemon_files(a, d);
 	if (cli_exe_sibling("streamgated", X_OK, d->bin, sizeof(d->bin)) != 0 &&
 	    path_search("streamgated", d->bin, sizeof(d->bin)) != 0) {
 		log_warnx("up: no streamgated beside this binary or in PATH "
@@ -223,25 +265,6 @@ daemon_prepare(const struct cli_args *a, const struct filter_spec *fs,
 		return -1;
 	}
 	return 0;
-}
-
-static int
-pid_file_write(const char *path, pid_t pid)
-{
-	char tmp[PATH_MAX + 40];
-	FILE *fp;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fp = fopen(tmp, "we")) == NULL)
-		goto fail;
-	fprintf(fp, "%d\n", (int)pid);
-	if (fclose(fp) != 0 || rename(tmp, path) != 0)
-		goto fail;
-	return 0;
-fail:
-	log_warn("up: pid file %s", path);
-	unlink(tmp);
-	return -1;
 }
 
 /* streamgated --config FILE in its own session, stdin from /dev/null,
@@ -252,19 +275,15 @@ daemon_spawn(const struct daemon_plan *d)
 	char *argv[] = { "streamgated", "--config", (char *)d->config, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
+	char why[256];
 	pid_t pid = -1;
 	int err;
 
-	if (mkdir(d->run_dir, 0755) != 0 && errno != EEXIST) {
-		log_warn("up: run directory %s", d->run_dir);
-		return -1;
-	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, d->log,
-	    O_WRONLY | O_CREAT | O_APPEND, 0640);
+	posix_spawn_file_actions_adddup2(&fa, d->log_fd, 1);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	if ((err = posix_spawn(&pid, d->bin, &fa, &attr, argv,
@@ -275,7 +294,9 @@ daemon_spawn(const struct daemon_plan *d)
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (pid > 0 && pid_file_write(d->pid_file, pid) != 0) {
+	if (pid > 0 && rundir_write_pid(d->run_fd, "streamgated.pid", pid, why,
+	    sizeof(why)) != 0) {
+		log_warnx("up: %s: %s", d->run_dir, why);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		pid = -1;
@@ -285,20 +306,16 @@ daemon_spawn(const struct daemon_plan *d)
 
 /* The log's last line, for the message that says why the start failed. */
 static void
-log_tail(const char *path, char *buf, size_t len)
+log_tail(int fd, char *buf, size_t len)
 {
 	ssize_t n;
 	off_t size;
 	char *p;
-	int fd;
 
 	buf[0] = '\0';
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return;
 	size = lseek(fd, 0, SEEK_END);
 	n = pread(fd, buf, len - 1, size > (off_t)len - 1 ?
 	    size - (off_t)len + 1 : 0);
-	close(fd);
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
@@ -317,7 +334,7 @@ daemon_wait(const struct daemon_plan *d, pid_t pid)
 
 	for (waited = 0;; waited += POLL_MS) {
 		if (pid > 0 && waitpid(pid, &st, WNOHANG) == pid) {
-			log_tail(d->log, tail, sizeof(tail));
+			log_tail(d->log_fd, tail, sizeof(tail));
 			log_warnx("up: streamgated exited (%s %d) before it "
 			    "answered: %s (log: %s)", WIFEXITED(st) ? "status" :
 			    "signal", WIFEXITED(st) ? WEXITSTATUS(st) :
@@ -500,7 +517,7 @@ int
 updown_up(const struct cli_args *a)
 {
 	struct spec sp;
-	struct daemon_plan d;
+	struct daemon_plan d = { .run_fd = -1, .log_fd = -1 };
 	struct undo u = { 0 };
 	int no_daemon = cli_has(a, CF_NO_DAEMON), rc = 0;
 
@@ -512,6 +529,7 @@ updown_up(const struct cli_args *a)
 		rc = 1;
 	} else
 		log_info("up: %s is up", a->v[CF_DEV]);
+	daemon_files_close(&d);
 	spec_free(&sp);
 	return rc;
 }

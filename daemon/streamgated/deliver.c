@@ -60,23 +60,25 @@ deliver_backoff(unsigned base_ms, unsigned cap_ms, unsigned tries,
 
 /* ---- the ordering window ---- */
 
-struct order_cid {
-	char			 cid[sizeof(((struct store_pending *)0)->cid)];
+#define KEY_LEN		sizeof(((struct store_pending *)0)->order_key)
+
+struct order_key {
+	char			 key[KEY_LEN];
 	struct order_entry	*head, *tail;	/* by seq */
 	int			 inflight;
-	struct order_cid	*hnext;
+	struct order_key	*hnext;
 };
 
 struct order {
 	struct order_entry	**v;		/* by seq, with holes */
 	size_t			 n, cap;
 	size_t			 live, max;
-	struct order_cid	**tab;		/* cid hash, chained */
+	struct order_key	**tab;		/* key hash, chained */
 	size_t			 nbuckets;
 };
 
 static uint32_t
-cid_hash(const char *s)
+key_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -85,67 +87,67 @@ cid_hash(const char *s)
 	return h;
 }
 
-static struct order_cid *
-cid_get(struct order *o, const char *cid, int create)
+static struct order_key *
+key_get(struct order *o, const char *key, int create)
 {
-	struct order_cid **b = &o->tab[cid_hash(cid) & (o->nbuckets - 1)], *c;
+	struct order_key **b = &o->tab[key_hash(key) & (o->nbuckets - 1)], *k;
 
-	for (c = *b; c != NULL; c = c->hnext)
-		if (strcmp(c->cid, cid) == 0)
-			return c;
-	if (!create || (c = calloc(1, sizeof(*c))) == NULL)
+	for (k = *b; k != NULL; k = k->hnext)
+		if (strcmp(k->key, key) == 0)
+			return k;
+	if (!create || (k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
-	snprintf(c->cid, sizeof(c->cid), "%s", cid);
-	c->hnext = *b;
-	*b = c;
-	return c;
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	k->hnext = *b;
+	*b = k;
+	return k;
 }
 
 static void
-cid_drop(struct order *o, struct order_cid *c)
+key_drop(struct order *o, struct order_key *k)
 {
-	struct order_cid **b = &o->tab[cid_hash(c->cid) & (o->nbuckets - 1)];
+	struct order_key **b = &o->tab[key_hash(k->key) & (o->nbuckets - 1)];
 
-	while (*b != c)
+	while (*b != k)
 		b = &(*b)->hnext;
-	*b = c->hnext;
-	free(c);
+	*b = k->hnext;
+	free(k);
 }
 
-/* Into its cid's list, by seq: nearly always at the tail. */
+/* Into its key's list, by seq: nearly always at the tail. */
 static void
-cid_link(struct order_cid *c, struct order_entry *e)
+key_link(struct order_key *k, struct order_entry *e)
 {
 	struct order_entry **pp;
 
-	e->cq = c;
-	if (c->tail == NULL || c->tail->p.seq < e->p.seq) {
-		if (c->tail != NULL)
-			c->tail->cnext = e;
+	e->kq = k;
+	if (k->tail == NULL || k->tail->p.seq < e->p.seq) {
+		if (k->tail != NULL)
+			k->tail->knext = e;
 		else
-			c->head = e;
-		c->tail = e;
+			k->head = e;
+		k->tail = e;
 		return;
 	}
-	for (pp = &c->head; (*pp)->p.seq < e->p.seq; pp = &(*pp)->cnext)
+	for (pp = &k->head; (*pp)->p.seq < e->p.seq; pp = &(*pp)->knext)
 		;
-	e->cnext = *pp;
+	e->knext = *pp;
 	*pp = e;
 }
 
 static void
-cid_unlink(struct order *o, struct order_entry *e)
+key_unlink(struct order *o, struct order_entry *e)
 {
-	struct order_cid *c = e->cq;
+	struct order_key *k = e->kq;
 	struct order_entry **pp, *prev = NULL;
 
-	for (pp = &c->head; *pp != e; pp = &(*pp)->cnext)
+	for (pp = &k->head; *pp != e; pp = &(*pp)->knext)
 		prev = *pp;
-	*pp = e->cnext;
-	if (c->tail == e)
-		c->tail = prev;
-	if (c->head == NULL)
-		cid_drop(o, c);
+	*pp = e->knext;
+	if (k->tail == e)
+		k->tail = prev;
+	if (k->head == NULL)
+		key_drop(o, k);
 }
 
 struct order *
@@ -171,7 +173,7 @@ order_new(size_t max)
 void
 order_free(struct order *o)
 {
-	struct order_cid *c, *next;
+	struct order_key *k, *next;
 	size_t i;
 
 	if (o == NULL)
@@ -179,9 +181,9 @@ order_free(struct order *o)
 	for (i = 0; i < o->n; i++)
 		free(o->v[i]);
 	for (i = 0; o->tab != NULL && i < o->nbuckets; i++)
-		for (c = o->tab[i]; c != NULL; c = next) {
-			next = c->hnext;
-			free(c);
+		for (k = o->tab[i]; k != NULL; k = next) {
+			next = k->hnext;
+			free(k);
 		}
 	free(o->v);
 	free(o->tab);
@@ -237,7 +239,7 @@ int
 order_add(struct order *o, const struct store_pending *p)
 {
 	struct order_entry *e;
-	struct order_cid *c = NULL;
+	struct order_key *k = NULL;
 	size_t i;
 
 	if (order_holds(o, p->seq))
@@ -246,15 +248,18 @@ order_add(struct order *o, const struct store_pending *p)
 		return -1;
 	if (o->n == o->cap)
 		order_compact(o);
-	if ((e = calloc(1, sizeof(*e))) == NULL ||
-	    (p->cid[0] != '\0' && (c = cid_get(o, p->cid, 1)) == NULL)) {
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -1;
+	e->p = *p;
+	e->p.order_key[sizeof(e->p.order_key) - 1] = '\0';
+	if (e->p.order_key[0] != '\0' &&
+	    (k = key_get(o, e->p.order_key, 1)) == NULL) {
 		free(e);
 		return -1;
 	}
-	e->p = *p;
-	e->p.cid[sizeof(e->p.cid) - 1] = '\0';
-	if (c != NULL)
-		cid_link(c, e);
+	if (k != NULL)
+		key_link(k, e);
 	i = order_search(o, p->seq);
 	if (i < o->n && o->v[i]->p.seq == p->seq)	/* a hole: reuse */
 		free(o->v[i]);
@@ -272,7 +277,7 @@ order_eligible(const struct order_entry *e)
 {
 	if (e->inflight)
 		return 0;
-	return e->cq == NULL || (e->cq->head == e && e->cq->inflight == 0);
+	return e->kq == NULL || (e->kq->head == e && e->kq->inflight == 0);
 }
 
 size_t
@@ -300,8 +305,8 @@ order_ready(struct order *o, int64_t now, struct order_entry **out,
 		if (k == max)
 			continue;
 		e->inflight = 1;
-		if (e->cq != NULL)
-			e->cq->inflight++;
+		if (e->kq != NULL)
+			e->kq->inflight++;
 		out[k++] = e;
 	}
 	o->n = w;
@@ -314,8 +319,8 @@ order_landed(struct order_entry *e)
 	if (!e->inflight)
 		return;
 	e->inflight = 0;
-	if (e->cq != NULL)
-		e->cq->inflight--;
+	if (e->kq != NULL)
+		e->kq->inflight--;
 }
 
 void
@@ -332,9 +337,9 @@ void
 order_done(struct order *o, struct order_entry *e)
 {
 	order_landed(e);
-	if (e->cq != NULL)
-		cid_unlink(o, e);
-	e->cq = NULL;
+	if (e->kq != NULL)
+		key_unlink(o, e);
+	e->kq = NULL;
 	e->removed = 1;
 	o->live--;
 }
@@ -458,7 +463,7 @@ guard_has(const struct guard *g, int64_t seq)
  * Take a page from the store into the window; the page's size, or -1.
  * hwm only passes events that are held (or just finished): everything
  * pending up to it is in the window, so an event loaded later never
- * overtakes an earlier one of its channel.
+ * overtakes an earlier one of its order key.
  */
 static int
 load_page(struct deliver *d, int64_t after, size_t max, int guarded)
@@ -531,6 +536,30 @@ loads(struct deliver *d)
 }
 
 /* ---- requests ---- */
+
+/* 1 when s is hex digits, and some: a stored value that is not (another
+ * writer's, in a shared Redis) never becomes a header. */
+static int
+hex_only(const char *s)
+{
+	return s[0] != '\0' && s[strspn(s, "0123456789abcdefABCDEF")] == '\0';
+}
+
+void
+deliver_msg(struct upstream_msg *m, const struct store_record *rec,
+    int tries, const char *route)
+{
+	memset(m, 0, sizeof(*m));
+	m->target = rec->target[0] != '\0' ? rec->target : route;
+	m->webhook_id = rec->webhook_id;
+	m->api_key = rec->api_key;
+	m->signature = hex_only(rec->signature) ? rec->signature : NULL;
+	m->attempt = rec->attempt;
+	m->delivery_attempt = tries + 1;
+	m->seq = rec->seq;
+	m->body = rec->body;
+	m->body_len = rec->body_len;
+}
 
 static struct job *
 job_get(struct deliver *d)
@@ -673,16 +702,9 @@ job_start(struct deliver *d, struct order_entry *e)
 		job_put(d, j);
 		return;
 	}
-	memset(&m, 0, sizeof(m));
+	deliver_msg(&m, &j->rec, e->p.tries, d->set.route);
 	m.url = d->set.url;
 	m.ca_file = d->set.ca_file;
-	m.route = d->set.route;
-	m.webhook_id = j->rec.webhook_id;
-	m.api_key = j->rec.api_key;
-	m.attempt = j->rec.attempt;
-	m.seq = j->rec.seq;
-	m.body = j->rec.body;
-	m.body_len = j->rec.body_len;
 	m.timeout_ms = (long)d->set.dl.timeout_ms;
 	if (upstream_start(d->multi, j->h, &m, NULL, &j->hdrs, j, err,
 	    sizeof(err)) != 0) {

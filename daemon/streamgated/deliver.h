@@ -1,11 +1,12 @@
 /*
  * deliver.h: push delivery.  One thread with a libcurl multi handle sends
  * the store's pending push events to the push upstream, at least once, in
- * order per channel (cid), up to delivery.concurrency at a time, retrying
- * with exponential backoff until delivery.max_attempts, then dead.
+ * order per order key (the channel, "cid:<cid>", or the user, "user:<id>"),
+ * up to delivery.concurrency at a time, retrying with exponential backoff
+ * until delivery.max_attempts, then dead.
  *
- * Two pure parts are exposed for the unit tests: the backoff, and the
- * per-channel ordering window ("order").
+ * The pure parts are exposed for the unit tests: the backoff, the per-key
+ * ordering window ("order"), and the request made of an event.
  */
 #ifndef SG_DELIVER_H
 #define SG_DELIVER_H
@@ -15,6 +16,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "upstream.h"
 
 /* ---- backoff ---- */
 
@@ -33,8 +35,8 @@ uint64_t deliver_backoff(unsigned base_ms, unsigned cap_ms, unsigned tries,
 /*
  * The events the worker holds, by seq.  An event may be sent when it is
  * not in flight, its next_at has come, and it is the lowest-seq event held
- * for its cid while no event of that cid is in flight.  Events without a
- * cid, and events of other cids, never wait for each other.
+ * for its order key while no event of that key is in flight.  Events
+ * without a key, and events of other keys, never wait for each other.
  */
 struct order;
 
@@ -42,8 +44,8 @@ struct order_entry {
 	struct store_pending	 p;
 	int			 inflight;
 	int			 removed;	/* delivered or dead: a hole */
-	struct order_cid	*cq;		/* NULL: no cid */
-	struct order_entry	*cnext;		/* same cid, higher seq */
+	struct order_key	*kq;		/* NULL: no order key */
+	struct order_entry	*knext;		/* same key, higher seq */
 };
 
 struct order	*order_new(size_t max);
@@ -62,9 +64,22 @@ size_t		 order_ready(struct order *o, int64_t now,
 /* The attempt failed: wait until next_at (the entry keeps its place). */
 void		 order_retry(struct order *o, struct order_entry *e, int tries,
 		    int64_t next_at);
-/* Delivered or dead: the entry goes, its cid's next event may go out.
+/* Delivered or dead: the entry goes, its key's next event may go out.
  * The pointer is not valid after this. */
 void		 order_done(struct order *o, struct order_entry *e);
+
+/* ---- the request ---- */
+
+/*
+ * The attempt at rec that follows `tries` failed ones, into m: the exact
+ * stored body to the request's own target (route for an event stored
+ * before targets were kept), with Stream's identity and X-Signature, so
+ * an app that verifies it keeps working, and our attempt number.  The
+ * upstream, its CA and the timeout are the caller's.  m points into rec.
+ */
+void		 deliver_msg(struct upstream_msg *m,
+		    const struct store_record *rec, int tries,
+		    const char *route);
 
 /* ---- the worker ---- */
 

@@ -1,11 +1,13 @@
 /*
  * hook.c: the synchronous hooks (see hook.h).
  *
- * Stream waits at most 1.5 s for an answer, so each call has a deadline
- * counted from the request's first byte (hook_deadline_ms, 1.2 s by
- * default), and the transfer's timeout is what is left of it.  Anything
- * but a 2xx with a JSON object in time leaves the worker's answer as it
- * is: Stream's own "unchanged" ({"message": <the received message>}).
+ * Stream waits a set time for an answer (Before-Message-Send 1.5 s by
+ * default, up to 5 s as the app chose; Custom Commands about 1 s), so each
+ * call has a deadline counted from the request's first byte
+ * (hook_deadline_ms, per hook), and the transfer's timeout is what is
+ * left of it.  Anything but a 2xx with a JSON object in time leaves the
+ * worker's answer as it is: Stream's own "unchanged" ({"message": <the
+ * received message>}).
  * The event is then marked delivered (the app answered) or kept, with why.
  */
 #include <errno.h>
@@ -168,7 +170,7 @@ call_start(struct hook *hk, struct hook_call *c)
 	memset(&m, 0, sizeof(m));
 	m.url = c->url;
 	m.ca_file = c->ca_file;
-	m.route = c->path;
+	m.target = c->target;
 	m.command = c->route == WR_COMMAND ? c->command : NULL;
 	m.webhook_id = c->webhook_id;
 	m.api_key = c->api_key;

@@ -35,11 +35,12 @@ struct hook_call {
 	enum webhook_route	 route;		/* WR_BMS or WR_COMMAND */
 	char			 url[CONFIG_PATH_LEN];
 	char			 ca_file[CONFIG_PATH_LEN];	/* "": system */
-	char			 path[256];	/* the route (unix sockets) */
-	char			 command[128];	/* custom commands: ?type= */
+	char			 target[HTTP_TARGET_MAX];	/* path?query,
+						 * as Stream sent it */
+	char			 command[WEBHOOK_COMMAND_MAX + 1];
 	char			 webhook_id[HTTP_HDR_MAX];
 	char			 api_key[HTTP_HDR_MAX];
-	char			 signature[HTTP_HDR_MAX];
+	char			 signature[VERIFY_HEX_LEN + 1];
 	int			 attempt;
 	int64_t			 seq;		/* 0: a duplicate, not marked */
 	const uint8_t		*body;		/* borrowed: verified bytes */

@@ -15,6 +15,7 @@ static const char *hdr_names[HH_COUNT] = {
 	[HH_API_KEY]		= "x-api-key",
 	[HH_SIGNATURE]		= "x-signature",
 	[HH_CONTENT_ENCODING]	= "content-encoding",
+	[HH_EXPECT]		= "expect",
 };
 
 #define HP(ll)	((struct http_parser *)(ll)->data)
@@ -169,15 +170,42 @@ on_header_value_complete(llhttp_t *ll)
 	return 0;
 }
 
+/*
+ * "Expect: 100-continue" (the one expectation there is; the token is
+ * case-insensitive) on an HTTP/1.1 request with a body to come.  An
+ * HTTP/1.0 client never gets a 100 (RFC 9110, 10.1.1), and without a
+ * body there is nothing to wait for.
+ */
+static int
+expects_continue(const struct http_parser *hp)
+{
+	const llhttp_t *ll = &hp->ll;
+	const char *v = hp->req.hdr[HH_EXPECT];
+
+	if (!hp->req.hdr_seen[HH_EXPECT] || ll->http_major != 1 ||
+	    ll->http_minor < 1)
+		return 0;
+	if (!(ll->flags & F_CHUNKED) && !((ll->flags & F_CONTENT_LENGTH) &&
+	    ll->content_length > 0))
+		return 0;
+	return strncasecmp(v, "100-continue", 12) == 0 &&
+	    v[12 + strspn(v + 12, " \t")] == '\0';
+}
+
 static int
 on_headers_complete(llhttp_t *ll)
 {
 	struct http_parser *hp = HP(ll);
 
 	hp->in_headers = 0;
+	hp->req.method = llhttp_get_method(ll);
 	/* refuse a declared body over the limit before reading it */
 	if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > hp->max_body)
 		return fail(hp, 413, "body too large");
+	if (expects_continue(hp)) {
+		hp->expect = 1;
+		return HPE_PAUSED;	/* the server answers the headers */
+	}
 	return 0;
 }
 
@@ -212,7 +240,6 @@ on_message_complete(llhttp_t *ll)
 {
 	struct http_parser *hp = HP(ll);
 
-	hp->req.method = llhttp_get_method(ll);
 	hp->req.keep_alive = llhttp_should_keep_alive(ll);
 	hp->ready = 1;
 	hp->in_message = 0;
@@ -282,7 +309,7 @@ http_parser_feed(struct http_parser *hp, const char *data, size_t len)
 	llhttp_errno_t e;
 	ssize_t used;
 
-	if (hp->ready || hp->status)
+	if (hp->ready || hp->expect || hp->status)
 		return hp->status ? -1 : 0;
 	hp->chunk = data;
 	e = llhttp_execute(&hp->ll, data, len);
@@ -305,6 +332,14 @@ http_parser_next(struct http_parser *hp)
 	req_clear(&hp->req);
 	hp->body_cap = 0;
 	hp->ready = 0;
+	hp->expect = 0;
+	llhttp_resume(&hp->ll);
+}
+
+void
+http_parser_continue(struct http_parser *hp)
+{
+	hp->expect = 0;
 	llhttp_resume(&hp->ll);
 }
 

@@ -4,7 +4,9 @@
  * itself: obs-fold header continuations and whitespace before the colon.
  * Limits on header bytes (431) and body bytes (413).  One request at a
  * time: the parser pauses after each, so pipelined requests are answered in
- * order.
+ * order.  It also pauses after the headers of an HTTP/1.1 request that
+ * says "Expect: 100-continue" and has a body to come: the client waits
+ * for an interim "100 Continue", or a final answer, before it sends it.
  */
 #ifndef SG_HTTP_H
 #define SG_HTTP_H
@@ -22,14 +24,16 @@ enum http_hdr {
 	HH_API_KEY,		/* X-Api-Key */
 	HH_SIGNATURE,		/* X-Signature */
 	HH_CONTENT_ENCODING,	/* Content-Encoding */
+	HH_EXPECT,		/* Expect */
 	HH_COUNT
 };
 
 #define HTTP_HDR_MAX	256	/* longest value kept of one of ours */
+#define HTTP_TARGET_MAX	2048	/* request target, with its NUL (414) */
 
 struct http_request {
 	int		method;			/* llhttp_method_t */
-	char		target[2048];		/* path?query, NUL-terminated */
+	char		target[HTTP_TARGET_MAX];	/* path?query, with NUL */
 	size_t		target_len;
 	char		hdr[HH_COUNT][HTTP_HDR_MAX];
 	size_t		hdr_len[HH_COUNT];
@@ -58,6 +62,8 @@ struct http_parser {
 	size_t			body_cap;
 	struct http_request	req;
 	int			ready;		/* req holds a whole request */
+	int			expect;		/* req: the headers of one that
+						 * waits for 100 Continue */
 	int			status;		/* error: 400, 413, 431 */
 	const char		*reason;	/* error: one short phrase */
 };
@@ -71,9 +77,17 @@ void	http_parser_free(struct http_parser *hp);
  * request), or -1 on a protocol error (hp->status and hp->reason say which;
  * the connection must be answered and closed).  When hp->ready is set,
  * hp->req is a whole request; call http_parser_next() when done with it.
+ * When hp->expect is set, see http_parser_continue().
  */
 ssize_t	http_parser_feed(struct http_parser *hp, const char *data, size_t len);
 void	http_parser_next(struct http_parser *hp);
+/*
+ * When hp->expect is set, hp->req holds the headers (method, target, ours)
+ * of a request whose body the client holds back until it hears "100
+ * Continue" or a final answer.  Call this to read the body on (after the
+ * 100, or without it when the body came anyway).
+ */
+void	http_parser_continue(struct http_parser *hp);
 
 /* 1 between requests (nothing read of the next one): the idle timeout
  * applies; otherwise the header timeout does. */

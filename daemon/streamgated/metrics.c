@@ -1,7 +1,8 @@
 /*
  * metrics.c: see metrics.h.  Outcomes are the ones an operator acts on:
  * a rise in bad_signature means a secret changed, unknown_key a new app,
- * store_error a disk in trouble.
+ * store_error a disk in trouble (a push answered 503, a hook 200 with the
+ * message unchanged).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -66,8 +67,13 @@ static enum outcome
 outcome_of(int status, const char *reason)
 {
 	reason = reason ? reason : "";
-	if (status >= 200 && status <= 299)	/* a hook passes the app's */
-		return strcmp(reason, "duplicate") == 0 ? MO_DUPLICATE : MO_OK;
+	if (status >= 200 && status <= 299) {	/* a hook passes the app's */
+		if (strcmp(reason, "duplicate") == 0)
+			return MO_DUPLICATE;
+		/* a hook the store failed is answered 200, unchanged */
+		return strcmp(reason, WEBHOOK_STORE_FAILED) == 0 ?
+		    MO_STORE_ERROR : MO_OK;
+	}
 	if (status == 401)
 		return strcmp(reason, "unknown api key") == 0 ?
 		    MO_UNKNOWN_KEY : MO_BAD_SIGNATURE;

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "hook.h"
+#include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
 
@@ -102,20 +103,20 @@ call_make(struct pipeline_req *r, const struct config *cfg, const char *url,
 	h->route = j->route;
 	snprintf(h->url, sizeof(h->url), "%s", url);
 	snprintf(h->ca_file, sizeof(h->ca_file), "%s", cfg->upstream_ca_file);
-	snprintf(h->path, sizeof(h->path), "%s", j->route == WR_BMS ?
-	    cfg->route_bms : cfg->route_commands);
+	snprintf(h->target, sizeof(h->target), "%s", r->http->target);
 	snprintf(h->command, sizeof(h->command), "%s", j->command);
 	snprintf(h->webhook_id, sizeof(h->webhook_id), "%s", j->webhook_id);
 	snprintf(h->api_key, sizeof(h->api_key), "%s", j->api_key);
-	snprintf(h->signature, sizeof(h->signature), "%s",
-	    r->http->hdr[HH_SIGNATURE]);
+	snprintf(h->signature, sizeof(h->signature), "%s", j->signature);
 	h->attempt = j->attempt > 0 ? j->attempt : 1;
 	h->seq = seq;
 	h->body = j->body;
 	h->body_len = j->body_len;
 	h->reply_max = cfg->limits.body_bytes;
-	/* Stream gives up at 1.5 s from its first byte, not from ours */
-	h->deadline_us = r->started_us + (int64_t)cfg->hook_deadline_ms * 1000;
+	/* Stream's clock starts at its first byte, not at our answer */
+	h->deadline_us = r->started_us + 1000 * (int64_t)(j->route == WR_BMS ?
+	    cfg->hook_deadline_ms.before_message_send :
+	    cfg->hook_deadline_ms.custom_commands);
 	h->done = back_from_hook;
 	h->arg = r;
 	return h;
@@ -198,6 +199,31 @@ pipeline_begin(struct pipeline_req *r, const struct config *cfg,
 }
 
 enum pipeline_step
+pipeline_expect(struct pipeline_req *r, const struct config *cfg,
+    struct http_request *req, int64_t started_us)
+{
+	if (!webhook_headers(cfg, req, &r->job))
+		return PIPELINE_CONTINUE;
+	r->http = req;
+	r->started_us = started_us;
+	r->job.close = 1;	/* the body, if it comes, is not read */
+	return answer(r);
+}
+
+/*
+ * A synchronous hook the store could not take is answered unchanged (see
+ * webhook_finish) and not forwarded: the app hears of stored events
+ * only.  Said once per event, as Stream will not send it again.
+ */
+static void
+hook_unstored(const struct webhook_job *j)
+{
+	log_warnx("%s: %s %s: not stored (store unavailable); Stream gets "
+	    "the message unchanged", __func__, webhook_kind_name(j->route),
+	    j->webhook_id);
+}
+
+enum pipeline_step
 pipeline_resume(struct pipeline_req *r, const struct config *cfg)
 {
 	if (r->hook != NULL)
@@ -205,7 +231,9 @@ pipeline_resume(struct pipeline_req *r, const struct config *cfg)
 	else {
 		webhook_finish(&r->job, r->pl->dedup, r->result,
 		    clock_unix_ms());
-		if (forward_begin(r, cfg, r->result == STORE_STORED ?
+		if (r->result == STORE_FAILED && r->job.route != WR_PUSH)
+			hook_unstored(&r->job);
+		else if (forward_begin(r, cfg, r->result == STORE_STORED ?
 		    r->job.ev.seq : 0) == 0)
 			return PIPELINE_WAITING;
 	}

@@ -60,7 +60,8 @@ struct pipeline_req {
 
 enum pipeline_step {
 	PIPELINE_ANSWERED,	/* r->answer is ready */
-	PIPELINE_WAITING	/* wake(arg) comes, then pipeline_resume */
+	PIPELINE_WAITING,	/* wake(arg) comes, then pipeline_resume */
+	PIPELINE_CONTINUE	/* pipeline_expect: the body may come */
 };
 
 struct pipeline *pipeline_new(struct store *store, struct dedup *dedup);
@@ -80,6 +81,16 @@ void	pipeline_req_free(struct pipeline_req *r);
  * req (its body is taken when kept) must stay as it is until answered.
  */
 enum pipeline_step pipeline_begin(struct pipeline_req *r,
+	    const struct config *cfg, struct http_request *req,
+	    int64_t started_us);
+/*
+ * The headers of a request whose client waits for "100 Continue" before
+ * it sends the body (started_us: its first byte): PIPELINE_CONTINUE, or
+ * PIPELINE_ANSWERED with the final answer the headers decide (see
+ * webhook_headers), logged, which closes the connection: the body the
+ * client may still send is not read.
+ */
+enum pipeline_step pipeline_expect(struct pipeline_req *r,
 	    const struct config *cfg, struct http_request *req,
 	    int64_t started_us);
 /* After wake(): the next step, or the answer. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log.h"
 #include "metrics.h"
 #include "reqlog.h"
 
@@ -30,12 +31,13 @@ json_str(char *dst, size_t len, const char *s)
 	dst[o] = '\0';
 }
 
-/* One write per loop, not per request: lines are whole, order is kept. */
+/* One write per loop, not per request: lines are whole, order is kept,
+ * and log_write keeps a diagnostic from landing inside the batch. */
 void
 reqlog_flush(struct reqlog *log)
 {
 	if (log->len > 0)
-		(void)!write(STDERR_FILENO, log->buf, log->len);
+		log_write(log->buf, log->len);
 	log->len = 0;
 }
 

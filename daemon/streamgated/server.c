@@ -16,6 +16,14 @@
  * plaintext read shorter than asked drained the socket, so it is not
  * followed by a read that would only say EAGAIN.
  *
+ * "Expect: 100-continue": the parser stops after such a request's
+ * headers; the pipeline either answers them (404, 401 ...: then the
+ * connection closes, its body unread) or the interim "100 Continue" is
+ * queued like any answer and the parser goes on.  Every read is followed
+ * by a flush of what is queued, complete request or not, so the 100 goes
+ * out in the same turn with no system call of its own; a request without
+ * Expect never takes this way.
+ *
  * A connection on a TLS listener first runs its handshake on the same
  * loop, a step on each edge (OpenSSL asks for more only after a read or
  * write said EAGAIN, so an edge follows), under the handshake timeout;
@@ -348,6 +356,28 @@ conn_request(struct conn *c)
 	conn_answer(c);
 }
 
+/*
+ * The headers of a request whose client waits before it sends the body:
+ * the final answer now when they decide it, else "100 Continue" and the
+ * body is read on.  A client that sent the body anyway (some of it is
+ * here) needs no 100.  The interim answer goes out with whatever the
+ * caller flushes next, as every answer does.
+ */
+static void
+conn_expect(struct conn *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (!c->metrics && pipeline_expect(&c->req, cfg_now(c->w->srv),
+	    &c->hp.req, c->started_us) == PIPELINE_ANSWERED) {
+		conn_answer(c);
+		return;
+	}
+	if (c->in_len == 0 && out_append(c, cont, sizeof(cont) - 1) != 0)
+		c->closing = 1;
+	http_parser_continue(&c->hp);
+}
+
 /* Parse what is buffered, handling requests until one must wait. */
 static void
 conn_process(struct conn *c)
@@ -357,6 +387,10 @@ conn_process(struct conn *c)
 	while (!c->waiting && !c->closing) {
 		if (c->hp.ready) {
 			conn_request(c);
+			continue;
+		}
+		if (c->hp.expect) {
+			conn_expect(c);
 			continue;
 		}
 		if (c->in_len == 0)

@@ -12,37 +12,51 @@
 
 #include "upstream.h"
 
-#define URL_MAX		4096
-
 static const char command_chars[] = "abcdefghijklmnopqrstuvwxyz"
     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
 
 /*
- * The URL to ask: the upstream's own, or for a unix socket the route's
- * path on a placeholder host; ?type=NAME (or &type=NAME) for a custom
- * command.  A fragment is never sent, so it is dropped before the query
- * is extended.  0, or -1 with err.
+ * See upstream.h.  The target already names a custom command, by path or
+ * by query, so only a URL with its own path gets ?type=NAME (&type=NAME
+ * after a query).  A fragment is never sent: it is dropped before the
+ * query is extended.
  */
-static int
-url_build(const struct upstream_msg *m, char *out, size_t len,
+int
+upstream_url(const struct upstream_msg *m, char *out, size_t len,
     const char **sock, char *err, size_t errlen)
 {
 	const char *cmd = m->command != NULL ? m->command : "";
-	size_t n;
-	int w;
+	const char *target = m->target != NULL && m->target[0] != '\0' ?
+	    m->target : "/";
+	const char *auth;
+	size_t host, path, n;
+	int w, proxy = 1;
 
 	*sock = NULL;
 	if (strncmp(m->url, "unix:", 5) == 0) {
 		*sock = m->url + 5;
-		w = snprintf(out, len, "http://localhost%s", m->route);
-	} else
-		w = snprintf(out, len, "%s", m->url);
+		w = snprintf(out, len, "http://localhost%s", target);
+	} else {
+		/* the host ends where the path, query or fragment begins */
+		auth = strstr(m->url, "://");
+		auth = auth != NULL ? auth + 3 : m->url;
+		host = (size_t)(auth - m->url) + strcspn(auth, "/?#");
+		path = strcspn(m->url + host, "#");
+		if (path == 0 || (path == 1 && m->url[host] == '/'))
+			w = snprintf(out, len, "%.*s%s", (int)host, m->url,
+			    target);
+		else {
+			w = snprintf(out, len, "%.*s", (int)(host + path),
+			    m->url);
+			proxy = 0;
+		}
+	}
 	if (w < 0 || (size_t)w >= len) {
 		snprintf(err, errlen, "upstream URL too long");
 		return -1;
 	}
 	out[strcspn(out, "#")] = '\0';
-	if (cmd[0] == '\0')
+	if (proxy || cmd[0] == '\0')
 		return 0;
 	if (strspn(cmd, command_chars) != strlen(cmd)) {
 		snprintf(err, errlen, "bad command name");
@@ -99,6 +113,9 @@ headers_build(const struct upstream_msg *m)
 		    (long long)m->seq);
 	if (m->signature != NULL)
 		bad |= header_add(&l, "X-Signature: %s", m->signature);
+	if (m->delivery_attempt > 0)
+		bad |= header_add(&l, "X-Streamgate-Delivery-Attempt: %d",
+		    m->delivery_attempt);
 	if (bad) {
 		curl_slist_free_all(l);
 		return NULL;
@@ -140,12 +157,12 @@ upstream_prepare(CURL *h, const struct upstream_msg *m,
     struct upstream_reply *reply, struct curl_slist **hdrs, char *err,
     size_t errlen)
 {
-	char url[URL_MAX];
+	char url[UPSTREAM_URL_MAX];
 	const char *sock;
 	CURLcode rc = CURLE_OK;
 
 	*hdrs = NULL;
-	if (url_build(m, url, sizeof(url), &sock, err, errlen) != 0)
+	if (upstream_url(m, url, sizeof(url), &sock, err, errlen) != 0)
 		return -1;
 	if ((*hdrs = headers_build(m)) == NULL) {
 		snprintf(err, errlen, "header too long or out of memory");

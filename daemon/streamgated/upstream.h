@@ -2,10 +2,14 @@
  * upstream.h: one POST to the app behind streamgated, as a libcurl easy
  * handle that the caller runs on its own multi handle (connections are
  * reused across requests).  An upstream is one of
- *   http://HOST[:PORT][/PATH][?QUERY]	the URL as given
+ *   http://HOST[:PORT] or .../		as a reverse proxy (nginx's
+ *					proxy_pass without a URI): the
+ *					request's own path and query (its
+ *					target) on that host
+ *   http://HOST[:PORT]/PATH[?QUERY]	exactly that URL (a custom command
+ *					adds type=NAME to its query)
  *   https://...			the same over TLS (peer verified)
- *   unix:/path/to.sock			HTTP over that socket; the request
- *					path is the route the webhook came in on
+ *   unix:/path/to.sock			HTTP over that socket, to target
  * Every request carries the event's identity (X-Webhook-Id, Stream's
  * X-Webhook-Attempt, X-Api-Key), X-Streamgate-Verified: 1 and, once the
  * store numbered it, X-Streamgate-Seq.
@@ -28,17 +32,28 @@
 struct upstream_msg {
 	const char	*url;		/* the configured upstream */
 	const char	*ca_file;	/* https: CA bundle; NULL, "": system */
-	const char	*route;		/* unix: the request path */
+	const char	*target;	/* the request's path and query, as
+					 * Stream sent it; NULL, "": "/" */
 	const char	*command;	/* custom commands: ?type=; NULL, "" */
 	const char	*webhook_id;
 	const char	*api_key;
-	const char	*signature;	/* hooks: Stream's X-Signature; NULL */
+	const char	*signature;	/* Stream's X-Signature; NULL: none */
 	int		 attempt;	/* Stream's X-Webhook-Attempt */
+	int		 delivery_attempt; /* push: ours, from 1; 0: none */
 	int64_t		 seq;		/* 0: not stored (a duplicate) */
 	const uint8_t	*body;		/* must outlive the transfer */
 	size_t		 body_len;
 	long		 timeout_ms;	/* the whole attempt */
 };
+
+#define UPSTREAM_URL_MAX	4096
+
+/*
+ * The URL to ask for m (see above) into out; *sock is the unix socket's
+ * path, or NULL.  0, or -1 with err ("upstream URL too long").
+ */
+int	upstream_url(const struct upstream_msg *m, char *out, size_t len,
+	    const char **sock, char *err, size_t errlen);
 
 /* The answer's body, kept up to max bytes (max 0: discarded). */
 struct upstream_reply {

@@ -11,7 +11,6 @@
 
 #include "inflate.h"
 #include "jsonarena.h"
-#include "verify.h"
 #include "webhook.h"
 
 #define MAX_SECRETS	8	/* secrets of one API key during a rotation */
@@ -53,48 +52,97 @@ answer_json(struct webhook_job *job, int status, const char *reason,
 	job->reply_len = body ? strlen(body) : 0;
 }
 
-/* The route of "path?query", or WR_NONE; *query points after '?'. */
+/*
+ * The route of "path?query", or WR_NONE; *query points after '?'.  A
+ * custom command may also name itself in the path, Stream's URL form
+ * https://host/path/{type}: "<custom_commands route>/NAME" sets *name and
+ * *namelen (else *name is NULL).  NAME is checked later: a bad one is a
+ * 400, not a 404.
+ */
 static enum webhook_route
-route_of(const struct config *cfg, const char *target, const char **query)
+route_of(const struct config *cfg, const char *target, const char **query,
+    const char **name, size_t *namelen)
 {
-	size_t n = strcspn(target, "?");
+	const char *cmd = cfg->route_commands;
+	size_t n = strcspn(target, "?"), rl = strlen(cmd);
 
 	*query = target[n] == '?' ? target + n + 1 : "";
+	*name = NULL;
+	*namelen = 0;
 	if (strlen(cfg->route_push) == n && !strncmp(target, cfg->route_push, n))
 		return WR_PUSH;
 	if (strlen(cfg->route_bms) == n && !strncmp(target, cfg->route_bms, n))
 		return WR_BMS;
-	if (strlen(cfg->route_commands) == n &&
-	    !strncmp(target, cfg->route_commands, n))
-		return WR_COMMAND;
 	if (strlen(cfg->route_health) == n &&
 	    !strncmp(target, cfg->route_health, n))
 		return WR_HEALTH;
+	if (rl == n && !strncmp(target, cmd, n))
+		return WR_COMMAND;
+	/* "/cmd" and "/cmd/" both take "/cmd/NAME" */
+	rl -= rl > 0 && cmd[rl - 1] == '/';
+	if (n > rl && !strncmp(target, cmd, rl) && target[rl] == '/') {
+		*name = target + rl + 1;
+		*namelen = n - rl - 1;
+		return WR_COMMAND;
+	}
 	return WR_NONE;
 }
 
-/* ?type=NAME of a custom command (letters, digits, -, _ only). */
-static void
-command_of(const char *query, char *out, size_t len)
+/* Stream's command names: [a-z0-9_-], 1 to WEBHOOK_COMMAND_MAX of them. */
+static int
+command_ok(const char *s, size_t n)
 {
-	const char *p = query;
-	size_t n;
+	size_t i;
 
-	out[0] = '\0';
+	if (n == 0 || n > WEBHOOK_COMMAND_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/*
+ * A custom command's name, from the path (name, NULL when the path had
+ * none) or from the first type=NAME of the query; when both carry one
+ * they must agree.  None at all is no command.  0, or an answer was set.
+ */
+static int
+command_of(struct webhook_job *job, const char *query, const char *name,
+    size_t namelen)
+{
+	const char *p = query, *q = NULL;
+	size_t qlen = 0;
+
 	while (*p) {
 		if (strncmp(p, "type=", 5) == 0) {
-			p += 5;
-			n = strspn(p, "abcdefghijklmnopqrstuvwxyz"
-			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
-			if (n < len) {
-				memcpy(out, p, n);
-				out[n] = '\0';
-			}
-			return;
+			q = p + 5;
+			qlen = strcspn(q, "&");
+			break;
 		}
 		p += strcspn(p, "&");
 		p += *p == '&';
 	}
+	if ((name != NULL && !command_ok(name, namelen)) ||
+	    (q != NULL && !command_ok(q, qlen))) {
+		answer(job, 400, "bad command name");
+		return -1;
+	}
+	if (name != NULL && q != NULL &&
+	    (namelen != qlen || memcmp(name, q, qlen) != 0)) {
+		answer(job, 400, "command names in path and query differ");
+		return -1;
+	}
+	if (name == NULL) {
+		name = q;
+		namelen = qlen;
+	}
+	if (name != NULL) {
+		memcpy(job->command, name, namelen);
+		job->command[namelen] = '\0';
+	}
+	return 0;
 }
 
 /* Inflate in place when the body is gzip (the bytes decide, not the
@@ -127,23 +175,12 @@ body_inflate(const struct config *cfg, struct http_request *req,
 	}
 }
 
+/* The body verifies under one of the n secrets.  0, or an answer was
+ * set. */
 static int
 signature_check(const struct config *cfg, struct http_request *req,
-    struct webhook_job *job)
+    const struct secret *secrets, size_t n, struct webhook_job *job)
 {
-	struct secret secrets[MAX_SECRETS];
-	size_t n;
-
-	n = config_secrets_for(cfg, req->hdr[HH_API_KEY], req->hdr_len[HH_API_KEY],
-	    secrets, MAX_SECRETS);
-	if (!req->hdr_seen[HH_API_KEY] || n == 0) {
-		answer(job, 401, "unknown api key");
-		return -1;
-	}
-	if (!req->hdr_seen[HH_SIGNATURE]) {
-		answer(job, 401, "missing signature");
-		return -1;
-	}
 	if (body_inflate(cfg, req, job) != 0)
 		return -1;
 	if (verify_body(secrets, n, req->body, req->body_len,
@@ -155,23 +192,92 @@ signature_check(const struct config *cfg, struct http_request *req,
 }
 
 /*
- * A push event's channel, the top-level string "cid": delivery keeps the
- * order of a channel's events.  One too long to keep is left out (no
- * ordering) rather than cut: a cut one could name another channel.
+ * Route, method, command name, API key, a signature at all: what the
+ * headers decide, in that order.  0 with the key's secrets in secrets
+ * (*n of them, at most max), or an answer was set.
+ */
+static int
+headers_check(const struct config *cfg, const struct http_request *req,
+    struct webhook_job *job, struct secret *secrets, size_t max, size_t *n)
+{
+	const char *query, *name;
+	size_t namelen;
+
+	job->route = route_of(cfg, req->target, &query, &name, &namelen);
+	if (job->route == WR_NONE) {
+		answer(job, 404, "no such route");
+		return -1;
+	}
+	if (job->route == WR_HEALTH) {
+		if (req->method != HTTP_GET)
+			answer(job, 405, "method not allowed");
+		else
+			answer_json(job, 200, "ok",
+			    strdup("{\"status\":\"ok\"}"));
+		return -1;
+	}
+	if (req->method != HTTP_POST) {
+		answer(job, 405, "method not allowed");
+		return -1;
+	}
+	if (job->route == WR_COMMAND &&
+	    command_of(job, query, name, namelen) != 0)
+		return -1;
+	*n = config_secrets_for(cfg, req->hdr[HH_API_KEY],
+	    req->hdr_len[HH_API_KEY], secrets, max);
+	if (!req->hdr_seen[HH_API_KEY] || *n == 0) {
+		answer(job, 401, "unknown api key");
+		return -1;
+	}
+	if (!req->hdr_seen[HH_SIGNATURE]) {
+		answer(job, 401, "missing signature");
+		return -1;
+	}
+	return 0;
+}
+
+/* kind and v as the order key; none when too long to keep (no ordering)
+ * rather than cut: a cut one could name another channel or user. */
+static void
+order_key(struct webhook_job *job, const char *kind, const char *v)
+{
+	size_t k = strlen(kind), n = strlen(v);
+
+	if (k + n >= sizeof(job->order_key))
+		return;
+	memcpy(job->order_key, kind, k);
+	memcpy(job->order_key + k, v, n + 1);
+}
+
+/*
+ * The event's channel, the top-level string "cid" (one too long to keep
+ * is left out), and its delivery order: "cid:<cid>", else (order_by_user)
+ * "user:<id>" of a top-level "user" object, else none.  Delivery keeps
+ * the order of one key's events.
  */
 static void
-cid_of(const cJSON *root, struct webhook_job *job)
+order_of(const struct config *cfg, const cJSON *root, struct webhook_job *job)
 {
 	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(root, "cid");
+	const cJSON *user, *id;
 
 	if (cJSON_IsString(cid) && strlen(cid->valuestring) < sizeof(job->cid))
 		strcpy(job->cid, cid->valuestring);
+	if (job->cid[0] != '\0')
+		order_key(job, "cid:", job->cid);
+	else if (cfg->order_by_user &&
+	    cJSON_IsObject(user = cJSON_GetObjectItemCaseSensitive(root,
+	    "user")) &&
+	    cJSON_IsString(id = cJSON_GetObjectItemCaseSensitive(user, "id")) &&
+	    id->valuestring[0] != '\0')
+		order_key(job, "user:", id->valuestring);
 }
 
 /* JSON checks; for BMS/commands keep "message" for the answer.  The tree
  * lives in this thread's arena; the printed message is copied out of it. */
 static int
-json_check(struct http_request *req, struct webhook_job *job)
+json_check(const struct config *cfg, struct http_request *req,
+    struct webhook_job *job)
 {
 	cJSON *root, *type, *msg;
 	char *printed;
@@ -191,8 +297,7 @@ json_check(struct http_request *req, struct webhook_job *job)
 		answer(job, 400, "push event has no string type");
 		goto done;
 	}
-	if (job->route == WR_PUSH)
-		cid_of(root, job);
+	order_of(cfg, root, job);
 	if (job->route != WR_PUSH) {
 		msg = cJSON_GetObjectItemCaseSensitive(root, "message");
 		printed = msg ? cJSON_PrintUnformatted(msg) : NULL;
@@ -225,16 +330,17 @@ event_fill(const struct config *cfg, struct http_request *req,
     int64_t now_ms, struct webhook_job *job)
 {
 	struct store_event *ev = &job->ev;
-	const char *id = req->hdr_seen[HH_WEBHOOK_ID] &&
-	    req->hdr_len[HH_WEBHOOK_ID] ? req->hdr[HH_WEBHOOK_ID] :
-	    req->hdr[HH_SIGNATURE];	/* no id: the signature identifies */
+	size_t i;
 
-	snprintf(job->webhook_id, sizeof(job->webhook_id), "%s", id);
-	/* a signature as the key: the same body in either hex case is one */
-	if (id == req->hdr[HH_SIGNATURE])
-		for (char *p = job->webhook_id; *p; p++)
-			if (*p >= 'A' && *p <= 'F')
-				*p = (char)(*p - 'A' + 'a');
+	/* verified, so 64 hex digits: kept, and forwarded, lower-case (bit
+	 * 5 makes A-F a-f and is set in every digit already) */
+	for (i = 0; i < VERIFY_HEX_LEN; i++)
+		job->signature[i] = (char)(req->hdr[HH_SIGNATURE][i] | 0x20);
+	/* no id: the signature identifies (the same body in either hex case
+	 * is one) */
+	snprintf(job->webhook_id, sizeof(job->webhook_id), "%s",
+	    req->hdr_seen[HH_WEBHOOK_ID] && req->hdr_len[HH_WEBHOOK_ID] ?
+	    req->hdr[HH_WEBHOOK_ID] : job->signature);
 	snprintf(job->api_key, sizeof(job->api_key), "%s", req->hdr[HH_API_KEY]);
 	job->attempt = atoi(req->hdr[HH_ATTEMPT]);
 	job->body = req->body;		/* moved: the job owns it now */
@@ -250,38 +356,37 @@ event_fill(const struct config *cfg, struct http_request *req,
 	ev->attempt = job->attempt > 0 ? job->attempt : 1;
 	ev->command = job->command[0] ? job->command : NULL;
 	ev->cid = job->cid[0] ? job->cid : NULL;
+	ev->order_key = job->order_key[0] ? job->order_key : NULL;
+	ev->signature = job->signature;
+	ev->target = req->target;
 	ev->state = state_of(cfg, job->route);
 	ev->received_at = now_ms;
 	ev->body = job->body;
 	ev->body_len = job->body_len;
 }
 
+int
+webhook_headers(const struct config *cfg, const struct http_request *req,
+    struct webhook_job *job)
+{
+	struct secret secrets[MAX_SECRETS];
+	size_t n;
+
+	memset(job, 0, sizeof(*job));
+	return headers_check(cfg, req, job, secrets, MAX_SECRETS, &n) != 0;
+}
+
 void
 webhook_decide(const struct config *cfg, struct dedup *dd,
     struct http_request *req, int64_t now_ms, struct webhook_job *job)
 {
-	const char *query;
+	struct secret secrets[MAX_SECRETS];
+	size_t n;
 
 	memset(job, 0, sizeof(*job));
-	job->route = route_of(cfg, req->target, &query);
-	if (job->route == WR_NONE) {
-		answer(job, 404, "no such route");
-		return;
-	}
-	if (job->route == WR_HEALTH) {
-		if (req->method != HTTP_GET)
-			answer(job, 405, "method not allowed");
-		else
-			answer_json(job, 200, "ok", strdup("{\"status\":\"ok\"}"));
-		return;
-	}
-	if (req->method != HTTP_POST) {
-		answer(job, 405, "method not allowed");
-		return;
-	}
-	if (job->route == WR_COMMAND)
-		command_of(query, job->command, sizeof(job->command));
-	if (signature_check(cfg, req, job) != 0 || json_check(req, job) != 0)
+	if (headers_check(cfg, req, job, secrets, MAX_SECRETS, &n) != 0 ||
+	    signature_check(cfg, req, secrets, n, job) != 0 ||
+	    json_check(cfg, req, job) != 0)
 		return;
 	event_fill(cfg, req, now_ms, job);
 	if (dedup_seen(dd, job->webhook_id, now_ms))
@@ -295,19 +400,23 @@ webhook_finish(struct webhook_job *job, struct dedup *dd,
 	char *body;
 	size_t len;
 
-	if (r == STORE_FAILED) {
-		answer(job, 503, "store unavailable");
+	if (r == STORE_FAILED && job->route == WR_PUSH) {
+		answer(job, 503, WEBHOOK_STORE_FAILED);	/* Stream retries */
 		return;
 	}
-	if (dd != NULL)
+	if (dd != NULL && r != STORE_FAILED)
 		dedup_add(dd, job->webhook_id, now_ms);
 	if (job->route != WR_PUSH) {
-		/* Stream's own "unchanged": the message as received */
+		/*
+		 * Stream's own "unchanged": the message as received.  Also
+		 * when the store failed: Stream does not retry a hook, and
+		 * pauses one that answers errors.
+		 */
 		len = strlen(job->message) + 16;
 		if ((body = malloc(len)) != NULL)
 			snprintf(body, len, "{\"message\":%s}", job->message);
 		answer_json(job, 200, r == STORE_DUPLICATE ? "duplicate" :
-		    "stored", body);
+		    r == STORE_FAILED ? WEBHOOK_STORE_FAILED : "stored", body);
 		return;
 	}
 	if (r == STORE_DUPLICATE) {

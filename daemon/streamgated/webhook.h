@@ -13,6 +13,13 @@
 #include "dedup.h"
 #include "http.h"
 #include "store.h"
+#include "verify.h"
+
+/* A custom command's name: Stream's are lower-case letters, digits, '_'
+ * and '-'; 64 is our bound. */
+#define WEBHOOK_COMMAND_MAX	64
+/* The reason of a store failure: 503 for a push, 200 for a hook. */
+#define WEBHOOK_STORE_FAILED	"store unavailable"
 
 enum webhook_route { WR_NONE, WR_PUSH, WR_BMS, WR_COMMAND, WR_HEALTH };
 
@@ -31,16 +38,36 @@ struct webhook_job {
 	char			 webhook_id[HTTP_HDR_MAX];
 	char			 api_key[HTTP_HDR_MAX];
 	char			 event_type[128];
-	char			 command[128];
-	char			 cid[256];	/* push: the channel; "" none */
+	char			 command[WEBHOOK_COMMAND_MAX + 1];
+	char			 cid[256];	/* the channel; "" none */
+	char			 order_key[sizeof(((struct store_pending *)0)->
+				    order_key)];	/* "" none */
+	char			 signature[VERIFY_HEX_LEN + 1];	/* lower */
 	char			*message;	/* BMS/commands: "message" as JSON */
 	int			 attempt;
 };
 
-/* Decide; the request's body is moved into the job when it is kept. */
+/*
+ * What the headers alone decide, for a client that waits for "100
+ * Continue" before it sends the body: 1 with job's answer set (no such
+ * route 404, wrong method 405, a bad command name 400, the API key or the
+ * signature missing or unknown 401, and /healthz), or 0 when the body
+ * decides (and job holds nothing to free).
+ */
+int	webhook_headers(const struct config *cfg,
+	    const struct http_request *req, struct webhook_job *job);
+/*
+ * Decide; the request's body is moved into the job when it is kept.  The
+ * event's target points into req (a copy would double what the job
+ * clears per request): req must stay until the store is done with it.
+ */
 void	webhook_decide(const struct config *cfg, struct dedup *dd,
 	    struct http_request *req, int64_t now_ms, struct webhook_job *job);
-/* The store answered: set status and reply. */
+/*
+ * The store answered: set status and reply.  A synchronous hook is
+ * answered Stream's "unchanged" even when the store failed (reason
+ * "store unavailable"): an error would make Stream pause the hook.
+ */
 void	webhook_finish(struct webhook_job *job, struct dedup *dd,
 	    enum store_result r, int64_t now_ms);
 /*

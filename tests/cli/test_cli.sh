@@ -33,6 +33,13 @@ expect_err "--regions-file: missing file" 2 "No such file" regions --regions-fil
 expect_err "--region: unknown name lists the known ones" 2 "unknown region 'mars' (known: us-east" regions --region mars
 expect_err "--allow: host bits set" 2 "host bits set" regions --allow 10.0.0.1/8
 expect_err "--allow: duplicate of a table entry" 2 "already in the region table" regions --allow 34.225.10.29
+expect_err "--allow: 0.0.0.0/0 needs --allow-any" 2 "lets every address through.*--allow-any" regions --allow 0.0.0.0/0
+expect_err "--allow: ::/0 needs --allow-any" 2 "lets every address through" nft print --allow ::/0
+check "--allow 0.0.0.0/0 --allow-any: taken, with a warning" sh -c "'$SG' regions --allow 0.0.0.0/0 --allow-any 2>'$T/w' | grep -q '0.0.0.0/0' && grep -q 'every IPv4 address passes' '$T/w'"
+expect_err "--allow: an IPv4-mapped address is refused, naming the IPv4 form" 2 \
+	"::ffff:1.2.3.4 is an IPv4-mapped IPv6 address.*1.2.3.4/32" regions --allow ::ffff:1.2.3.4
+expect_err "--allow: an IPv4-mapped prefix names its IPv4 prefix" 2 "198.51.100.0/24" \
+	regions --allow ::ffff:198.51.100.0/120
 expect_err "--ports: not a port" 2 "\-\-ports: '70000'" filter sync --ports 443,70000
 expect_err "--ports: empty element" 2 "\-\-ports: ''" filter sync --ports 443,
 expect_err "--mode: unknown" 2 "\-\-mode: 'loose'" filter sync --mode loose

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `streamgate inbox list|show|replay|stats`: the daemon's events table read
-# back, and push events put back into delivery.  Most cases use stores made
-# here with python3's sqlite3 from the documented schemas, version 1 (from
-# before delivery) and version 2 (independent of the daemon); the last ones
-# let the real streamgated on 127.0.0.1 upgrade a version 1 store, store a
-# webhook in it, and read it back and replay it while the daemon runs.
+# back, and push events put back into delivery.  Most cases use stores
+# made here with python3's sqlite3 from the documented schemas, version 1
+# (from before delivery), 2 and 3 (with what is kept to forward an event),
+# independent of the daemon; the last ones let the real streamgated on
+# 127.0.0.1 upgrade a version 1 store, store a webhook in it, and read it
+# back and replay it while the daemon runs.
 . "$(dirname "$0")/lib.sh"
 SGABS=$PWD/$SG
 SGD=$PWD/${BUILD:-build}/streamgated
@@ -24,15 +25,16 @@ expect_err() {
 }
 
 # store_make PATH VERSION: a store of schema VERSION (1: from before
-# delivery; 2: with delivery states) made from the documented schema, not
-# by the daemon, holding the rows the Python on stdin lists in `rows` (`now`
-# is the time in unix ms).
+# delivery; 2: with delivery states; 3: with the order key, signature and
+# target) made from the documented schema, not by the daemon, holding the
+# rows the Python on stdin lists in `rows` (`now` is the time in unix ms).
 cat >"$T/store_make.py" <<'EOF'
 import sqlite3, sys, time
 path, version = sys.argv[1], int(sys.argv[2])
 delivery = """, cid TEXT, state TEXT NOT NULL DEFAULT 'kept',
   tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,
   delivered_at INTEGER, last_error TEXT"""
+forwarding = ", signature TEXT, order_key TEXT, target TEXT"
 seen = """CREATE TABLE seen (webhook_id TEXT PRIMARY KEY,
   received_at INTEGER NOT NULL);"""
 db = sqlite3.connect(path)
@@ -44,8 +46,8 @@ CREATE TABLE events (seq INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL UNIQUE,
   body BLOB NOT NULL%s);
 %s
 PRAGMA user_version=%d;
-""" % (delivery if version == 2 else "", seen if version == 2 else "",
-       version))
+""" % ((delivery if version >= 2 else "") + (forwarding if version >= 3 else ""),
+       seen if version >= 2 else "", version))
 scope = {"now": int(time.time() * 1000)}
 exec(sys.stdin.read(), scope)
 rows = scope["rows"]
@@ -122,10 +124,12 @@ fields = dict(l.split(b":", 1) for l in head.split(b"\n"))
 assert int(fields[b"seq"]) == seq and int(fields[b"body_bytes"]) == len(body), fields
 assert set(fields) == {b"seq", b"received_at", b"kind", b"event_type", b"webhook_id",
 	b"attempt", b"api_key", b"command", b"body_bytes", b"cid", b"state", b"tries",
-	b"next_at", b"delivered_at", b"last_error"}, fields
-# version 1: kept, never tried
+	b"next_at", b"delivered_at", b"last_error", b"order_key", b"target",
+	b"signature"}, fields
+# version 1: kept, never tried, nothing kept to forward it
 assert [fields[k].strip() for k in (b"state", b"tries", b"cid", b"next_at",
-	b"delivered_at", b"last_error")] == [b"kept", b"0", b"-", b"-", b"-", b"-"], fields
+	b"delivered_at", b"last_error", b"order_key", b"target", b"signature")] == \
+	[b"kept", b"0", b"-", b"-", b"-", b"-", b"-", b"-", b"-"], fields
 EOF
 done
 run inbox show 1 --store "sqlite:$DB" --json
@@ -243,13 +247,15 @@ import sys
 head = open(sys.argv[1], "rb").read().partition(b"\n\n")[0].decode()
 f = {k: v.strip() for k, v in (l.split(":", 1) for l in head.split("\n"))}
 assert (f["cid"], f["state"], f["tries"], f["next_at"], f["delivered_at"], f["last_error"]) == \
-	("messaging:general", "pending", "3", "2025-11-26T10:01:00.000Z", "-", "HTTP 503 from the app"), f' "$T/o"
+	("messaging:general", "pending", "3", "2025-11-26T10:01:00.000Z", "-", "HTTP 503 from the app"), f
+assert (f["order_key"], f["target"], f["signature"]) == ("-", "-", "-"), f' "$T/o"
 run inbox show 1 --store "sqlite:$D2" --json
 check "v2 show --json: delivered_at a time, next_at 0 is null" python3 -c '
 import json, sys
 v = json.load(open(sys.argv[1]))
 assert (v["state"], v["tries"], v["delivered_at"], v["next_at"], v["last_error"], v["cid"]) == \
-	("delivered", 1, "2025-11-26T10:00:00.456Z", None, None, "messaging:general"), v' "$T/o"
+	("delivered", 1, "2025-11-26T10:00:00.456Z", None, None, "messaging:general"), v
+assert (v["order_key"], v["target"], v["signature"]) == (None, None, None), v' "$T/o"
 run inbox show 3 --store "sqlite:$D2"
 check "v2 show: control bytes in last_error cleaned" grep -q '^last_error:   connect: refused?\[31m$' "$T/o"
 
@@ -319,6 +325,62 @@ expect_err "stats takes no argument" 2 "unexpected argument" inbox stats 3
 expect_err "replay: a missing store exits 1" 1 "no such file" inbox replay 1 --store "sqlite:$T/none2.db"
 check "replay: a missing store is not created" test ! -e "$T/none2.db"
 
+# ---- version 3: what is kept to forward an event; list is as before
+D3=$T/v3.db
+store_make "$D3" 3 <<'EOF'
+sig = "0123456789abcdef" * 4
+rows = [
+  (1, "f-1", "push", "message.new", "k", 1, None, 1764151200123, b"{}",
+   "messaging:general", "pending", 0, 0, None, None,
+   sig, "cid:messaging:general", "/webhooks/stream/push"),
+  (2, "f-2", "push", "user.updated", "k", 1, None, 1764151200200, b"{}",
+   None, "delivered", 1, 0, 1764151200300, None,
+   sig[::-1], "user:jane", "/webhooks/stream/push?tenant=a%20b"),
+  (3, "f-3", "custom_command", None, "k", 1, "giphy", 1764151200400, b"{}",
+   None, "kept", 0, 0, None, None,
+   sig.upper(), "", "/webhooks/stream/custom-commands?type=giphy\x1b[2J"),
+]
+EOF
+run inbox show 1 --store "sqlite:$D3"
+check "v3 show: order_key, target and signature lines, after cid" python3 - "$T/o" "$rc" <<'EOF'
+import sys
+assert sys.argv[2] == "0", sys.argv[2]
+head = open(sys.argv[1], "rb").read().partition(b"\n\n")[0].decode().split("\n")
+names = [l.split(":", 1)[0] for l in head]
+i = names.index("cid")
+assert names[i:i + 5] == ["cid", "order_key", "target", "signature", "next_at"], names
+assert head[i + 1] == "order_key:    cid:messaging:general", head
+assert head[i + 2] == "target:       /webhooks/stream/push", head
+assert head[i + 3] == "signature:    " + "0123456789abcdef" * 4, head
+EOF
+run inbox show 2 --store "sqlite:$D3" --json
+check "v3 show --json: order_key, target (query kept), signature" python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert (v["order_key"], v["target"], v["signature"]) == ("user:jane",
+	"/webhooks/stream/push?tenant=a%20b", ("0123456789abcdef" * 4)[::-1]), v' "$T/o"
+run inbox show 3 --store "sqlite:$D3"
+check "v3 show: no key is -, control bytes in target cleaned" python3 -c '
+import sys
+head = open(sys.argv[1], "rb").read().partition(b"\n\n")[0].decode()
+f = {k: v.strip() for k, v in (l.split(":", 1) for l in head.split("\n"))}
+assert (f["order_key"], f["target"]) == ("-", "/webhooks/stream/custom-commands?type=giphy?[2J"), f' "$T/o"
+run inbox list --store "sqlite:$D3"
+check "v3 list: the same columns as before" sh -c '[ "$1" -eq 0 ] &&
+	head -1 "$2" | grep -Eq "^seq  received_at +kind +state +tries  event_type +webhook_id +attempt  api_key +command +body_bytes$" &&
+	[ "$(sed 1d "$2" | wc -l)" -eq 3 ] && ! grep -q "jane\|stream/push" "$2"' - "$rc" "$T/o"
+run inbox list --store "sqlite:$D3" --json
+check "v3 list --json: the same fields as before" python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert [sorted(e) for e in v] == [sorted(["seq", "received_at", "kind", "state", "tries",
+	"event_type", "webhook_id", "attempt", "api_key", "command", "body_bytes"])] * 3, v' "$T/o"
+run inbox stats --store "sqlite:$D3" --json
+check "v3 stats: schema 3" python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["schema"] == 3 and v["total"] == 3 and v["state"]["pending"] == 1, v' "$T/o"
+
 # ---- a writer in the middle of a transaction does not block a reader
 python3 - "$DB" "$T/locked" <<'EOF' &
 import os, sqlite3, sys, time
@@ -355,23 +417,23 @@ python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.con
 	--store "sqlite:$T/daemon.db" >/dev/null 2>"$T/daemon.err" &
 DPID=$!
 trap 'kill -KILL $DPID 2>/dev/null; wait $DPID 2>/dev/null; rm -rf "$T"' EXIT
-printf '{"type":"message.new","message":{"text":"inbox e2e"},"n":42}' >"$T/body.json"
+printf '{"type":"message.new","cid":"messaging:inbox","message":{"text":"inbox e2e"},"n":42}' >"$T/body.json"
 if timeout 10 python3 tests/daemon/client.py waitup --port "$PORT" --timeout 5 2>"$T/waitup" &&
     timeout 10 python3 tests/daemon/client.py send --port "$PORT" --api-key k-inbox \
 	--secret-file "$T/secret" --id wh-e2e-1 --attempt 2 --body "$T/body.json" >"$T/sent" 2>&1; then
 	run inbox list --store "sqlite:$T/daemon.db" --json
 	check "daemon: the stored push is listed while the daemon runs, after the old ones" python3 -c '
-import json, sys
+import json, os, sys
 v = json.load(open(sys.argv[1]))
 assert [e["seq"] for e in v[:3]] == [1, 2, 7] and len(v) == 4, v
 assert all(e["state"] == "kept" for e in v[:3]), v
 e = v[3]
 assert (e["kind"], e["event_type"], e["webhook_id"], e["attempt"], e["api_key"], e["body_bytes"], e["state"]) == \
-	("push", "message.new", "wh-e2e-1", 2, "k-inbox", 60, "kept"), e' "$T/o"
-	check "daemon: upgraded the version 1 store to 2 in place" python3 -c '
+	("push", "message.new", "wh-e2e-1", 2, "k-inbox", os.path.getsize(sys.argv[2]), "kept"), e' "$T/o" "$T/body.json"
+	check "daemon: upgraded the version 1 store to 3 in place" python3 -c '
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+assert db.execute("PRAGMA user_version").fetchone()[0] == 3
 assert db.execute("SELECT count(*) FROM events WHERE state = ? AND tries = 0", ("kept",)).fetchone()[0] == 4' "$T/daemon.db"
 	seq=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[3]["seq"])' "$T/o" 2>/dev/null)
 	run inbox show "${seq:-1}" --store "sqlite:$T/daemon.db"
@@ -379,6 +441,14 @@ assert db.execute("SELECT count(*) FROM events WHERE state = ? AND tries = 0", (
 import sys
 got = open(sys.argv[1], "rb").read().partition(b"\n\n")[2]
 assert got == open(sys.argv[2], "rb").read(), got' "$T/o" "$T/body.json"
+	run inbox show "${seq:-1}" --store "sqlite:$T/daemon.db" --json
+	check "daemon: show --json: Stream's signature (the body's HMAC), the target, the order key" python3 -c '
+import hashlib, hmac, json, sys
+v = json.load(open(sys.argv[1]))
+secret = open(sys.argv[3], "rb").read().split(b"\n")[0]
+want = hmac.new(secret, open(sys.argv[2], "rb").read(), hashlib.sha256).hexdigest()
+assert (v["signature"], v["target"], v["order_key"], v["cid"]) == \
+	(want, "/webhooks/stream/push", "cid:messaging:inbox", "messaging:inbox"), v' "$T/o" "$T/body.json" "$T/secret"
 	run inbox replay "${seq:-1}" --store "sqlite:$T/daemon.db"
 	check "daemon: replay while it runs" sh -c '[ "$1" -eq 0 ] && grep -qx "1 event put back into delivery" "$2" ||
 		{ echo "rc $1"; cat "$3"; exit 1; }' - "$rc" "$T/o" "$T/e"
@@ -386,7 +456,7 @@ assert got == open(sys.argv[2], "rb").read(), got' "$T/o" "$T/body.json"
 	check "daemon: stats while it runs" python3 -c '
 import json, sys
 v = json.load(open(sys.argv[1]))
-assert v["schema"] == 2 and v["total"] == 4 and v["state"]["pending"] == 1, v' "$T/o"
+assert v["schema"] == 3 and v["total"] == 4 and v["state"]["pending"] == 1, v' "$T/o"
 else
 	echo "FAIL: daemon: store a push: $(cat "$T/waitup" "$T/sent" | tail -3 | tr '\n' ' ') $(tail -2 "$T/daemon.err" | tr '\n' ' ')"
 	nfail=$((nfail + 1))

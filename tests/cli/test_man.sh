@@ -194,7 +194,7 @@ check "streamgated.json(5): the full example is streamgated.json.example" \
 
 [ -x "$SG" ] && "$SG" --help >"$T/sg.help" 2>&1 || : >"$T/sg.help"
 # "streamgate nft print|apply|diff [..." gives nft print, nft apply, nft diff
-sed -nE 's/^(usage:)? *streamgate ([a-z][a-z|]*( [a-z][a-z|]*)*).*/\2/p' \
+sed -nE 's/^(usage:)? *streamgate ([a-z][a-z|-]*( [a-z][a-z|-]*)*).*/\2/p' \
 	"$T/sg.help" | while read -r line; do
 	last=${line##* } prefix=
 	[ "$last" != "$line" ] && prefix="${line% *} "

@@ -12,9 +12,9 @@ VERSION=$(sed -n 's/^VERSION[[:space:]]*:= *//p' Makefile)
 # The commands, from the top-level --help: "regions", "filter attach", ...
 "$SG" --help >"$T/help" 2>&1
 check "--help exits 0" test -s "$T/help"
-sed -nE 's/^(usage:)? +streamgate ([a-z]+)( ([a-z]+))?.*/\2 \4/p' "$T/help" |
+sed -nE 's/^(usage:)? +streamgate ([a-z][a-z-]*)( ([a-z]+))?.*/\2 \4/p' "$T/help" |
 	sed 's/ *$//' >"$T/cmds"
-check "--help lists 18 commands" test "$(wc -l <"$T/cmds")" -eq 18
+check "--help lists 19 commands" test "$(wc -l <"$T/cmds")" -eq 19
 
 # cmd_help CMD...: the command's --help names its synopsis and each flag
 # of that synopsis on a line of its own, with words after it.

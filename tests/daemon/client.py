@@ -33,6 +33,15 @@ line:
                                                     webhook to each port, all
                                                     at once; prints the
                                                     statuses as JSON
+  client.py hooks   --port P --api-key K --secret-file F --record REC
+                    --app-port P [--rewrite T] [--bms-ms N] [--cmd-ms N]
+                                                    hooks through an
+                                                    upstream without a path
+                                                    (app.py --rewrite T):
+                                                    targets, deadlines
+  client.py hookstore --port P --api-key K --secret-file F --record REC
+                                                    the store down: hooks
+                                                    200 unchanged, push 503
   client.py entries --redis P --id ID [--body FILE] [--prefix streamgate]
                                                     how many stream entries
                                                     hold that webhook id; with
@@ -305,6 +314,22 @@ def wait_until(probe, timeout, errors):
 
 
 # ------------------------------------------------------------------ store
+
+def records(path):
+    """The JSON lines an app stand-in recorded (app.py, tests/sdk/app.js);
+    a line being written, or no file yet, is not there yet."""
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for ln in f:
+                try:
+                    out.append(json.loads(ln))
+                except ValueError:
+                    pass
+    except FileNotFoundError:
+        pass
+    return out
+
 
 def db_rows(db, webhook_id):
     con = sqlite3.connect(db, timeout=5)
@@ -923,6 +948,195 @@ def c_routes(ctx):
     expect_error(r, 405, "PUT " + BMS)
 
 
+@case("custom-commands: by path /custom-commands/NAME stored with command "
+      "NAME; a bad name 400")
+def c_cmd_path(ctx):
+    plain = json.dumps({"message": {"id": uid("m"), "text": "/ticket x"},
+                        "user": {"id": "jane"}}).encode()
+    for target, name in ((CMD + "/ticket", "ticket"),
+                         (CMD + "/ticket?type=ticket", "ticket"),
+                         (CMD + "/my_cmd-2?x=1", "my_cmd-2")):
+        wid = uid("cmdp")
+        r = request(ctx.port, ctx.push(plain, wid, path=target))
+        expect(r.status == 200 and r.json() == {"message": json.loads(
+            plain)["message"]}, describe("POST " + target,
+                                         '200 {"message": <same>}', r))
+        expect_one_row(ctx, wid, target, kind="custom_command", command=name,
+                       target=target)
+    for target in (CMD + "/Ticket", CMD + "/", CMD + "/a/b",
+                   CMD + "/" + "y" * 65, CMD + "?type=",
+                   CMD + "?type=GIPHY", CMD + "/ticket?type=giphy"):
+        wid = uid("cmdbad")
+        r = request(ctx.port, ctx.push(plain, wid, path=target))
+        expect_error(r, 400, "POST " + target)
+        expect_not_stored(ctx, wid, target)
+    r = request(ctx.port, ctx.push(plain, uid("cmd404"), path=CMD + "x/y"))
+    expect_error(r, 404, "POST %sx/y" % CMD)
+
+
+@case("store: the order key (cid, else user.id), the signature in lower "
+      "case, the target as received")
+def c_stored_fields(ctx):
+    for body, key in (
+            ({"type": "message.new", "cid": "messaging:o1",
+              "user": {"id": "jane"}}, "cid:messaging:o1"),
+            ({"type": "user.updated", "user": {"id": "jane"}}, "user:jane"),
+            ({"type": "app.event"}, None)):
+        wid = uid("ord")
+        plain = json.dumps(body).encode()
+        target = PUSH + "?tag=%41b&x"
+        expect_stored(request(ctx.port, ctx.push(plain, wid, path=target,
+                                                 upper=True)),
+                      "POST %s %s" % (target, body))
+        row = expect_one_row(ctx, wid, "stored fields", target=target,
+                             signature=sign(ctx.secret, plain))
+        expect(row["order_key"] == key or (key is None and
+                                           row["order_key"] in ("", None)),
+               "%s: order_key %r, want %r" % (body, row["order_key"], key))
+
+
+def _expect_head(path, key, secret, plain, wid, version="1.1", chunked=False):
+    h = ["POST %s HTTP/%s" % (path, version), "Host: 127.0.0.1",
+         "X-Webhook-Id: " + wid, "X-Webhook-Attempt: 1",
+         "Expect: 100-continue", "Content-Type: application/json"]
+    if key is not None:
+        h.append("X-Api-Key: " + key)
+    if secret is not None:
+        h.append("X-Signature: " + sign(secret, plain))
+    h.append("Transfer-Encoding: chunked" if chunked else
+             "Content-Length: %d" % len(plain))
+    return ("\r\n".join(h) + "\r\n\r\n").encode()
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def _wait_continue(c, what, within=0.2):
+    """The interim 100, and nothing else, within `within` seconds."""
+    t0 = time.monotonic()
+    deadline = t0 + within
+    try:
+        while len(c.buf) < len(CONTINUE):
+            if not c._fill(deadline):
+                raise Fail("%s: closed before 100 Continue" % what)
+    except socket.timeout:
+        raise Fail("%s: no 100 Continue within %.0f ms (got %r)"
+                   % (what, within * 1000, c.buf[:60]))
+    expect(c.buf.startswith(CONTINUE), "%s: want %r first, got %r"
+           % (what, CONTINUE, c.buf[:60]))
+    c.buf = c.buf[len(CONTINUE):]
+    return time.monotonic() - t0
+
+
+@case("expect: 100 Continue within 200 ms of the headers, then the body "
+      "is read and answered; keep-alive goes on")
+def c_expect_continue(ctx):
+    c = Conn(ctx.port)
+    try:
+        for i, chunked in enumerate((False, True, False)):
+            wid = uid("exp")
+            plain = push_body("exp%d" % i, ctx.marker)
+            what = "POST push with Expect (%s)" % (
+                "chunked" if chunked else "Content-Length")
+            c.send(_expect_head(PUSH, ctx.key, ctx.secret, plain, wid,
+                                chunked=chunked))
+            _wait_continue(c, what)
+            if chunked:
+                c.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(plain), plain))
+            else:
+                c.send(plain)
+            expect_stored(c.response(5), what)
+            expect_one_row(ctx, wid, what, body=plain)
+    finally:
+        c.close()
+
+
+@case("expect: 404, 405, 400, 401 and 413 at once on the headers, no 100, "
+      "the connection closed, nothing stored")
+def c_expect_refused(ctx):
+    plain = push_body("expno")
+    big = b"x" * (MIB + 1)
+    for path, key, secret, body, status in (
+            ("/nowhere", ctx.key, ctx.secret, plain, 404),
+            (CMD + "/Bad", ctx.key, ctx.secret, plain, 400),
+            (PUSH, "no-such-key", ctx.secret, plain, 401),
+            (PUSH, None, ctx.secret, plain, 401),
+            (PUSH, ctx.key, None, plain, 401),
+            (PUSH, ctx.key, ctx.secret, big, 413)):
+        wid = uid("expno")
+        what = "POST %s with Expect, key %s, %d bytes" % (path, key,
+                                                          len(body))
+        c = Conn(ctx.port)
+        try:
+            t0 = time.monotonic()
+            c.send(_expect_head(path, key, secret, body, wid))
+            r = c.response(2)
+            dt = time.monotonic() - t0
+            expect_error(r, status, what)
+            expect(dt < 0.5, "%s: answered after %.2f s" % (what, dt))
+            expect((r.header("Connection") or "").lower() == "close",
+                   "%s: no Connection: close" % what)
+            closed = c.closed_by_peer(2)
+            expect(closed is True, "%s: after the %d, %s" % (what, status,
+                                                            closed))
+        finally:
+            c.close()
+        expect_not_stored(ctx, wid, what)
+    c = Conn(ctx.port)
+    try:
+        c.send(build_request("PUT", PUSH, b"{}", [("Expect", "100-continue")],
+                             content_length=True)[:-2])
+        expect_error(c.response(2), 405, "PUT push with Expect")
+    finally:
+        c.close()
+
+
+@case("expect: an HTTP/1.0 client never gets 100 Continue")
+def c_expect_http10(ctx):
+    wid = uid("exp10")
+    plain = push_body("exp10")
+    c = Conn(ctx.port)
+    try:
+        c.send(_expect_head(PUSH, ctx.key, ctx.secret, plain, wid, "1.0"))
+        try:
+            c._fill(time.monotonic() + 0.3)
+            raise Fail("HTTP/1.0 with Expect: got %r before the body"
+                       % c.buf[:60])
+        except socket.timeout:
+            pass
+        c.send(plain)
+        r = c.response(5)
+        expect_stored(r, "HTTP/1.0 POST push with Expect")
+    finally:
+        c.close()
+
+
+@case("expect: curl with Expect: 100-continue is answered at once, not "
+      "after its 1 s wait")
+def c_expect_curl(ctx):
+    import shutil
+    import subprocess
+    if shutil.which("curl") is None:
+        print("SKIP: expect: curl: no curl")
+        return
+    wid = uid("expc")
+    plain = push_body("expc", "p" * 4096)
+    t0 = time.monotonic()
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "5", "-o", "-", "-w", "\n%{http_code}",
+         "-H", "Expect: 100-continue", "-H", "Content-Type: application/json",
+         "-H", "X-Api-Key: " + ctx.key, "-H", "X-Webhook-Id: " + wid,
+         "-H", "X-Signature: " + sign(ctx.secret, plain),
+         "--data-binary", "@-", "http://%s:%d%s" % (HOST, ctx.port, PUSH)],
+        input=plain, capture_output=True, timeout=10)
+    dt = time.monotonic() - t0
+    code = out.stdout.rsplit(b"\n", 1)[-1]
+    expect(code == b"200", "curl: %r %r" % (out.stdout[-120:],
+                                           out.stderr[-200:]))
+    expect(dt < 0.5, "curl took %.2f s (its Expect wait is 1 s)" % dt)
+    expect_one_row(ctx, wid, "curl with Expect", body=plain)
+
+
 def cmd_cases(a):
     ctx = Ctx(a)
     want = set(a.names)
@@ -1061,6 +1275,119 @@ def cmd_dbcheck(a):
             return 1
         print("PASS: %s" % dname)
     return 0
+
+
+# ------------------------------------------------------------------ hooks
+
+def _records(path, wid):
+    out = []
+    try:
+        with open(path) as f:
+            for ln in f:
+                r = json.loads(ln)
+                if r["headers"].get("x-webhook-id") == wid:
+                    out.append(r)
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def _app_mode(port, **mode):
+    data = json.dumps(mode).encode()
+    r = request(port, build_request("POST", "/_control", data))
+    expect(r.status == 200, "app /_control: %r" % r)
+
+
+def _hook(a, secret, path, text, upper=False):
+    """One signed hook request: (its id, message, response, seconds)."""
+    wid = uid("hk")
+    msg = {"id": uid("m"), "text": text}
+    plain = json.dumps({"message": msg, "user": {"id": "jane"}}).encode()
+    t0 = time.monotonic()
+    r = request(a.port, signed(a.api_key, secret, plain, path=path,
+                               webhook_id=wid, upper=upper), timeout=8)
+    return wid, msg, r, time.monotonic() - t0
+
+
+def _run(name, f):
+    try:
+        f()
+        print("PASS: %s" % name, flush=True)
+        return 0
+    except Fail as e:
+        print("FAIL: %s: %s" % (name, e), flush=True)
+    except Exception as e:  # noqa: BLE001 - a harness error is a failure
+        print("FAIL: %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+    return 1
+
+
+def cmd_hooks(a):
+    """Hooks through an upstream without a path (app.py --rewrite): what
+    the app is asked, and each hook's own deadline."""
+    secret = read_secret(a.secret_file)
+    nfail = 0
+
+    def targets():
+        for path in (BMS + "?x=1", CMD + "/ticket", CMD + "?type=giphy",
+                     CMD + "/ticket?type=ticket&y=2"):
+            wid, msg, r, _ = _hook(a, secret, path, "hello", upper=True)
+            expect(r.status == 200 and (r.json() or {}).get("message", {})
+                   .get("text") == a.rewrite,
+                   describe("POST " + path, "the app's rewrite", r))
+            recs = _records(a.record, wid)
+            expect(len(recs) == 1, "%s: the app saw %d requests"
+                   % (path, len(recs)))
+            expect(recs[0]["path"] == path, "%s: the app was asked %r"
+                   % (path, recs[0]["path"]))
+            sig = recs[0]["headers"].get("x-signature", "")
+            expect(sig == sig.lower() and len(sig) == 64,
+                   "%s: X-Signature %r, want lower-case hex" % (path, sig))
+
+    def deadline(path, ms):
+        def f():
+            _app_mode(a.app_port, sleep_ms=3000)
+            try:
+                wid, msg, r, dt = _hook(a, secret, path, "slow")
+            finally:
+                _app_mode(a.app_port, sleep_ms=0)
+            expect(r.status == 200 and r.json() == {"message": msg},
+                   describe("POST " + path, '200 {"message": <same>}', r))
+            expect(ms / 1000.0 - 0.02 <= dt <= ms / 1000.0 + 0.3,
+                   "%s: answered after %.3f s, deadline %d ms"
+                   % (path, dt, ms))
+        return f
+
+    nfail += _run("hooks: an upstream without a path is asked the request's "
+                  "own path and query (commands by path or query, once)",
+                  targets)
+    nfail += _run("hooks: Before-Message-Send answered unchanged at its own "
+                  "deadline (%d ms)" % a.bms_ms, deadline(BMS, a.bms_ms))
+    nfail += _run("hooks: Custom Commands answered unchanged at their own "
+                  "deadline (%d ms)" % a.cmd_ms,
+                  deadline(CMD + "/ticket", a.cmd_ms))
+    return 1 if nfail else 0
+
+
+def cmd_hookstore(a):
+    """The store is down: hooks are answered 200 unchanged at once and not
+    forwarded; a push gets 503."""
+    secret = read_secret(a.secret_file)
+
+    def f():
+        for path in (BMS, CMD + "/ticket"):
+            wid, msg, r, dt = _hook(a, secret, path, "no store")
+            expect(r.status == 200 and r.json() == {"message": msg},
+                   describe("POST %s, store down" % path,
+                            '200 {"message": <same>}', r))
+            expect(dt < 1.0, "%s: answered after %.2f s" % (path, dt))
+            expect(not _records(a.record, wid),
+                   "%s: forwarded to the app though not stored" % path)
+        r = request(a.port, signed(a.api_key, secret, push_body("nostore"),
+                                   webhook_id=uid("ps")))
+        expect_error(r, 503, "POST push, store down")
+
+    return _run("hooks: store down: Before-Message-Send and Custom Commands "
+                "200 unchanged, not forwarded; a push 503", f)
 
 
 def cmd_waitup(a):
@@ -1243,6 +1570,17 @@ def main():
     e.add_argument("--body")
     e.add_argument("--prefix", default="streamgate")
 
+    for name in ("hooks", "hookstore"):
+        h = sub.add_parser(name)
+        h.add_argument("--port", type=int, required=True)
+        h.add_argument("--api-key", required=True)
+        h.add_argument("--secret-file", required=True)
+        h.add_argument("--record", required=True)
+        h.add_argument("--app-port", type=int)
+        h.add_argument("--rewrite", default="rewritten by the app")
+        h.add_argument("--bms-ms", type=int, default=1200)
+        h.add_argument("--cmd-ms", type=int, default=700)
+
     a = p.parse_args()
     if a.cmd == "cases" and a.list:
         for name, _ in CASES:
@@ -1250,7 +1588,8 @@ def main():
         return 0
     return {"waitup": cmd_waitup, "send": cmd_send, "cases": cmd_cases,
             "load": cmd_load, "dbcheck": cmd_dbcheck, "ping": cmd_ping,
-            "burst": cmd_burst, "entries": cmd_entries}[a.cmd](a)
+            "burst": cmd_burst, "entries": cmd_entries, "hooks": cmd_hooks,
+            "hookstore": cmd_hookstore}[a.cmd](a)
 
 
 if __name__ == "__main__":

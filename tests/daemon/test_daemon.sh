@@ -76,6 +76,85 @@ if ! kill -0 "$MAIN" 2>/dev/null; then
 	exit 1
 fi
 
+# metrics_have PORT LINE...: /metrics on PORT holds every LINE (else it
+# says which it misses)
+metrics_have() {
+	python3 -c '
+import sys, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1],
+                           timeout=5).read().decode()
+miss = [w for w in sys.argv[2:] if w not in t]
+sys.exit("missing: %s" % miss if miss else 0)' "$@"
+}
+
+# ---- synchronous hooks through an upstream without a path (the request's
+# ---- own target), each hook's deadline, and a store that fails (Redis
+# ---- killed): hooks answered 200 unchanged, a push 503
+REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
+RPID=
+extra_pids() { echo $RPID; }
+hooks_suite() {
+	local aport rport hport mport app rec=$T/hooks.rec log=$T/hooks.err
+	aport=$(free_port) rport=$(free_port) hport=$(free_port) mport=$(free_port)
+	mkdir -p "$T/redis"
+	"$REDIS_SERVER" --port "$rport" --bind 127.0.0.1 --save '' \
+		--appendonly no --dir "$T/redis" >"$T/redis.log" 2>&1 &
+	RPID=$!
+	"${CLIENT[@]}" ping --redis "$rport" --timeout 5 ||
+		{ fail "hooks: redis-server starts" "$(tail -2 "$T/redis.log")"; return; }
+	python3 tests/daemon/app.py --port "$aport" --record "$rec" \
+		--rewrite "rewritten by the app" >"$T/app.out" 2>&1 &
+	app=$!
+	PIDS+=("$app")
+	for _ in $(seq 100); do grep -q ready "$T/app.out" && break; sleep 0.05; done
+	cat >"$T/hooks.json" <<-EOF
+	{"upstreams": {"before_message_send": "http://127.0.0.1:$aport",
+	               "custom_commands": "http://127.0.0.1:$aport/"},
+	 "hook_deadline_ms": {"before_message_send": 400,
+	                      "custom_commands": 250}}
+	EOF
+	if ! start_daemon "$log" "$hport" --config "$T/hooks.json" \
+		--key "$API_KEY=$T/secret" --store "redis://127.0.0.1:$rport" \
+		--metrics "127.0.0.1:$mport"; then
+		fail "hooks: daemon with hook upstreams starts" "$START_ERR"
+		return
+	fi
+	local hd=$DPID args=(--port "$hport" --api-key "$API_KEY"
+		--secret-file "$T/secret" --record "$rec")
+	"${CLIENT[@]}" hooks "${args[@]}" --app-port "$aport" \
+		--rewrite "rewritten by the app" --bms-ms 400 --cmd-ms 250 \
+		>"$T/hooks.out" 2>&1
+	cat "$T/hooks.out"
+	nfail=$((nfail + $(grep -c '^FAIL:' "$T/hooks.out")))
+	kill -KILL "$RPID"; wait "$RPID" 2>/dev/null; RPID=
+	"${CLIENT[@]}" hookstore "${args[@]}" >"$T/hookstore.out" 2>&1
+	cat "$T/hookstore.out"
+	nfail=$((nfail + $(grep -c '^FAIL:' "$T/hookstore.out")))
+	sleep 0.3	# the request log is written once per loop
+	if [ "$(grep -c 'not stored (store unavailable); Stream gets the message unchanged' "$log")" = 2 ] &&
+		grep -q '"kind":"before_message_send","status":200,.*"reason":"store unavailable"' "$log"; then
+		pass "hooks: store down: one warning per hook, and its request line (200)"
+	else
+		fail "hooks: store down: one warning per hook, and its request line (200)" \
+			"$(grep -E 'unavailable|unchanged' "$log" | tail -4 | tr '\n' ' ')"
+	fi
+	check "hooks: /metrics counts a hook the store failed as store_error" \
+		metrics_have "$mport" \
+		'streamgate_requests_total{route="before_message_send",outcome="store_error"} 1' \
+		'streamgate_requests_total{route="custom_command",outcome="store_error"} 1' \
+		'streamgate_requests_total{route="push",outcome="store_error"} 1' \
+		'streamgate_hooks_total{route="before_message_send",outcome="timeout"} 1' \
+		'streamgate_hooks_total{route="custom_command",outcome="timeout"} 1'
+	kill -TERM "$hd"
+	wait_exit "$hd" 10
+	[ "$RC" = 0 ] || fail "hooks: daemon exits 0 on SIGTERM" "exit status $RC"
+}
+if [ -x "$REDIS_SERVER" ]; then
+	hooks_suite
+else
+	echo "SKIP: hooks: $REDIS_SERVER missing (apt-get install redis-server)"
+fi
+
 # ---- SIGHUP: secrets re-read, a bad reload refused, connections kept;
 # ---- /metrics on its own listener
 HUP_PORT=$(free_port)
@@ -132,18 +211,12 @@ if start_daemon "$HLOG" "$HUP_PORT" --key "k-hup=$T/hup" \
 		fail "SIGHUP: an open keep-alive connection keeps working" \
 			"answers on it: $(tr '\n' ' ' <"$T/keepalive")"
 	fi
-	python3 -c '
-import sys, urllib.request
-t = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-want = ["streamgate_requests_total{route=\"push\",outcome=\"ok\"} 3",
-        "streamgate_requests_total{route=\"push\",outcome=\"bad_signature\"} 1",
-        "streamgate_store_events_total 3",
-        "streamgate_request_duration_seconds_bucket{le=\"+Inf\"}"]
-miss = [w for w in want if w not in t]
-sys.exit("missing: %s" % miss if miss else 0)' "$MPORT" >"$T/metrics.out" 2>&1 &&
-		pass "/metrics: requests by route and outcome, histogram, store" ||
-		fail "/metrics: requests by route and outcome, histogram, store" \
-			"$(tail -2 "$T/metrics.out" | tr '\n' ' ')"
+	check "/metrics: requests by route and outcome, histogram, store" \
+		metrics_have "$MPORT" \
+		'streamgate_requests_total{route="push",outcome="ok"} 3' \
+		'streamgate_requests_total{route="push",outcome="bad_signature"} 1' \
+		'streamgate_store_events_total 3' \
+		'streamgate_request_duration_seconds_bucket{le="+Inf"}'
 	kill -TERM "$HUP"
 	wait_exit "$HUP" 10
 else

@@ -2,7 +2,9 @@
 # Push delivery and the synchronous hooks, end to end on 127.0.0.1: the real
 # streamgated in front of tests/daemon/app.py (a controllable stand-in for
 # the app, which records every request it gets).  Delivered once with the
-# exact bytes and headers; an app that is down, answers 500, or is slow;
+# exact bytes and headers, Stream's X-Signature among them (the app can
+# verify it), our attempt number counting the retries; an app that is
+# down, answers 500, or is slow;
 # per-channel order through failures; the attempt limit, dead events and
 # replay; a unix-socket upstream; Before-Message-Send and Custom Commands
 # answered by the app or unchanged in time; SIGHUP to a new URL; SIGTERM
@@ -21,25 +23,13 @@ need_built "${SGD[0]}" "$SG"
 cat >"$T/dh.py" <<'EOF'
 import argparse, hashlib, json, os, sqlite3, sys, time, urllib.request
 sys.path.insert(0, os.path.join(os.getcwd(), "tests", "daemon"))
-from client import Conn, NoResponse, read_secret, request, signed  # noqa
+import hmac
+from client import (Conn, NoResponse, read_secret, records, request,  # noqa
+                    sign, signed)
 
 PUSH = "/webhooks/stream/push"
 BMS = "/webhooks/stream/before-message-send"
 CMD = "/webhooks/stream/custom-commands"
-
-
-def records(path):
-    out = []
-    try:
-        with open(path) as f:
-            for ln in f:
-                try:
-                    out.append(json.loads(ln))
-                except ValueError:
-                    pass        # a line being written
-    except FileNotFoundError:
-        pass
-    return out
 
 
 def sent(path):
@@ -72,14 +62,16 @@ def cmd_send(a):
                 ev["cid"] = cid
             body = json.dumps(ev, separators=(",", ":")).encode()
             c.send(signed(a.key, secret, body, webhook_id=wid,
-                          attempt=a.attempt))
+                          attempt=a.attempt, upper=a.upper))
             r = c.response(10)
             j = r.json() or {}
             if r.status != 200 or j.get("status") != "stored":
                 print("%s: answered %r" % (wid, r))
                 return 1
             out.write(json.dumps({"id": wid, "seq": j["seq"], "cid": cid,
-                                  "sha256": hashlib.sha256(body).hexdigest()})
+                                  "sha256": hashlib.sha256(body).hexdigest(),
+                                  "sig": sign(secret, body, a.upper),
+                                  "body": body.decode()})
                       + "\n")
     c.close()
     return 0
@@ -136,6 +128,55 @@ def cmd_exact(a):
                 print("%s: %s %s, want POST %s" % (s["id"], r["method"],
                       r["path"], a.path))
                 return 1
+    return 0
+
+
+def cmd_signature(a):
+    """Every copy of each sent event carries Stream's X-Signature, lower-case
+    whatever case Stream used, and the app verifies it over the bytes it
+    got as Stream's SDKs do: HMAC-SHA256 with the API secret."""
+    secret = read_secret(a.secret)
+    recs = by_id(records(a.record))
+    for s in sent(a.sent):
+        body = s["body"].encode()
+        want = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if s["sig"].lower() != want:
+            print("%s: the test signed it wrongly" % s["id"])
+            return 1
+        for r in recs.get(s["id"], []) or [None]:
+            if r is None:
+                print("%s: not delivered" % s["id"])
+                return 1
+            got = r["headers"].get("x-signature")
+            if got != want or r["sha256"] != hashlib.sha256(body).hexdigest():
+                print("%s: X-Signature %r, want %r (Stream sent %r)"
+                      % (s["id"], got, want, s["sig"]))
+                return 1
+            if not hmac.compare_digest(got, hmac.new(
+                    secret, body, hashlib.sha256).hexdigest()):
+                print("%s: the app cannot verify it" % s["id"])
+                return 1
+    return 0
+
+
+def cmd_attempts(a):
+    """Each sent event's requests, in arrival order: our attempt number
+    1, 2, 3 ... (X-Streamgate-Delivery-Attempt), Stream's X-Webhook-Attempt
+    the same on every one."""
+    recs = by_id(records(a.record))
+    for s in sent(a.sent):
+        rs = sorted(recs.get(s["id"], []), key=lambda r: r["n"])
+        got = [r["headers"].get("x-streamgate-delivery-attempt") for r in rs]
+        want = [str(i) for i in range(1, len(rs) + 1)]
+        if not rs or got != want or (a.tries and len(rs) != a.tries):
+            print("%s: X-Streamgate-Delivery-Attempt %s, want %s"
+                  % (s["id"], got, want[:a.tries] if a.tries else want))
+            return 1
+        stream = {r["headers"].get("x-webhook-attempt") for r in rs}
+        if stream != {str(a.attempt)}:
+            print("%s: X-Webhook-Attempt %s, want %d throughout"
+                  % (s["id"], sorted(stream), a.attempt))
+            return 1
     return 0
 
 
@@ -265,6 +306,7 @@ s.add_argument("--count", type=int, default=1)
 s.add_argument("--prefix", required=True)
 s.add_argument("--cids", default="")
 s.add_argument("--attempt", type=int, default=1)
+s.add_argument("--upper", action="store_true", help="sign in upper-case hex")
 s.add_argument("--out", required=True)
 s = sub.choices["hook"]
 s.add_argument("--path", default=BMS)
@@ -281,6 +323,11 @@ s.add_argument("--key", required=True)
 s.add_argument("--path", required=True)
 s.add_argument("--attempt", type=int, default=1)
 s.add_argument("--once", action="store_true")
+s.add_argument("--tries", type=int)
+s = sub.add_parser("signature", parents=[rs])
+s.add_argument("--secret", required=True)
+s = sub.add_parser("attempts", parents=[rs])
+s.add_argument("--attempt", type=int, default=1)
 s.add_argument("--tries", type=int)
 s = sub.add_parser("order", parents=[rs])
 s.add_argument("--min-failures", type=int, default=0)
@@ -388,6 +435,15 @@ delivered "push: delivered once with the exact body and all headers" \
 	check "push: marked delivered in the store" \
 		"${DH[@]}" state --db "$DB" --sent "$T/one" --state delivered \
 		--tries 1 --timeout 3
+check "push: Stream's X-Signature forwarded; the app verifies it with HMAC-SHA256" \
+	"${DH[@]}" signature --record "$REC" --sent "$T/one" --secret "$T/secret"
+check "push: X-Streamgate-Delivery-Attempt 1, Stream's X-Webhook-Attempt 2 kept" \
+	"${DH[@]}" attempts --record "$REC" --sent "$T/one" --attempt 2 --tries 1
+"${DH[@]}" send --port "$DPORT" "${KEYARGS[@]}" --prefix upper --upper \
+	--out "$T/upper" >"$T/out" 2>&1 || fail "push: stored" "$(cat "$T/out")"
+delivered "push signed in upper-case hex: X-Signature forwarded lower-case, verifiable" \
+	"$REC" "$T/upper" 5 signature --record "$REC" --sent "$T/upper" \
+	--secret "$T/secret"
 
 # ---- the app is down: pending; back up: each delivered once
 stop "$APP"
@@ -424,6 +480,11 @@ if delivered "app answers 500, then recovers: delivered once after 3 tries" \
 	check "app answers 500: tries and the last error kept in the store" \
 		"${DH[@]}" state --db "$DB" --sent "$T/f500" --state delivered \
 		--tries 3 --timeout 3
+	check "app answers 500: X-Streamgate-Delivery-Attempt 1, 2, 3; X-Webhook-Attempt unchanged" \
+		"${DH[@]}" attempts --record "$REC" --sent "$T/f500" --tries 3
+	check "app answers 500: every attempt carries Stream's signature" \
+		"${DH[@]}" signature --record "$REC" --sent "$T/f500" \
+		--secret "$T/secret"
 	retry1=$("${DH[@]}" metric --port "$MPORT" --name streamgate_delivery_retries_total)
 	r=$("${DH[@]}" metric --port "$MPORT" --name 'streamgate_deliveries_total{outcome="retry"}')
 	if [ $((retry1 - retry0)) -eq 20 ] && [ "$r" -ge 20 ]; then

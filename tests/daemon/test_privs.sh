@@ -24,6 +24,9 @@ if [ "$(id -u)" != 0 ]; then
 	exit 0
 fi
 mount -t bpf bpf /sys/fs/bpf || { echo "FAIL: setup: cannot mount a bpffs"; exit 1; }
+# Start it with supplementary groups (adm, sudo), as a root shell often
+# has: "no groups" after the drop then proves that setgroups ran.
+SGD=(setpriv --groups 4,27 -- "${SGD[@]}")
 
 U=sgtest-$$
 EDGE=sgp-edge-$$
@@ -153,6 +156,8 @@ if ! start_daemon "$LOG" "$PORT" --user "$U" --key "k-priv=$T/keys/a.secret" \
 fi
 D=$DPID
 pass "drop: daemon starts as root with --user $U and answers /healthz"
+check "drop: the daemon was started with groups 4 and 27 (so the next check can fail)" \
+	sh -c "setpriv --groups 4,27 -- grep -q '^Groups:[[:space:]]*4 27' /proc/self/status"
 check "drop: main thread: Uid/Gid $U (all four), no groups, no capability, NoNewPrivs 1, Seccomp 2" \
 	status_ok "/proc/$D/status" "$UID_U" "$GID_U"
 check "drop: every thread the same (/proc/PID/task/*/status)" threads_ok "$D"

@@ -4,8 +4,10 @@
 # answered 200 (one stored, the others duplicates: claim and XADD are one
 # atomic script, so no copy ever meets an unfinished claim); Redis killed
 # means 503 (never an acknowledgement) while the daemons stay up; Redis
-# back means 200 again without restarting them.  Requests and Redis reads are
-# in client.py; this script owns the processes.
+# back means 200 again without restarting them.  Each entry keeps Stream's
+# signature, the request's target and the order key, and a daemon with an
+# upstream delivers from the stream with them.  Requests and Redis reads
+# are in client.py; this script owns the processes.
 SUITE_SECONDS=${SUITE_SECONDS:-55}
 . "$(dirname "$0")/lib.sh"
 SGD=("$BUILD/streamgated")	# the real one: the stub has no Redis store
@@ -35,10 +37,11 @@ redis_kill() {
 	RPID=
 }
 
-# redis_daemon LOG PORT: streamgated on the shared Redis, up on /healthz.
+# redis_daemon LOG PORT [ARGS...]: streamgated on the shared Redis, up on
+# /healthz.
 redis_daemon() {
 	start_daemon "$1" "$2" --key "$API_KEY=$T/secret" \
-		--store "redis://127.0.0.1:$RPORT"
+		--store "redis://127.0.0.1:$RPORT" "${@:3}"
 }
 
 healthz() {	# healthz PORT: the status, or 000
@@ -138,6 +141,33 @@ if [ -s "$T/entries.err" ]; then
 else
 	pass "fleet: the stream holds the exact bytes signed"
 fi
+# fields: the entry's, by name
+cat >"$T/fields.py" <<'EOF'
+import json, sys
+sys.path.insert(0, "tests/daemon")
+from client import Redis
+port, wid = int(sys.argv[1]), sys.argv[2].encode()
+r = Redis(port)
+try:
+    entries = r.command("XRANGE", "streamgate:events", "-", "+")
+finally:
+    r.close()
+out = [{k.decode(): v.decode("utf-8", "replace")
+        for k, v in zip(kv[0::2], kv[1::2])} for _, kv in entries
+       if dict(zip(kv[0::2], kv[1::2])).get(b"webhook_id") == wid]
+print(json.dumps(out))
+EOF
+check "fleet: the entry keeps Stream's signature (the body's HMAC), the target, no order key" \
+	python3 -c '
+import hashlib, hmac, json, subprocess, sys
+e = json.loads(subprocess.check_output(["python3", sys.argv[1], sys.argv[2], sys.argv[3]]))
+assert len(e) == 1, e
+secret = open(sys.argv[5], "rb").read().split(b"\n")[0]
+want = hmac.new(secret, open(sys.argv[4], "rb").read(), hashlib.sha256).hexdigest()
+e = e[0]
+assert (e.get("signature"), e.get("target"), e.get("order_key")) == \
+	(want, "/webhooks/stream/push", ""), {k: e[k] for k in e if k != "body"}' \
+	"$T/fields.py" "$RPORT" "$WID" "$T/body" "$T/secret"
 healthz_both "while Redis is up"
 
 # ---- Redis dies: 503, nothing stored, the daemons stay up and say why
@@ -204,6 +234,53 @@ if [ "$alive" -eq 2 ]; then
 	pass "daemons: both still the processes started"
 else
 	fail "daemons: both still the processes started" "$alive of 2 alive"
+fi
+
+# ---- delivery from the stream: Stream's signature and the order key
+# come back out of Redis to the app
+APORT=$(free_port)
+P3=$(free_port)
+python3 tests/daemon/app.py --port "$APORT" --record "$T/app.jsonl" \
+	>"$T/app.out" 2>&1 &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do
+	grep -q ready "$T/app.out" 2>/dev/null && break
+	sleep 0.05
+done
+if ! redis_daemon "$T/d3.err" "$P3" --upstream "http://127.0.0.1:$APORT/hook"; then
+	fail "delivery: a daemon with an upstream on the shared Redis" "$START_ERR"
+else
+	printf '{"type":"message.new","cid":"messaging:fleet","n":1}' >"$T/push"
+	DWID=deliver-$RANDOM$RANDOM
+	"${CLIENT[@]}" send --port "$P3" --api-key "$API_KEY" \
+		--secret-file "$T/secret" --id "$DWID" --body "$T/push" >/dev/null 2>&1
+	check "delivery: the entry's order key is its channel's" python3 -c '
+import json, subprocess, sys
+e = json.loads(subprocess.check_output(["python3", sys.argv[1], sys.argv[2], sys.argv[3]]))
+assert [x.get("order_key") for x in e] == ["cid:messaging:fleet"], e' \
+		"$T/fields.py" "$RPORT" "$DWID"
+	check "delivery: the app gets Stream's X-Signature and our attempt 1, and verifies it" \
+		python3 - "$T/app.jsonl" "$DWID" "$T/push" "$T/secret" <<'EOF'
+import hashlib, hmac, json, sys, time
+secret = open(sys.argv[4], "rb").read().split(b"\n")[0]
+body = open(sys.argv[3], "rb").read()
+want = hmac.new(secret, body, hashlib.sha256).hexdigest()
+end = time.monotonic() + 10
+while True:
+    try:
+        recs = [json.loads(l) for l in open(sys.argv[1])]
+    except (FileNotFoundError, ValueError):
+        recs = []
+    r = [x for x in recs if x["headers"].get("x-webhook-id") == sys.argv[2]]
+    if r or time.monotonic() > end:
+        break
+    time.sleep(0.05)
+assert len(r) == 1, "%d requests" % len(r)
+h = r[0]["headers"]
+assert r[0]["sha256"] == hashlib.sha256(body).hexdigest(), r[0]
+assert hmac.compare_digest(h.get("x-signature", ""), want), h
+assert h.get("x-streamgate-delivery-attempt") == "1" and h.get("x-webhook-attempt") == "1", h
+EOF
 fi
 
 echo "# ${SECONDS}s"

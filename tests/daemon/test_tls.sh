@@ -134,6 +134,59 @@ else
 	fail "plaintext listener beside the TLS one: signed push 200" "got $st"
 fi
 
+# ---- Expect: 100-continue over TLS: the interim answer goes out through
+# ---- TLS before the body comes, then the body is read; a 401 at once
+python3 - "$TPORT" "$API_KEY" "$T/secret" >"$T/expect" 2>&1 <<'EOF'
+import socket, ssl, sys, time
+sys.path.insert(0, "tests/daemon")
+import client
+port, key, secret = int(sys.argv[1]), sys.argv[2], client.read_secret(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+
+def head(k, body, wid):
+    return ("POST %s HTTP/1.1\r\nHost: t\r\nX-Webhook-Id: %s\r\n"
+            "X-Api-Key: %s\r\nX-Signature: %s\r\nExpect: 100-continue\r\n"
+            "Content-Length: %d\r\n\r\n" % (client.PUSH, wid, k,
+            client.sign(secret, body), len(body))).encode()
+
+def recv_until(s, end, limit):
+    buf, deadline = b"", time.monotonic() + limit
+    while end not in buf:
+        s.settimeout(max(deadline - time.monotonic(), 0.001))
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    return buf
+
+body = client.push_body("tls-expect")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 5))
+for i in range(2):
+    s.sendall(head(key, body, client.uid("tlsexp")))
+    try:
+        got = recv_until(s, b"\r\n\r\n", 0.2)
+    except socket.timeout:
+        sys.exit("no 100 Continue within 200 ms over TLS")
+    if got != client.CONTINUE:
+        sys.exit("want 100 Continue first, got %r" % got[:80])
+    s.sendall(body)
+    got = recv_until(s, b"}", 5)
+    if not got.startswith(b"HTTP/1.1 200") or b'"stored"' not in got:
+        sys.exit("after the body: %r" % got[:120])
+s.close()
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 5))
+s.sendall(head("no-such-key", body, client.uid("tlsexp")))
+got = recv_until(s, b"}", 2)
+if not got.startswith(b"HTTP/1.1 401") or b"Connection: close" not in got:
+    sys.exit("unknown key with Expect: %r" % got[:120])
+EOF
+if [ $? -eq 0 ]; then
+	pass "Expect: 100-continue over TLS: 100 within 200 ms, then the body (twice on one connection); a 401 at once"
+else
+	fail "Expect: 100-continue over TLS" "$(tail -3 "$T/expect" | tr '\n' ' ')"
+fi
+
 # ---- session resumption with tickets, TLS 1.2 and 1.3
 for v in 1_2 1_3; do
 	s_client "-tls$v" -sess_out "$T/sess$v" >"$T/sess$v.first"

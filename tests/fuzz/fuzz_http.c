@@ -1,7 +1,8 @@
 /*
  * fuzz_http.c: the request parser on arbitrary bytes, fed whole and in the
  * pieces the first byte chooses; both ways must agree on how many requests
- * were complete and whether the stream was refused.
+ * were complete, how many stopped for "100 Continue" after their headers,
+ * and whether the stream was refused.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +11,7 @@
 #include "http.h"
 
 static int
-run(const uint8_t *data, size_t len, size_t step, int *status)
+run(const uint8_t *data, size_t len, size_t step, int *status, int *expects)
 {
 	struct http_parser hp;
 	size_t off = 0;
@@ -18,6 +19,7 @@ run(const uint8_t *data, size_t len, size_t step, int *status)
 
 	http_parser_init(&hp, 4096, 8192);
 	*status = 0;
+	*expects = 0;
 	while (off < len) {
 		size_t piece = step && len - off > step ? step : len - off;
 		ssize_t used = http_parser_feed(&hp, (const char *)data + off,
@@ -30,7 +32,12 @@ run(const uint8_t *data, size_t len, size_t step, int *status)
 		if ((size_t)used > piece)
 			abort();
 		off += (size_t)used;
-		if (hp.ready) {
+		if (hp.expect) {
+			if (hp.ready || hp.req.body_len != 0)
+				abort();	/* headers only, so far */
+			(*expects)++;
+			http_parser_continue(&hp);
+		} else if (hp.ready) {
 			if (hp.req.body_len > 8192)
 				abort();
 			n++;
@@ -47,13 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	int s1, s2, n1, n2;
+	int s1, s2, n1, n2, e1, e2;
 
 	if (len < 1)
 		return 0;
-	n1 = run(data + 1, len - 1, 0, &s1);
-	n2 = run(data + 1, len - 1, 1 + data[0] % 16, &s2);
-	if (n1 != n2 || (s1 != 0) != (s2 != 0))
+	n1 = run(data + 1, len - 1, 0, &s1, &e1);
+	n2 = run(data + 1, len - 1, 1 + data[0] % 16, &s2, &e2);
+	if (n1 != n2 || e1 != e2 || (s1 != 0) != (s2 != 0))
 		abort();
 	return 0;
 }

@@ -6,7 +6,9 @@
  *     path can give;
  *   - a 200 on a webhook route means the signature verifies: checked here
  *     again with verify_body against the known secrets of the API key;
- *   - a job for the store holds the verified bytes and a NUL-terminated id.
+ *   - a job for the store holds the verified bytes and a NUL-terminated id;
+ *   - a request that waits for "100 Continue" and is answered on its
+ *     headers alone (webhook_headers) gets that same answer whole.
  * Random bytes rarely carry a valid HMAC, so when the first byte is even a
  * second request is built around the input: the rest of the input as the
  * body, correctly signed (over the inflated bytes when it is gzip), with a
@@ -133,7 +135,9 @@ request_run(struct dedup *dd, struct http_request *req, int64_t now,
 		    STORE_DUPLICATE : STORE_FAILED;
 		job.ev.seq = seq;
 		webhook_finish(&job, dd, r, now);
-		if (job.status != (r == STORE_FAILED ? 503 : 200))
+		/* a hook is answered unchanged whatever the store did */
+		if (job.status != (r == STORE_FAILED && job.route == WR_PUSH ?
+		    503 : 200))
 			abort();
 	}
 	reply_check(&job);
@@ -141,6 +145,25 @@ request_run(struct dedup *dd, struct http_request *req, int64_t now,
 	    (job.body == NULL || !signature_ok(req, job.body, job.body_len)))
 		abort();	/* a 200 without a verified body */
 	status = job.status;
+	webhook_job_free(&job);
+	return status;
+}
+
+/* The headers of a request that waits for "100 Continue": the status
+ * they decide, or 0. */
+static int
+headers_run(const struct http_request *req)
+{
+	struct webhook_job job;
+	int status = 0;
+
+	if (webhook_headers(&cfg, req, &job)) {
+		reply_check(&job);
+		if (job.status == 200 && job.route != WR_HEALTH)
+			abort();	/* a 200 before the body is verified */
+		status = job.status;
+	} else if (job.status != 0 || job.reply != NULL)
+		abort();
 	webhook_job_free(&job);
 	return status;
 }
@@ -153,7 +176,7 @@ stream_run(struct dedup *dd, const uint8_t *data, size_t len, uint8_t pick,
 	struct http_parser hp;
 	size_t off = 0;
 	ssize_t used;
-	int first = -1, status, n = 0;
+	int first = -1, status, early = 0, n = 0;
 
 	http_parser_init(&hp, MAX_HEADER, MAX_BODY);
 	while (off < len) {
@@ -161,9 +184,17 @@ stream_run(struct dedup *dd, const uint8_t *data, size_t len, uint8_t pick,
 		if (used < 0)
 			break;
 		off += (size_t)used;
+		if (hp.expect) {
+			early = headers_run(&hp.req);
+			http_parser_continue(&hp);
+			continue;	/* the body, as if we had sent 100 */
+		}
 		if (!hp.ready)
 			break;		/* wants more bytes */
 		status = request_run(dd, &hp.req, (*now)++, pick + n, n + 1);
+		if (early != 0 && status != early)
+			abort();	/* the early answer was another */
+		early = 0;
 		if (first < 0)
 			first = status;
 		n++;
@@ -180,7 +211,8 @@ signed_request(const uint8_t *body, size_t blen, uint8_t sel, size_t *outlen)
 {
 	static const char *paths[] = { "/webhooks/stream/push",
 	    "/webhooks/stream/before-message-send",
-	    "/webhooks/stream/custom-commands?type=giphy" };
+	    "/webhooks/stream/custom-commands?type=giphy",
+	    "/webhooks/stream/custom-commands/giphy" };
 	char sig[VERIFY_HEX_LEN + 1], head[512], *out;
 	const uint8_t *signee = body;
 	size_t slen = blen, k = (sel >> 1) % NKEYS;
@@ -199,10 +231,10 @@ signed_request(const uint8_t *body, size_t blen, uint8_t sel, size_t *outlen)
 				*p -= 'a' - 'A';
 	hlen = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\n"
 	    "Host: x\r\nX-Api-Key: %s\r\n%sX-Webhook-Attempt: %u\r\n"
-	    "X-Signature: %s\r\nContent-Length: %zu\r\n\r\n",
-	    paths[(sel >> 3) % 3], keys[k].api_key,
+	    "X-Signature: %s\r\n%sContent-Length: %zu\r\n\r\n",
+	    paths[(sel >> 3) % 4], keys[k].api_key,
 	    sel & 0x80 ? "X-Webhook-Id: wh-fixed\r\n" : "", sel % 5, sig,
-	    blen);
+	    sel & 0x20 ? "Expect: 100-continue\r\n" : "", blen);
 	free(inflated);
 	if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
 	    (out = malloc((size_t)hlen + blen)) == NULL)

@@ -31,6 +31,28 @@ case_print_loads() {
 	expect "nft -c changed nothing" test -z "$(on_edge nft list ruleset)"
 }
 
+# Zones are free text that ends up in quoted nft comments: every character
+# a region file may carry there still loads, and a quote (which would end
+# the comment: `"a "; drop"`) or a backslash is refused when the file is
+# read, before anything is printed.
+case_print_escapes() {
+	local zone out rc=0
+	zone=$'a\';{}#@$ |&<>()*?[]%~`=+,.!:'	# 28 of the 31 a zone may have
+	python3 -c 'import json, sys
+print(json.dumps([{"region": "odd", "zone": sys.argv[1], "cidr": "198.51.100.7/32"}]))' \
+		"$zone" >"$TMPD/odd.json"
+	"$SG" nft print --regions-file "$TMPD/odd.json" >"$TMPD/odd.nft"
+	expect "the comment carries the zone as written" \
+		grep -qF "comment \"odd $zone\"" "$TMPD/odd.nft"
+	out=$(on_edge nft -c -f "$TMPD/odd.nft" 2>&1) ||
+		{ echo "expected: nft -c to take the odd zone: $out"; return 1; }
+	printf '[{"region": "q", "zone": "a \\"; drop", "cidr": "198.51.100.7/32"}]\n' \
+		>"$TMPD/quote.json"
+	out=$("$SG" nft print --regions-file "$TMPD/quote.json" 2>&1) || rc=$?
+	expect "a quote in a zone is a usage error (rc $rc)" test "$rc" -eq 2
+	expect "naming the quote ($out)" grep -q "quote or a backslash" <<<"$out"
+}
+
 # apply over netlink == nft -f of print, as the kernel lists them back.
 case_apply_matches_print() {
 	scratch_up
@@ -214,6 +236,7 @@ case_delete() {
 }
 
 run_case "nft print loads with nft -c (modes, hooks, tables, ports)" case_print_loads
+run_case "nft print: free-text zones load; a quote is refused" case_print_escapes
 run_case "nft apply == nft -f of nft print" case_apply_matches_print
 run_case "inet input: real TCP, counters, strict, established" case_real_tcp_input
 run_case "netdev ingress: real TCP, counters, strict" case_real_tcp_ingress

@@ -35,7 +35,7 @@ static const struct good goods[] = {
 	{ "2001:0db8:0000::/48", AF_INET6, 48, "2001:db8::/48" },
 	{ "fe80::1/128",	AF_INET6, 128, "fe80::1/128" },
 	{ "2001:db8:0:0:1:0:0:1", AF_INET6, 128, "2001:db8::1:0:0:1/128" },
-	{ "::ffff:1.2.3.4",	AF_INET6, 128, "::ffff:1.2.3.4/128" },
+	{ "::1.2.3.4",		AF_INET6, 128, "::1.2.3.4/128" },
 	{ "2001:db8::8000:0/97", AF_INET6, 97, "2001:db8::8000:0/97" },
 };
 
@@ -90,6 +90,12 @@ static const struct bad bads[] = {
 	{ "::1/0",		"host bits set in ::1/0 (network is ::/0)" },
 	{ "2001:db8::8000:0/96",
 	    "host bits set in 2001:db8::8000:0/96 (network is 2001:db8::/96)" },
+	/* no packet carries an IPv4-mapped address: it would never match */
+	{ "::ffff:1.2.3.4",	"::ffff:1.2.3.4 is an IPv4-mapped IPv6 address, "
+	    "which no packet carries: write it as IPv4, 1.2.3.4/32" },
+	{ "::ffff:198.51.100.0/120", "::ffff:198.51.100.0/120 is an "
+	    "IPv4-mapped IPv6 address, which no packet carries: write it as "
+	    "IPv4, 198.51.100.0/24" },
 };
 
 static void
@@ -133,7 +139,7 @@ static void
 test_parse_bad(void **state)
 {
 	struct cidr c, before;
-	char err[128];
+	char err[256];
 	size_t i;
 
 	(void)state;

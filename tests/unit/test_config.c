@@ -408,7 +408,9 @@ test_delivery(void **state)
 	assert_int_equal(c.delivery.backoff_base_ms, 1000);
 	assert_int_equal(c.delivery.backoff_cap_ms, 300000);
 	assert_int_equal(c.delivery.max_attempts, 12);
-	assert_int_equal(c.hook_deadline_ms, 1200);
+	assert_int_equal(c.hook_deadline_ms.before_message_send, 1200);
+	assert_int_equal(c.hook_deadline_ms.custom_commands, 700);
+	assert_true(c.order_by_user);
 	assert_int_equal(c.retention_s, 7 * 86400);
 	assert_string_equal(c.redis_prefix, "streamgate");
 	assert_string_equal(config_upstream(&c, CR_PUSH), "");
@@ -430,7 +432,8 @@ test_delivery(void **state)
 	assert_int_equal(c.delivery.max_attempts, 3);
 	assert_int_equal(c.delivery.timeout_ms, 2000);
 	assert_int_equal(c.delivery.concurrency, 8);
-	assert_int_equal(c.hook_deadline_ms, 900);
+	assert_int_equal(c.hook_deadline_ms.before_message_send, 900);
+	assert_int_equal(c.hook_deadline_ms.custom_commands, 900);
 	assert_int_equal(c.retention_s, 0);
 	assert_string_equal(c.redis_prefix, "edge:eu-1");
 	config_free(&c);
@@ -451,9 +454,33 @@ test_delivery(void **state)
 	    "delivery.backoff_cap_ms: 1000 is less than "
 	    "delivery.backoff_base_ms (5000)");
 	refused("{\"delivery\": {\"retry\": 1}}", "delivery.retry: unknown key");
-	/* Stream waits 1.5 s for a synchronous hook: the deadline stays under */
-	refused("{\"hook_deadline_ms\": 1600}",
-	    "hook_deadline_ms: must be a whole number from 50 to 1500");
+	/* one deadline per hook; Stream lets Before-Message-Send wait 5 s */
+	accepted("{\"hook_deadline_ms\": {\"before_message_send\": 4700,"
+	    " \"custom_commands\": 1}, \"order_by_user\": false}", &c);
+	assert_int_equal(c.hook_deadline_ms.before_message_send, 4700);
+	assert_int_equal(c.hook_deadline_ms.custom_commands, 1);
+	assert_false(c.order_by_user);
+	config_free(&c);
+	accepted("{\"hook_deadline_ms\": {\"custom_commands\": 5000}}", &c);
+	assert_int_equal(c.hook_deadline_ms.before_message_send, 1200);
+	assert_int_equal(c.hook_deadline_ms.custom_commands, 5000);
+	config_free(&c);
+	refused("{\"hook_deadline_ms\": 5001}",
+	    "hook_deadline_ms: must be a whole number from 1 to 5000");
+	refused("{\"hook_deadline_ms\": 0}",
+	    "hook_deadline_ms: must be a whole number from 1 to 5000");
+	refused("{\"hook_deadline_ms\": {\"before_message_send\": 5001}}",
+	    "hook_deadline_ms.before_message_send: must be a whole number "
+	    "from 1 to 5000");
+	refused("{\"hook_deadline_ms\": {\"custom_commands\": 0.5}}",
+	    "hook_deadline_ms.custom_commands: must be a whole number");
+	refused("{\"hook_deadline_ms\": {\"push\": 100}}",
+	    "hook_deadline_ms.push: unknown key");
+	refused("{\"hook_deadline_ms\": \"1s\"}",
+	    "hook_deadline_ms: must be a number or an object "
+	    "{before_message_send, custom_commands}");
+	refused("{\"order_by_user\": 1}",
+	    "order_by_user: must be true or false");
 	refused("{\"retention_s\": -1}", "retention_s: must be a whole number");
 	refused("{\"redis_prefix\": \"a b\"}",
 	    "redis_prefix: must be letters, digits and : _ . - only");

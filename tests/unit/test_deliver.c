@@ -1,9 +1,10 @@
 /*
  * test_deliver.c: the pure parts of push delivery: the backoff (bounds,
- * growth, cap, equal jitter) and the ordering window (per-channel order,
- * no head-of-line blocking across channels, a dead event unblocking its
- * channel, replays, limits); the webhook side (cid, initial state); and
- * URL redaction for the logs.
+ * growth, cap, equal jitter), the ordering window (order per order key,
+ * channels and users alike, no head-of-line blocking across keys, a dead
+ * event unblocking its key, replays, limits) and the request made of a
+ * stored event (Stream's signature, our attempt number, the target); the
+ * webhook side (cid, initial state); and URL redaction for the logs.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,20 +80,20 @@ test_backoff_cap(void **state)
 /* ---- the ordering window ---- */
 
 static struct store_pending
-ev(int64_t seq, const char *cid)
+ev(int64_t seq, const char *key)
 {
 	struct store_pending p;
 
 	memset(&p, 0, sizeof(p));
 	p.seq = seq;
-	snprintf(p.cid, sizeof(p.cid), "%s", cid);
+	snprintf(p.order_key, sizeof(p.order_key), "%s", key);
 	return p;
 }
 
 static void
-add(struct order *o, int64_t seq, const char *cid)
+add(struct order *o, int64_t seq, const char *key)
 {
-	struct store_pending p = ev(seq, cid);
+	struct store_pending p = ev(seq, key);
 
 	assert_int_equal(order_add(o, &p), 1);
 }
@@ -129,23 +130,24 @@ find(struct order_entry **v, size_t n, int64_t seq)
 	return NULL;
 }
 
+/* Keys a and b, each with its events in seq order, one in flight at a
+ * time; events without a key alongside. */
 static void
-test_order_per_cid(void **state)
+order_per_key(const char *a, const char *b)
 {
 	struct order *o = order_new(100);
 	struct order_entry *v[16], *w[16], *e1, *e3, *e4, *e5;
 	size_t n, m;
 
-	(void)state;
-	add(o, 1, "messaging:a");
-	add(o, 2, "messaging:a");
-	add(o, 3, "messaging:b");
+	add(o, 1, a);
+	add(o, 2, a);
+	add(o, 3, b);
 	add(o, 4, "");
 	add(o, 5, "");
-	add(o, 6, "messaging:a");
-	add(o, 7, "messaging:b");
+	add(o, 6, a);
+	add(o, 7, b);
 	assert_int_equal(order_held(o), 7);
-	/* the head of each channel, and every event without one */
+	/* the head of each key, and every event without one */
 	assert_string_equal(ready(o, 0, 16, v, &n, NULL), "1 3 4 5");
 	e1 = find(v, n, 1);
 	e3 = find(v, n, 3);
@@ -168,6 +170,19 @@ test_order_per_cid(void **state)
 	order_free(o);
 }
 
+/*
+ * Channels, and users (events without a channel: user.updated, ...)
+ * alike; a user and a channel of the same name are two keys.
+ */
+static void
+test_order_per_key(void **state)
+{
+	(void)state;
+	order_per_key("cid:messaging:a", "cid:messaging:b");
+	order_per_key("user:a", "user:b");
+	order_per_key("user:a", "cid:a");
+}
+
 static void
 test_order_no_head_of_line_blocking(void **state)
 {
@@ -177,11 +192,11 @@ test_order_no_head_of_line_blocking(void **state)
 	size_t n;
 
 	(void)state;
-	add(o, 10, "c:slow");
-	add(o, 11, "c:slow");
-	add(o, 12, "c:fast");
+	add(o, 10, "cid:slow");
+	add(o, 11, "cid:slow");
+	add(o, 12, "user:fast");
 	add(o, 13, "");
-	add(o, 14, "c:fast");
+	add(o, 14, "user:fast");
 	assert_string_equal(ready(o, 1000, 16, v, &n, NULL), "10 12 13");
 	/* 10 failed: back off until 5000; the others go on */
 	order_retry(o, v[0], 1, 5000);
@@ -288,18 +303,19 @@ test_order_many_channels(void **state)
 {
 	struct order *o = order_new(20000);
 	struct order_entry **v = calloc(20000, sizeof(*v));
-	char cid[32];
+	char key[32];
 	size_t n, i;
 	int64_t s;
 
 	(void)state;
 	assert_non_null(v);
 	for (s = 1; s <= 20000; s++) {
-		snprintf(cid, sizeof(cid), "c:%lld", (long long)(s % 1000));
-		add(o, s, cid);
+		snprintf(key, sizeof(key), "%s:%lld", s % 2 ? "cid" : "user",
+		    (long long)(s % 1000));
+		add(o, s, key);
 	}
 	n = order_ready(o, 0, v, 20000, &s);
-	assert_int_equal(n, 1000);		/* one per channel */
+	assert_int_equal(n, 1000);		/* one per key */
 	for (i = 0; i < n; i++)
 		assert_int_equal(v[i]->p.seq, (int64_t)i + 1);
 	for (i = 0; i < n; i++)
@@ -408,6 +424,105 @@ test_webhook_cid_and_state(void **state)
 	free(cfg);
 }
 
+/* ---- the request ---- */
+
+#define SIG	"0123456789abcdef0123456789abcdef" \
+		"0123456789abcdef0123456789abcdef"
+
+/* 1 when the header list has exactly this line. */
+static int
+has_header(const struct curl_slist *l, const char *line)
+{
+	for (; l != NULL; l = l->next)
+		if (strcmp(l->data, line) == 0)
+			return 1;
+	return 0;
+}
+
+/* The header lines upstream.c sends for deliver_msg's request, built the
+ * way the worker builds it; h is freed by the caller. */
+static struct curl_slist *
+msg_headers(CURL *c, const struct store_record *rec, int tries,
+    struct upstream_msg *m)
+{
+	struct curl_slist *h = NULL;
+	char err[128];
+
+	deliver_msg(m, rec, tries, "/webhooks/stream/push");
+	m->url = "http://127.0.0.1:9/";
+	m->timeout_ms = 1000;
+	curl_easy_reset(c);
+	if (upstream_prepare(c, m, NULL, &h, err, sizeof(err)) != 0)
+		fail_msg("upstream_prepare: %s", err);
+	return h;
+}
+
+static void
+test_msg_headers(void **state)
+{
+	static const char body[] = "{\"type\":\"user.updated\"}";
+	struct store_record rec;
+	struct upstream_msg m;
+	struct curl_slist *h;
+	CURL *c = curl_easy_init();
+
+	(void)state;
+	assert_non_null(c);
+	memset(&rec, 0, sizeof(rec));
+	rec.seq = 77;
+	snprintf(rec.webhook_id, sizeof(rec.webhook_id), "wh-1");
+	snprintf(rec.api_key, sizeof(rec.api_key), "k1");
+	snprintf(rec.signature, sizeof(rec.signature), "%s", SIG);
+	snprintf(rec.target, sizeof(rec.target), "/webhooks/stream/push?a=1");
+	rec.attempt = 2;
+	rec.body = (uint8_t *)body;
+	rec.body_len = sizeof(body) - 1;
+
+	/* the first attempt: Stream's signature and attempt, ours is 1 */
+	h = msg_headers(c, &rec, 0, &m);
+	assert_true(has_header(h, "X-Signature: " SIG));
+	assert_true(has_header(h, "X-Streamgate-Delivery-Attempt: 1"));
+	assert_true(has_header(h, "X-Webhook-Attempt: 2"));
+	assert_true(has_header(h, "X-Webhook-Id: wh-1"));
+	assert_true(has_header(h, "X-Api-Key: k1"));
+	assert_true(has_header(h, "X-Streamgate-Seq: 77"));
+	assert_true(has_header(h, "X-Streamgate-Verified: 1"));
+	curl_slist_free_all(h);
+	/* the request's own target, and the exact stored bytes */
+	assert_string_equal(m.target, "/webhooks/stream/push?a=1");
+	assert_ptr_equal(m.body, rec.body);
+	assert_int_equal(m.body_len, sizeof(body) - 1);
+
+	/* after two failed attempts: the third, Stream's attempt unchanged */
+	h = msg_headers(c, &rec, 2, &m);
+	assert_true(has_header(h, "X-Streamgate-Delivery-Attempt: 3"));
+	assert_false(has_header(h, "X-Streamgate-Delivery-Attempt: 1"));
+	assert_true(has_header(h, "X-Webhook-Attempt: 2"));
+	assert_true(has_header(h, "X-Signature: " SIG));
+	curl_slist_free_all(h);
+
+	/* an event stored before signatures and targets were kept: no
+	 * X-Signature at all, the configured route */
+	rec.signature[0] = '\0';
+	rec.target[0] = '\0';
+	h = msg_headers(c, &rec, 0, &m);
+	for (struct curl_slist *l = h; l != NULL; l = l->next)
+		assert_null(strstr(l->data, "X-Signature"));
+	assert_true(has_header(h, "X-Streamgate-Delivery-Attempt: 1"));
+	assert_string_equal(m.target, "/webhooks/stream/push");
+	curl_slist_free_all(h);
+
+	/* a stored value that is not hex (another writer's, in a shared
+	 * Redis) is not made a header: no injected line */
+	snprintf(rec.signature, sizeof(rec.signature), "ab\r\nX-Evil: 1");
+	h = msg_headers(c, &rec, 0, &m);
+	assert_null(m.signature);
+	for (struct curl_slist *l = h; l != NULL; l = l->next)
+		assert_null(strstr(l->data, "X-Evil"));
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+}
+
 static void
 test_upstream_redact(void **state)
 {
@@ -428,13 +543,14 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backoff_bounds_and_growth),
 		cmocka_unit_test(test_backoff_cap),
-		cmocka_unit_test(test_order_per_cid),
+		cmocka_unit_test(test_order_per_key),
 		cmocka_unit_test(test_order_no_head_of_line_blocking),
 		cmocka_unit_test(test_order_dead_unblocks),
 		cmocka_unit_test(test_order_replay_and_limits),
 		cmocka_unit_test(test_order_done_then_readd),
 		cmocka_unit_test(test_order_many_channels),
 		cmocka_unit_test(test_webhook_cid_and_state),
+		cmocka_unit_test(test_msg_headers),
 		cmocka_unit_test(test_upstream_redact),
 	};
 

@@ -17,8 +17,13 @@
 #define MAX_HDR		1024
 #define MAX_BODY	64
 
+/* Requests that stopped after their headers for "100 Continue", in the
+ * last feed(). */
+static int expects;
+
 /* Feed all of text (in pieces of `step` bytes, 0: whole); return the number
- * of complete requests seen, or -status on an error. */
+ * of complete requests seen, or -status on an error.  A request that waits
+ * for "100 Continue" is counted in expects and read on. */
 static int
 feed(struct http_parser *hp, const char *text, size_t step,
     struct http_request *last)
@@ -26,6 +31,7 @@ feed(struct http_parser *hp, const char *text, size_t step,
 	size_t off = 0, len = strlen(text), piece;
 	int n = 0;
 
+	expects = 0;
 	while (off < len) {
 		piece = step ? (len - off < step ? len - off : step) : len - off;
 		ssize_t used = http_parser_feed(hp, text + off, piece);
@@ -33,6 +39,10 @@ feed(struct http_parser *hp, const char *text, size_t step,
 		if (used < 0)
 			return -hp->status;
 		off += (size_t)used;
+		if (hp->expect) {
+			expects++;
+			http_parser_continue(hp);
+		}
 		if (hp->ready) {
 			n++;
 			if (last) {
@@ -196,6 +206,98 @@ test_idle_between_requests(void **state)
 	http_parser_free(&hp);
 }
 
+#define EXPECT_HEAD \
+	"POST /webhooks/stream/push HTTP/1.1\r\nHost: edge\r\n" \
+	"X-Api-Key: key1\r\nExpect: 100-continue\r\n"
+
+/* The parser stops after the headers of a request that waits for "100
+ * Continue", with the headers the server needs to answer them. */
+static void
+test_expect_stops_after_headers(void **state)
+{
+	const char *head = EXPECT_HEAD "Content-Length: 2\r\n\r\n";
+	struct http_parser hp;
+	size_t step, off;
+	ssize_t used;
+
+	(void)state;
+	for (step = 1; step <= strlen(head); step++) {
+		http_parser_init(&hp, MAX_HDR, MAX_BODY);
+		for (off = 0; off < strlen(head) && !hp.expect; off += used) {
+			used = http_parser_feed(&hp, head + off,
+			    strlen(head) - off < step ? strlen(head) - off :
+			    step);
+			assert_true(used >= 0);
+		}
+		assert_int_equal(off, strlen(head));	/* all of them taken */
+		assert_true(hp.expect);
+		assert_false(hp.ready);
+		assert_false(http_parser_idle(&hp));
+		assert_int_equal(hp.req.method, HTTP_POST);
+		assert_string_equal(hp.req.target, "/webhooks/stream/push");
+		assert_string_equal(hp.req.hdr[HH_API_KEY], "key1");
+		/* nothing more is read until the server says so */
+		assert_int_equal(http_parser_feed(&hp, "{}", 2), 0);
+		http_parser_continue(&hp);
+		assert_false(hp.expect);
+		assert_int_equal(http_parser_feed(&hp, "{}", 2), 2);
+		assert_true(hp.ready);
+		assert_int_equal(hp.req.body_len, 2);
+		http_parser_next(&hp);
+		assert_true(http_parser_idle(&hp));
+		http_parser_free(&hp);
+	}
+}
+
+static void
+test_expect_when(void **state)
+{
+	struct http_request r = { 0 };
+	size_t step;
+
+	(void)state;
+	for (step = 0; step <= 5; step++) {
+		/* with the body in the same bytes, and chunked; any case */
+		assert_int_equal(parse(EXPECT_HEAD "Content-Length: 2\r\n\r\n"
+		    "{}", step, &r), 1);
+		assert_int_equal(expects, 1);
+		assert_memory_equal(r.body, "{}", 2);
+		assert_int_equal(parse("POST / HTTP/1.1\r\nexpect: 100-Continue"
+		    "\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n"
+		    "0\r\n\r\n", step, &r), 1);
+		assert_int_equal(expects, 1);
+		/* no body to wait for */
+		assert_int_equal(parse(EXPECT_HEAD "Content-Length: 0\r\n\r\n",
+		    step, &r), 1);
+		assert_int_equal(expects, 0);
+		assert_int_equal(parse("GET /healthz HTTP/1.1\r\n"
+		    "Expect: 100-continue\r\n\r\n", step, &r), 1);
+		assert_int_equal(expects, 0);
+		/* an HTTP/1.0 client never gets a 100 */
+		assert_int_equal(parse("POST / HTTP/1.0\r\nExpect: 100-continue"
+		    "\r\nContent-Length: 2\r\n\r\n{}", step, &r), 1);
+		assert_int_equal(expects, 0);
+		/* another expectation is not ours */
+		assert_int_equal(parse("POST / HTTP/1.1\r\n"
+		    "Expect: 100-continued\r\nContent-Length: 2\r\n\r\n{}",
+		    step, &r), 1);
+		assert_int_equal(expects, 0);
+		/* a declared body over the limit: 413 at once, no 100 */
+		assert_int_equal(parse(EXPECT_HEAD "Content-Length: 65\r\n\r\n",
+		    step, &r), -413);
+		assert_int_equal(expects, 0);
+		/* two requests in a row, each waiting */
+		assert_int_equal(parse(EXPECT_HEAD "Content-Length: 1\r\n\r\na"
+		    EXPECT_HEAD "Content-Length: 1\r\n\r\nb", step, &r), 2);
+		assert_int_equal(expects, 2);
+		assert_memory_equal(r.body, "b", 1);
+	}
+	/* twice is refused, as any header of ours given twice */
+	assert_int_equal(parse(EXPECT_HEAD "Expect: 100-continue\r\n"
+	    "Content-Length: 1\r\n\r\na", 0, NULL), -400);
+	free(r.body);
+}
+
 int
 main(void)
 {
@@ -206,6 +308,8 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_http10_closes),
 		cmocka_unit_test(test_idle_between_requests),
+		cmocka_unit_test(test_expect_stops_after_headers),
+		cmocka_unit_test(test_expect_when),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

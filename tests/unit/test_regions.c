@@ -163,7 +163,7 @@ test_json_shape(void **state)
 	assert_int_equal(cidr_parse("2001:db8::/32", &c, NULL, 0), 0);
 	assert_int_equal(regions_add(&t, "v6", "", &c), 0);
 	assert_int_equal(cidr_parse("10.0.0.0/8", &c, NULL, 0), 0);
-	assert_int_equal(regions_add(&t, "lan", "rack \"1\"", &c), 0);
+	assert_int_equal(regions_add(&t, "lan", "rack {1}, [2]", &c), 0);
 	json = regions_to_json(&t);
 	assert_non_null(json);
 
@@ -213,7 +213,7 @@ test_parse_good(void **state)
 	    "  {\"cidr\": \"2001:db8::/32\", \"region\": \"lab_6\"},\n"
 	    "  {\"zone\": \"\", \"region\": \"a\", \"cidr\": \"10.0.0.0/8\"},\n"
 	    "  {\"region\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", "
-	    "\"zone\": \"~ z,[{\\\"}] \\\\ 0123456789012\", "
+	    "\"zone\": \"~ z,[{'}] \\/ 0123456789012\", "
 	    "\"cidr\": \"0.0.0.0/0\"}\n"
 	    "]\n\n";
 	struct region_table t;
@@ -228,7 +228,7 @@ test_parse_good(void **state)
 	assert_int_equal(t.v[1].cidr.family, AF_INET6);
 	assert_entry(&t.v[2], "a", "", "10.0.0.0/8");
 	assert_entry(&t.v[3], "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-	    "~ z,[{\"}] \\ 0123456789012", "0.0.0.0/0");
+	    "~ z,[{'}] / 0123456789012", "0.0.0.0/0");
 	regions_free(&t);
 }
 
@@ -350,6 +350,14 @@ static const struct bad bads[] = {
 	    "line 2: entry 1: zone has a non-printable character" },
 	{ "[\n{\"region\": \"a\", \"zone\": \"z\xc3\xa9\", \"cidr\": \"1.2.3.4\"}]",
 	    "line 2: entry 1: zone has a non-printable character" },
+	/* a quote would end nft's comment string: "a "; drop" */
+	{ "[\n{\"region\": \"a\", \"zone\": \"a \\\"; drop\", "
+	    "\"cidr\": \"1.2.3.4\"}]",
+	    "line 2: entry 1: zone has a quote or a backslash (it goes into "
+	    "an nft comment)" },
+	{ "[\n{\"region\": \"a\", \"zone\": \"a\\\\b\", \"cidr\": \"1.2.3.4\"}]",
+	    "line 2: entry 1: zone has a quote or a backslash (it goes into "
+	    "an nft comment)" },
 	/* Prefixes. */
 	{ "[\n\n" GOOD ",\n" ENTRY("a", "1.2.3.5") ",\n\n\n"
 	    ENTRY("b", "1.2.3.4/33") "\n]",
@@ -376,7 +384,7 @@ static const struct bad bads[] = {
 	    ENTRY("a", "2001:DB8:0::/32") "]",
 	    "line 3: entry 2: duplicate cidr '2001:db8::/32' (first in entry 1)" },
 	/* Strings with brackets, commas and escapes do not confuse lines. */
-	{ "[\n{\"region\": \"a\", \"zone\": \"\\\\\\\",]}[{\", "
+	{ "[\n{\"region\": \"a\", \"zone\": \"\\/,]}[{\\u005b\", "
 	    "\"cidr\": \"1.2.3.4\"}, {\"region\": \"b\", \"zone\": \"[,\",\n"
 	    "\"cidr\": \"1.2.3.5\"},\n\n7]",
 	    "line 5: entry 3: not an object" },

@@ -1,8 +1,9 @@
 /*
  * test_store.c: the SQLite store: group commit, duplicates (also in one
  * batch and from many threads), the exact bytes, failures reported; the
- * delivery side (pending, fetch, marks, notify, gauges), the upgrade from
- * schema version 1, and retention with `seen` keeping dedup alive; the
+ * delivery side (pending, fetch, marks, notify, gauges), what is kept to
+ * forward an event (order key, signature, target), the upgrades from
+ * schema versions 1 and 2, and retention with `seen` keeping dedup alive; the
  * control tool's side (store_admin.h): list, get, counts and replay, on
  * a store the daemon wrote and on a version 1 store, and its refusals.
  */
@@ -94,6 +95,23 @@ event_in(const char *id, enum store_state st, const char *cid, int64_t at)
 	ev->received_at = at;
 	return ev;
 }
+
+/* What the request side keeps to forward an event (literals: they must
+ * outlive the event). */
+static struct store_event *
+forwarded(struct store_event *ev, const char *key, const char *sig,
+    const char *target)
+{
+	ev->order_key = key;
+	ev->signature = sig;
+	ev->target = target;
+	return ev;
+}
+
+#define SIG_A	"0123456789abcdef0123456789abcdef" \
+		"0123456789abcdef0123456789abcdef"
+#define SIG_B	"fedcba9876543210fedcba9876543210" \
+		"fedcba9876543210fedcba9876543210"
 
 /* Holds the writer thread in done() until the test opens the gate. */
 static void
@@ -218,6 +236,23 @@ sql_try(const char *sql)
 	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 	sqlite3_close(db);
 	return rc;
+}
+
+/* The pending events, as "seq:order_key ..." in the store's order. */
+static const char *
+pending_keys(struct store *s)
+{
+	static char buf[512];
+	struct store_pending p[16];
+	int i, n = store_pending(s, 0, p, 16);
+
+	assert_true(n >= 0);
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+		    "%s%lld:%s", i ? " " : "", (long long)p[i].seq,
+		    p[i].order_key);
+	return buf;
 }
 
 /* Wait up to 5 s for the store's stats to satisfy ok(). */
@@ -385,6 +420,7 @@ test_failure_reported(void **state)
 static void
 test_pending_fetch_mark(void **state)
 {
+	static char longest[2048];	/* outlives the event */
 	struct store *s;
 	struct store_pending p[8];
 	struct store_record r;
@@ -394,12 +430,18 @@ test_pending_fetch_mark(void **state)
 
 	(void)state;
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
-	store_submit(s, event_in("p1", STORE_PENDING, "messaging:c1", 1000));
+	store_submit(s, forwarded(event_in("p1", STORE_PENDING, "messaging:c1",
+	    1000), "cid:messaging:c1", SIG_A, "/webhooks/stream/push"));
 	store_submit(s, event_in("k1", STORE_KEPT, NULL, 1001));
 	ev = event_in("h1", STORE_PENDING, NULL, 1002);
 	ev->kind = STORE_BEFORE_MESSAGE_SEND;	/* pending, but not a push */
 	store_submit(s, ev);
-	store_submit(s, event_in("p2", STORE_PENDING, NULL, 1003));
+	/* the longest target a request may have (2047 bytes) comes back
+	 * whole: a cut one would be another URL */
+	memset(longest, 'q', sizeof(longest) - 1);
+	memcpy(longest, "/webhooks/stream/push?x=", 24);
+	store_submit(s, forwarded(event_in("p2", STORE_PENDING, NULL, 1003),
+	    "", SIG_B, longest));
 	wait_all();
 	p1 = seq_of("p1");
 	p2 = seq_of("p2");
@@ -408,13 +450,21 @@ test_pending_fetch_mark(void **state)
 	    "AND delivered_at IS NULL AND last_error IS NULL"), 1);
 	assert_int_equal(count_rows("WHERE webhook_id = 'k1' AND state = "
 	    "'kept' AND cid IS NULL"), 1);
+	/* the columns as given; no key is '' (NULL: an event from before) */
+	assert_int_equal(count_rows("WHERE webhook_id = 'p1' AND order_key = "
+	    "'cid:messaging:c1' AND signature = '" SIG_A "' AND target = "
+	    "'/webhooks/stream/push'"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'p2' AND order_key = "
+	    "'' AND length(target) = 2047"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'k1' AND order_key = "
+	    "'' AND signature IS NULL AND target IS NULL"), 1);
 
 	assert_int_equal(store_pending(s, 0, p, 8), 2);
 	assert_int_equal(p[0].seq, p1);
-	assert_string_equal(p[0].cid, "messaging:c1");
+	assert_string_equal(p[0].order_key, "cid:messaging:c1");
 	assert_int_equal(p[0].received_at, 1000);
 	assert_int_equal(p[1].seq, p2);
-	assert_string_equal(p[1].cid, "");
+	assert_string_equal(p[1].order_key, "");
 	assert_int_equal(store_pending(s, p1, p, 8), 1);
 	assert_int_equal(p[0].seq, p2);
 	assert_int_equal(store_pending(s, 0, p, 1), 1);
@@ -430,14 +480,24 @@ test_pending_fetch_mark(void **state)
 	assert_string_equal(r.event_type, "message.new");
 	assert_string_equal(r.command, "");
 	assert_string_equal(r.cid, "messaging:c1");
+	assert_string_equal(r.order_key, "cid:messaging:c1");
+	assert_string_equal(r.signature, SIG_A);
+	assert_string_equal(r.target, "/webhooks/stream/push");
 	assert_int_equal(r.attempt, 1);
 	assert_int_equal(r.tries, 0);
 	assert_int_equal(r.received_at, 1000);
 	assert_int_equal(r.body_len, strlen("{\"type\":\"message.new\"}"));
 	assert_memory_equal(r.body, "{\"type\":\"message.new\"}", r.body_len);
 	store_record_free(&r);
+	assert_int_equal(store_fetch(s, p2, &r), 0);
+	assert_string_equal(r.order_key, "");
+	assert_string_equal(r.signature, SIG_B);
+	assert_string_equal(r.target, longest);
+	store_record_free(&r);
 	assert_int_equal(store_fetch(s, seq_of("h1"), &r), 0);
 	assert_int_equal(r.kind, STORE_BEFORE_MESSAGE_SEND);
+	assert_string_equal(r.signature, "");	/* none given */
+	assert_string_equal(r.target, "");
 	store_record_free(&r);
 	assert_int_equal(store_fetch(s, 999999, &r), 1);
 
@@ -584,41 +644,187 @@ static void
 test_migrate_v1(void **state)
 {
 	struct store *s;
-	struct store_pending p[4];
 	struct store_record r;
 	char err[256];
 
 	(void)state;
 	sql_exec(v1_schema);
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
-	assert_int_equal(sql_int("PRAGMA user_version"), 2);
+	assert_int_equal(sql_int("PRAGMA user_version"), 3);
 	assert_int_equal(count_rows("WHERE state = 'kept' AND tries = 0 AND "
 	    "next_at = 0 AND cid IS NULL AND delivered_at IS NULL AND "
-	    "last_error IS NULL"), 2);
+	    "last_error IS NULL AND signature IS NULL AND order_key IS NULL "
+	    "AND target IS NULL"), 2);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
 	    "name IN ('seen', 'events_pending')"), 2);
 	assert_int_equal(store_fetch(s, 5, &r), 0);
 	assert_int_equal(r.state, STORE_KEPT);
 	assert_string_equal(r.command, "giphy");
 	store_record_free(&r);
-	store_submit(s, event_in("new-1", STORE_PENDING, "c:1", 3000));
+	store_submit(s, forwarded(event_in("new-1", STORE_PENDING, "c:1", 3000),
+	    "cid:c:1", SIG_A, "/webhooks/stream/push"));
 	store_submit(s, event("old-1", "{}"));
 	wait_all();
 	assert_int_equal(W.stored, 1);
 	assert_int_equal(W.duplicate, 1);
-	assert_int_equal(store_pending(s, 0, p, 4), 1);
-	assert_int_equal(p[0].seq, 6);
-	assert_string_equal(p[0].cid, "c:1");
+	assert_string_equal(pending_keys(s), "6:cid:c:1");
 	store_close(s);
 	/* the CHECK came along: no state outside the four */
 	assert_int_equal(sql_try("UPDATE events SET state = 'lost'"),
 	    SQLITE_CONSTRAINT);
 	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info("
-	    "'events')"), 15);
+	    "'events')"), 18);
 	/* opening again is a no-op */
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	store_close(s);
 	assert_int_equal(count_rows(""), 3);
+}
+
+static struct store_admin *admin_open(enum store_admin_mode);
+
+/* Schema version 2, as streamgated wrote it before it kept what it needs
+ * to forward an event. */
+static const char *v2_schema =
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE events (seq INTEGER PRIMARY KEY,"
+	" webhook_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL CHECK (kind ="
+	" 'push' OR kind = 'before_message_send' OR kind = 'custom_command'),"
+	" event_type TEXT, api_key TEXT NOT NULL, attempt INTEGER NOT NULL,"
+	" command TEXT, received_at INTEGER NOT NULL, body BLOB NOT NULL,"
+	" cid TEXT, state TEXT NOT NULL DEFAULT 'kept' CHECK (state = 'kept'"
+	" OR state = 'pending' OR state = 'delivered' OR state = 'dead'),"
+	" tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+	" delivered_at INTEGER, last_error TEXT);"
+	"CREATE TABLE seen (webhook_id TEXT PRIMARY KEY,"
+	" received_at INTEGER NOT NULL);"
+	"CREATE INDEX seen_received ON seen(received_at);"
+	"CREATE INDEX events_pending ON events(seq) WHERE state = 'pending';"
+	"CREATE INDEX events_dead ON events(seq) WHERE state = 'dead';"
+	"CREATE INDEX events_delivered ON events(received_at)"
+	" WHERE state = 'delivered';"
+	"INSERT INTO events VALUES (1, 'v2-1', 'push', 'message.new', 'k', 1,"
+	" NULL, 1000, x'7b7d', 'messaging:old', 'pending', 2, 0, NULL,"
+	" 'status 500');"
+	"INSERT INTO events VALUES (2, 'v2-2', 'push', 'user.updated', 'k', 1,"
+	" NULL, 1001, x'7b7d', NULL, 'pending', 0, 0, NULL, NULL);"
+	"INSERT INTO events VALUES (3, 'v2-3', 'push', 'message.new', 'k', 1,"
+	" NULL, 1002, x'7b7d', 'messaging:old', 'delivered', 1, 0, 1500,"
+	" NULL);"
+	"PRAGMA user_version=2;";
+
+/*
+ * Version 2 to 3: the rows stay, the new columns are NULL in them and read
+ * as none; an old pending event keeps its channel's order under the key
+ * new events of that channel get; new events keep all three.
+ */
+static void
+test_migrate_v2(void **state)
+{
+	struct store *s;
+	struct store_record r;
+	struct store_admin *a;
+	struct store_admin_event ev;
+	char err[512], sql[128];
+
+	(void)state;
+	sql_exec(v2_schema);
+	/* within the dedup window: the first chores keep it */
+	snprintf(sql, sizeof(sql), "INSERT INTO seen VALUES ('v2-gone', %lld);",
+	    (long long)clock_unix_ms());
+	sql_exec(sql);
+	/* the control tool reads a version 2 store as it is */
+	a = admin_open(STORE_ADMIN_READ);
+	assert_int_equal(store_admin_get(a, 1, &ev, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_string_equal(ev.cid, "messaging:old");
+	assert_null(ev.order_key);
+	assert_null(ev.signature);
+	assert_null(ev.target);
+	store_admin_close(a);
+
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info("
+	    "'events')"), 18);
+	assert_int_equal(count_rows("WHERE signature IS NULL AND order_key IS "
+	    "NULL AND target IS NULL"), 3);
+	assert_int_equal(count_rows("WHERE seq = 1 AND webhook_id = 'v2-1' AND"
+	    " cid = 'messaging:old' AND state = 'pending' AND tries = 2 AND "
+	    "last_error = 'status 500' AND body = x'7b7d'"), 1);
+	assert_int_equal(count_rows("WHERE seq = 3 AND state = 'delivered' AND"
+	    " delivered_at = 1500"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM seen"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "type = 'index' AND name IN ('seen_received', 'events_pending', "
+	    "'events_dead', 'events_delivered')"), 4);
+	/* an id retention kept in `seen` is still a duplicate */
+	store_submit(s, event("v2-gone", "{}"));
+	store_submit(s, forwarded(event_in("v3-1", STORE_PENDING,
+	    "messaging:old", 2000), "cid:messaging:old", SIG_A,
+	    "/webhooks/stream/push"));
+	store_submit(s, forwarded(event_in("v3-2", STORE_PENDING, NULL, 2001),
+	    "user:42", SIG_B, "/webhooks/stream/push?tenant=a%20b"));
+	wait_all();
+	assert_int_equal(W.duplicate, 1);
+	assert_int_equal(W.stored, 2);
+
+	/* 2 had no cid: no key */
+	assert_string_equal(pending_keys(s), "1:cid:messaging:old 2: "
+	    "4:cid:messaging:old 5:user:42");
+
+	/* the old event: NULLs read as none */
+	assert_int_equal(store_fetch(s, 1, &r), 0);
+	assert_string_equal(r.webhook_id, "v2-1");
+	assert_string_equal(r.cid, "messaging:old");
+	assert_string_equal(r.order_key, "");
+	assert_string_equal(r.signature, "");
+	assert_string_equal(r.target, "");
+	assert_int_equal(r.tries, 2);
+	store_record_free(&r);
+	assert_int_equal(store_fetch(s, 5, &r), 0);
+	assert_string_equal(r.order_key, "user:42");
+	assert_string_equal(r.signature, SIG_B);
+	assert_string_equal(r.target, "/webhooks/stream/push?tenant=a%20b");
+	store_record_free(&r);
+	store_close(s);
+
+	/* the control tool sees them too */
+	a = admin_open(STORE_ADMIN_READ);
+	assert_int_equal(store_admin_get(a, 5, &ev, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_string_equal(ev.order_key, "user:42");
+	assert_string_equal(ev.signature, SIG_B);
+	assert_string_equal(ev.target, "/webhooks/stream/push?tenant=a%20b");
+	assert_int_equal(store_admin_get(a, 1, &ev, err, sizeof(err)),
+	    STORE_ADMIN_OK);
+	assert_null(ev.order_key);
+	assert_null(ev.signature);
+	store_admin_close(a);
+}
+
+/* An upgrade that fails half way leaves version 2 as it was: one
+ * transaction.  (A column of that name, added by hand, stops it.) */
+static void
+test_migrate_v2_atomic(void **state)
+{
+	struct store *s;
+	char err[256];
+
+	(void)state;
+	sql_exec(v2_schema);
+	sql_exec("ALTER TABLE events ADD COLUMN target BLOB;");
+	assert_null(store_open(uri, &opts, err, sizeof(err)));
+	assert_non_null(strstr(err, "duplicate column name: target"));
+	assert_int_equal(sql_int("PRAGMA user_version"), 2);
+	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info("
+	    "'events') WHERE name IN ('signature', 'order_key')"), 0);
+	assert_int_equal(count_rows(""), 3);
+	/* without it, the same store upgrades */
+	sql_exec("ALTER TABLE events DROP COLUMN target;");
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_close(s);
+	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(count_rows("WHERE target IS NULL"), 3);
 }
 
 static void
@@ -627,9 +833,9 @@ test_newer_schema_refused(void **state)
 	char err[256];
 
 	(void)state;
-	sql_exec("PRAGMA user_version=3;");
+	sql_exec("PRAGMA user_version=4;");
 	assert_null(store_open(uri, &opts, err, sizeof(err)));
-	assert_non_null(strstr(err, "schema version 3 is newer"));
+	assert_non_null(strstr(err, "schema version 4 is newer"));
 }
 
 static int
@@ -749,7 +955,8 @@ admin_fill(void)
 	char err[256];
 
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
-	store_submit(s, event_in("a-1", STORE_PENDING, "c:1", 1000));
+	store_submit(s, forwarded(event_in("a-1", STORE_PENDING, "c:1", 1000),
+	    "cid:c:1", SIG_A, "/webhooks/stream/push"));
 	ev = event_in("a-2", STORE_KEPT, NULL, 2000);
 	ev->kind = STORE_CUSTOM_COMMAND;
 	ev->event_type = NULL;
@@ -794,6 +1001,9 @@ test_admin_list_get(void **state)
 	assert_string_equal(ev.api_key, "key1");
 	assert_null(ev.command);
 	assert_string_equal(ev.cid, "c:1");
+	assert_string_equal(ev.order_key, "cid:c:1");
+	assert_string_equal(ev.signature, SIG_A);
+	assert_string_equal(ev.target, "/webhooks/stream/push");
 	assert_int_equal(ev.delivered_at, 5000);
 	assert_null(ev.last_error);
 	assert_int_equal(ev.body_bytes, strlen("{\"type\":\"message.new\"}"));
@@ -803,6 +1013,9 @@ test_admin_list_get(void **state)
 	assert_string_equal(ev.state, "kept");
 	assert_null(ev.event_type);
 	assert_string_equal(ev.command, "giphy");
+	assert_string_equal(ev.order_key, "");	/* none */
+	assert_null(ev.signature);
+	assert_null(ev.target);
 	assert_int_equal(ev.body_bytes, 4);
 	assert_int_equal(store_admin_next(a, &ev, err, sizeof(err)), 1);
 	assert_string_equal(ev.state, "dead");
@@ -850,7 +1063,7 @@ test_admin_counts(void **state)
 	assert_int_equal(store_admin_counts(a, &c, err, sizeof(err)),
 	    STORE_ADMIN_OK);
 	store_admin_close(a);
-	assert_int_equal(c.schema, 2);
+	assert_int_equal(c.schema, 3);
 	assert_int_equal(c.total, 5);
 	assert_int_equal(c.state[STORE_KEPT], 1);
 	assert_int_equal(c.state[STORE_PENDING], 2);
@@ -974,6 +1187,9 @@ test_admin_v1(void **state)
 	assert_null(ev.cid);
 	assert_int_equal(ev.next_at, 0);
 	assert_null(ev.last_error);
+	assert_null(ev.order_key);
+	assert_null(ev.signature);
+	assert_null(ev.target);
 	assert_string_equal(ev.command, "giphy");
 	assert_memory_equal(ev.body, "{}", 2);
 	assert_int_equal(admin_seqs(a, 0, STORE_KEPT, 10, seqs, 4), 2);
@@ -1067,6 +1283,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gauges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_atomic, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
 		    setup, teardown),

@@ -4,9 +4,11 @@
  * copies in one batch, two hosts storing one id at once, a claim released
  * when XADD fails, claims there before, the script flushed from Redis's
  * cache, Redis killed and restarted under an open store, the delivery side
- * (consumer group, tries, dead, hooks never returned, autoclaim) and the
- * seq <-> stream id mapping.  Without /usr/bin/redis-server every test is
- * skipped (CI counts a skip as a failure).
+ * (consumer group, tries, dead, hooks never returned, autoclaim), what is
+ * kept to forward an event (order key, signature, target; an entry from
+ * before keys ordered by its channel) and the seq <-> stream id mapping.
+ * Without /usr/bin/redis-server every test is skipped (CI counts a skip
+ * as a failure).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +54,9 @@ static redisContext *R;		/* the test's own look into Redis */
 
 static const char bin_body[] = "{\"text\":\"caf\xc3\xa9\"}\0\xff\x01 tail";
 #define BIN_LEN	(sizeof(bin_body) - 1)
+#define SIG	"0123456789abcdef0123456789abcdef" \
+		"0123456789abcdef0123456789abcdef"
+#define TARGET	"/webhooks/stream/push?x=1"
 
 static void
 sleep_ms(int ms)
@@ -267,6 +272,9 @@ tev_init(struct tev *t, const char *id, enum store_kind kind,
 	t->ev.attempt = 2;
 	t->ev.command = kind == STORE_CUSTOM_COMMAND ? "giphy" : NULL;
 	t->ev.cid = "messaging:general";
+	t->ev.order_key = "cid:messaging:general";
+	t->ev.signature = SIG;
+	t->ev.target = TARGET;
 	t->ev.received_at = 1700000000123LL;
 	t->ev.body = (const uint8_t *)body;
 	t->ev.body_len = len;
@@ -378,7 +386,7 @@ test_stored_then_duplicate(void **state)
 	assert_int_equal(r->elements, 1);
 	assert_int_equal(seq, seq_of(r->element[0]->element[0]->str));
 	f = r->element[0]->element[1];
-	assert_int_equal(f->elements, 18);
+	assert_int_equal(f->elements, 24);
 	assert_string_equal(f->element[0]->str, "webhook_id");
 	assert_string_equal(f->element[1]->str, "id-1");
 	assert_string_equal(f->element[3]->str, "push");
@@ -389,6 +397,13 @@ test_stored_then_duplicate(void **state)
 	assert_string_equal(f->element[16]->str, "body");
 	assert_int_equal(f->element[17]->len, BIN_LEN);
 	assert_memory_equal(f->element[17]->str, bin_body, BIN_LEN);
+	/* the fields that came later follow the body */
+	assert_string_equal(f->element[18]->str, "order_key");
+	assert_string_equal(f->element[19]->str, "cid:messaging:general");
+	assert_string_equal(f->element[20]->str, "signature");
+	assert_string_equal(f->element[21]->str, SIG);
+	assert_string_equal(f->element[22]->str, "target");
+	assert_string_equal(f->element[23]->str, TARGET);
 	snprintf(want, sizeof(want), "s:%s", r->element[0]->element[0]->str);
 	freeReplyObject(r);
 	r = rcmd("GET sg:id:id-1");
@@ -653,7 +668,7 @@ test_delivery_round_trip(void **state)
 	assert_int_equal(store_pending(s, 0, p, 16), 3);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(p[i].seq, seq[i]);
-		assert_string_equal(p[i].cid, "messaging:general");
+		assert_string_equal(p[i].order_key, "cid:messaging:general");
 		assert_int_equal(p[i].tries, 0);
 		assert_int_equal(p[i].next_at, 0);
 		assert_int_equal(p[i].received_at, 1700000000123LL);
@@ -668,6 +683,10 @@ test_delivery_round_trip(void **state)
 	assert_string_equal(rec.webhook_id, "e2");
 	assert_string_equal(rec.api_key, "key1");
 	assert_string_equal(rec.event_type, "message.new");
+	assert_string_equal(rec.cid, "messaging:general");
+	assert_string_equal(rec.order_key, "cid:messaging:general");
+	assert_string_equal(rec.signature, SIG);
+	assert_string_equal(rec.target, TARGET);
 	assert_int_equal(rec.attempt, 2);
 	assert_int_equal(rec.body_len, BIN_LEN);
 	assert_memory_equal(rec.body, bin_body, BIN_LEN);
@@ -699,16 +718,17 @@ test_delivery_round_trip(void **state)
 	id[0] = '\0';
 	r = rcmd("XRANGE sg:dead - +");
 	assert_int_equal(r->elements, 1);
-	assert_int_equal(r->element[0]->element[1]->elements, 22);
+	assert_int_equal(r->element[0]->element[1]->elements, 28);
 	assert_string_equal(r->element[0]->element[1]->element[1]->str, "e2");
 	assert_memory_equal(r->element[0]->element[1]->element[17]->str,
 	    bin_body, BIN_LEN);
-	assert_string_equal(r->element[0]->element[1]->element[18]->str,
+	assert_string_equal(r->element[0]->element[1]->element[21]->str, SIG);
+	assert_string_equal(r->element[0]->element[1]->element[24]->str,
 	    "error");
-	assert_string_equal(r->element[0]->element[1]->element[19]->str,
+	assert_string_equal(r->element[0]->element[1]->element[25]->str,
 	    "HTTP 500");
 	snprintf(id, sizeof(id), "%s",
-	    r->element[0]->element[1]->element[21]->str);
+	    r->element[0]->element[1]->element[27]->str);
 	freeReplyObject(r);
 	assert_int_equal(seq_of(id), seq[1]);
 	assert_int_equal(rnum("HLEN sg:tries"), 1);
@@ -765,6 +785,49 @@ test_autoclaim(void **state)
 	store_close(s);
 }
 
+/* The order key as given, "user:" too; a newer entry's empty key is no
+ * key, even with a cid (only an entry without the field falls back). */
+static void
+test_order_keys(void **state)
+{
+	struct store_pending p[4];
+	struct store_record rec;
+	struct tev t[2];
+	struct store *s;
+
+	(void)state;
+	need_redis();
+	s = open_store(1, "c1");
+	tev_init(&t[0], "u1", STORE_PUSH, "{}", 2);
+	t[0].ev.cid = NULL;
+	t[0].ev.order_key = "user:42";
+	tev_init(&t[1], "n1", STORE_PUSH, "{}", 2);
+	t[1].ev.order_key = "";
+	t[1].ev.signature = NULL;
+	t[1].ev.target = NULL;
+	store_submit(s, &t[0].ev);
+	store_submit(s, &t[1].ev);
+	tev_wait(t, 2);
+	assert_int_equal(t[0].res, STORE_STORED);
+	assert_int_equal(t[1].res, STORE_STORED);
+	assert_int_equal(store_pending(s, 0, p, 4), 2);
+	assert_int_equal(p[0].seq, t[0].ev.seq);
+	assert_string_equal(p[0].order_key, "user:42");
+	assert_int_equal(p[1].seq, t[1].ev.seq);
+	assert_string_equal(p[1].order_key, "");
+	assert_int_equal(store_fetch(s, t[0].ev.seq, &rec), 0);
+	assert_string_equal(rec.order_key, "user:42");
+	assert_string_equal(rec.cid, "");
+	assert_string_equal(rec.signature, SIG);
+	assert_string_equal(rec.target, TARGET);
+	store_record_free(&rec);
+	assert_int_equal(store_fetch(s, t[1].ev.seq, &rec), 0);
+	assert_string_equal(rec.signature, "");
+	assert_string_equal(rec.target, "");
+	store_record_free(&rec);
+	store_close(s);
+}
+
 static void
 test_seq_mapping(void **state)
 {
@@ -781,8 +844,10 @@ test_seq_mapping(void **state)
 	freeReplyObject(rcmd("XADD sg:events 2-1048575 kind push body z"));
 	assert_int_equal(store_pending(s, 0, p, 4), 2);
 	assert_int_equal(p[0].seq, (2LL << 20) | 5);
-	assert_string_equal(p[0].cid, "c");
+	/* from before order keys: by its channel, as then */
+	assert_string_equal(p[0].order_key, "cid:c");
 	assert_int_equal(p[1].seq, (2LL << 20) | 1048575);
+	assert_string_equal(p[1].order_key, "");
 	assert_int_equal(store_fetch(s, (2LL << 20) | 1048575, &rec), 0);
 	assert_int_equal(rec.body_len, 1);
 	assert_memory_equal(rec.body, "z", 1);
@@ -844,6 +909,7 @@ main(void)
 		cmocka_unit_test_setup(test_script_flushed, setup),
 		cmocka_unit_test_setup(test_delivery_round_trip, setup),
 		cmocka_unit_test_setup(test_autoclaim, setup),
+		cmocka_unit_test_setup(test_order_keys, setup),
 		cmocka_unit_test_setup(test_seq_mapping, setup),
 		cmocka_unit_test_setup(test_open_errors, setup),
 		cmocka_unit_test_setup(test_redis_down_and_back, setup),

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,20 @@ test_gzip_body_verified_inflated(void **state)
 	webhook_job_free(&j);
 }
 
+#define CMD	"/webhooks/stream/custom-commands"
+
+/* A signed request through decide, to the store, and back with res. */
+static void
+finished(const char *target, const char *id, const char *body,
+    enum store_result res, struct webhook_job *j)
+{
+	struct http_request r;
+
+	request(&r, HTTP_POST, target, id, "key1", "new-secret", body);
+	assert_int_equal(decide(&r, j), 0);
+	webhook_finish(j, dd, res, 1000);
+}
+
 static void
 test_synchronous_hooks_answer_the_message(void **state)
 {
@@ -191,23 +206,235 @@ test_synchronous_hooks_answer_the_message(void **state)
 	    "\"user\":{\"id\":\"u\"}}";
 
 	(void)state;
-	request(&r, HTTP_POST, "/webhooks/stream/before-message-send", "b-1",
-	    "key1", "new-secret", bms);
-	assert_int_equal(decide(&r, &j), 0);
+	finished("/webhooks/stream/before-message-send", "b-1", bms,
+	    STORE_STORED, &j);
 	assert_int_equal(j.ev.kind, STORE_BEFORE_MESSAGE_SEND);
-	webhook_finish(&j, dd, STORE_STORED, 1000);
 	assert_string_equal(j.reply,
 	    "{\"message\":{\"text\":\"hi\",\"id\":\"m1\"}}");
 	webhook_job_free(&j);
 
-	request(&r, HTTP_POST, "/webhooks/stream/custom-commands?type=giphy&x=1",
-	    "c-1", "key1", "new-secret", bms);
-	assert_int_equal(decide(&r, &j), 0);
+	/* a store failure: unchanged all the same, never an error that
+	 * could make Stream pause the hook */
+	finished(CMD "?type=giphy&x=1", "c-1", bms, STORE_FAILED, &j);
 	assert_int_equal(j.ev.kind, STORE_CUSTOM_COMMAND);
 	assert_string_equal(j.ev.command, "giphy");
-	webhook_finish(&j, dd, STORE_FAILED, 1000);
-	assert_int_equal(j.status, 503);		/* nothing acked */
+	assert_int_equal(j.status, 200);
+	assert_string_equal(j.reason, WEBHOOK_STORE_FAILED);
+	assert_string_equal(j.reply,
+	    "{\"message\":{\"text\":\"hi\",\"id\":\"m1\"}}");
 	webhook_job_free(&j);
+
+	/* a push that failed is 503, and not remembered: Stream retries */
+	finished(PUSH, "p-503", EVENT, STORE_FAILED, &j);
+	assert_int_equal(j.status, 503);
+	assert_string_equal(j.reply, "{\"error\":\"store unavailable\"}");
+	webhook_job_free(&j);
+	request(&r, HTTP_POST, PUSH, "p-503", "key1", "new-secret", EVENT);
+	assert_int_equal(decide(&r, &j), 0);
+	webhook_job_free(&j);
+}
+
+#define CMDBODY	"{\"message\":{\"text\":\"/ticket a\"}}"
+
+/* The command's name, by path (Stream's https://host/path/{type}) or by
+ * query (?type={type}); a bad one is 400, never stored. */
+static void
+test_command_by_path_or_query(void **state)
+{
+	static const struct {
+		const char	*target;
+		int		 status;
+		const char	*command;	/* status 0; NULL: none */
+	} cases[] = {
+		{ CMD "/ticket", 0, "ticket" },
+		{ CMD "/ticket?x=1", 0, "ticket" },
+		{ CMD "/ticket?type=ticket", 0, "ticket" },
+		{ CMD "?type=giphy", 0, "giphy" },
+		{ CMD "?a=b&type=my_cmd-2&type=other", 0, "my_cmd-2" },
+		{ CMD, 0, NULL },
+		{ CMD "?typo=x", 0, NULL },
+		{ CMD "/0123456789012345678901234567890123456789"
+		    "012345678901234567890123", 0,
+		    "0123456789012345678901234567890123456789"
+		    "012345678901234567890123" },	/* 64: the bound */
+		{ CMD "/0123456789012345678901234567890123456789"
+		    "0123456789012345678901234", 400, NULL },	/* 65 */
+		{ CMD "/Ticket", 400, NULL },
+		{ CMD "/tick%65t", 400, NULL },
+		{ CMD "/", 400, NULL },
+		{ CMD "/a/b", 400, NULL },
+		{ CMD "?type=", 400, NULL },
+		{ CMD "?type=GIPHY", 400, NULL },
+		{ CMD "?type=gi.phy", 400, NULL },
+		{ CMD "/ticket?type=giphy", 400, NULL },
+		{ CMD "x/ticket", 404, NULL },
+		{ CMD "x", 404, NULL },
+	};
+	struct http_request r;
+	struct webhook_job j;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("%s\n", cases[i].target);
+		request(&r, HTTP_POST, cases[i].target, "c-2", "key1",
+		    "new-secret", CMDBODY);
+		assert_int_equal(decide(&r, &j), cases[i].status);
+		if (cases[i].status == 0) {
+			assert_int_equal(j.ev.kind, STORE_CUSTOM_COMMAND);
+			if (cases[i].command == NULL)
+				assert_null(j.ev.command);
+			else
+				assert_string_equal(j.ev.command,
+				    cases[i].command);
+			assert_string_equal(j.ev.target, cases[i].target);
+		} else
+			assert_non_null(strstr(j.reply, "\"error\""));
+		webhook_job_free(&j);
+	}
+
+	/* a route given with a trailing '/' takes names after it */
+	strcpy(cfg.route_commands, "/cmd/");
+	request(&r, HTTP_POST, "/cmd/ticket", "c-3", "key1", "new-secret",
+	    CMDBODY);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_string_equal(j.ev.command, "ticket");
+	webhook_job_free(&j);
+	request(&r, HTTP_POST, "/cmd/", "c-4", "key1", "new-secret", CMDBODY);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_null(j.ev.command);
+	webhook_job_free(&j);
+	strcpy(cfg.route_commands, CMD);
+}
+
+/* What the store gets besides the body: the order key, the signature in
+ * lower case, the target as received. */
+static void
+test_event_order_key_signature_target(void **state)
+{
+	static const struct {
+		const char	*body;
+		const char	*key;		/* NULL: none */
+	} cases[] = {
+		{ "{\"type\":\"a\",\"cid\":\"messaging:x\","
+		    "\"user\":{\"id\":\"jane\"}}", "cid:messaging:x" },
+		{ "{\"type\":\"a\",\"user\":{\"id\":\"jane\"}}",
+		    "user:jane" },
+		{ "{\"type\":\"a\",\"cid\":7,\"user\":{\"id\":\"jane\"}}",
+		    "user:jane" },
+		{ "{\"type\":\"a\",\"user\":{\"id\":7}}", NULL },
+		{ "{\"type\":\"a\",\"user\":{\"id\":\"\"}}", NULL },
+		{ "{\"type\":\"a\",\"user\":\"jane\"}", NULL },
+		{ "{\"type\":\"a\",\"member\":{\"user\":{\"id\":\"j\"}}}",
+		    NULL },
+		{ "{\"type\":\"a\"}", NULL },
+	};
+	char body[512], lower[VERIFY_HEX_LEN + 1], *p;
+	struct http_request r;
+	struct webhook_job j;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("%s\n", cases[i].body);
+		request(&r, HTTP_POST, PUSH "?a=%41&b", "o-1", "key1",
+		    "new-secret", cases[i].body);
+		assert_int_equal(decide(&r, &j), 0);
+		if (cases[i].key == NULL)
+			assert_null(j.ev.order_key);
+		else
+			assert_string_equal(j.ev.order_key, cases[i].key);
+		assert_string_equal(j.ev.target, PUSH "?a=%41&b");
+		webhook_job_free(&j);
+	}
+
+	/* ordering by user may be turned off; a cid still orders */
+	cfg.order_by_user = 0;
+	request(&r, HTTP_POST, PUSH, "o-2", "key1", "new-secret",
+	    cases[1].body);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_null(j.ev.order_key);
+	webhook_job_free(&j);
+	request(&r, HTTP_POST, PUSH, "o-3", "key1", "new-secret",
+	    cases[0].body);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_string_equal(j.ev.order_key, "cid:messaging:x");
+	webhook_job_free(&j);
+	cfg.order_by_user = 1;
+
+	/* a key too long to keep is left out, never cut */
+	snprintf(body, sizeof(body), "{\"type\":\"a\",\"user\":{\"id\":"
+	    "\"%0*d\"}}", (int)sizeof(j.order_key) - 5, 0);
+	request(&r, HTTP_POST, PUSH, "o-4", "key1", "new-secret", body);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_null(j.ev.order_key);
+	webhook_job_free(&j);
+	snprintf(body, sizeof(body), "{\"type\":\"a\",\"user\":{\"id\":"
+	    "\"%0*d\"}}", (int)sizeof(j.order_key) - 6, 0);
+	request(&r, HTTP_POST, PUSH, "o-5", "key1", "new-secret", body);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_int_equal(strlen(j.ev.order_key), sizeof(j.order_key) - 1);
+	webhook_job_free(&j);
+
+	/* the signature as Stream sent it, in lower case */
+	request(&r, HTTP_POST, PUSH, "o-6", "key1", "new-secret", EVENT);
+	strcpy(lower, r.hdr[HH_SIGNATURE]);
+	for (p = r.hdr[HH_SIGNATURE]; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_string_equal(j.ev.signature, lower);
+	assert_string_equal(j.ev.webhook_id, "o-6");
+	webhook_job_free(&j);
+}
+
+/* A client that waits for "100 Continue" hears at once what the headers
+ * decide, the same answer the whole request would get. */
+static void
+test_headers_decide_early(void **state)
+{
+	static const struct {
+		int		 method;
+		const char	*target;
+		const char	*key;
+		const char	*secret;
+		int		 status;	/* 0: the body decides */
+	} cases[] = {
+		{ HTTP_POST, "/elsewhere", "key1", "new-secret", 404 },
+		{ HTTP_GET, PUSH, "key1", "new-secret", 405 },
+		{ HTTP_POST, PUSH, "nokey", "new-secret", 401 },
+		{ HTTP_POST, PUSH, "", "new-secret", 401 },
+		{ HTTP_POST, PUSH, "key1", NULL, 401 },
+		{ HTTP_POST, CMD "/Bad", "key1", "new-secret", 400 },
+		{ HTTP_POST, PUSH, "key1", "new-secret", 0 },
+		{ HTTP_POST, PUSH, "key1", "wrong", 0 },	/* body: 401 */
+		{ HTTP_POST, CMD "/ticket", "key1", "new-secret", 0 },
+	};
+	struct http_request r;
+	struct webhook_job j, full;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("case %zu\n", i);
+		request(&r, cases[i].method, cases[i].target, "e-1",
+		    cases[i].key, cases[i].secret, CMDBODY);
+		if (cases[i].key[0] == '\0')
+			r.hdr_seen[HH_API_KEY] = 0;
+		assert_int_equal(webhook_headers(&cfg, &r, &j),
+		    cases[i].status != 0);
+		if (cases[i].status == 0) {
+			assert_int_equal(j.status, 0);
+			assert_null(j.reply);
+		} else {
+			assert_int_equal(j.status, cases[i].status);
+			webhook_decide(&cfg, dd, &r, 1000, &full);
+			assert_int_equal(full.status, j.status);
+			assert_string_equal(full.reply, j.reply);
+			webhook_job_free(&full);
+		}
+		webhook_job_free(&j);
+		free(r.body);
+	}
 }
 
 /* No X-Webhook-Id: the signature is the key, in one case whatever came. */
@@ -238,6 +465,9 @@ main(void)
 		cmocka_unit_test(test_gzip_body_verified_inflated),
 		cmocka_unit_test(test_synchronous_hooks_answer_the_message),
 		cmocka_unit_test(test_signature_key_is_case_folded),
+		cmocka_unit_test(test_command_by_path_or_query),
+		cmocka_unit_test(test_event_order_key_signature_target),
+		cmocka_unit_test(test_headers_decide_early),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
