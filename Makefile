@@ -73,12 +73,13 @@ LIB_SRCS	:= $(CORE_SRCS) $(SGD_SRCS) $(SG_SRCS)
 LLHTTP_OBJS	= $(LLHTTP_SRCS:$(LLHTTP_DIR)/%.c=$(1)/obj/llhttp_%.o)
 
 # each program's own libraries (tests/cli/test_layout.sh: exactly these)
-LDLIBS_streamgated := -lcjson -lz -lssl -lcrypto -lsqlite3 -lhiredis -lcurl \
-		   -lseccomp -lbpf -lnftnl -lmnl
-LDLIBS_streamgate := -lbpf -lcjson -lz -lnftnl -lmnl -lcrypto -lsqlite3 -lcurl
+LDLIBS_streamgated := -lcjson -lz -lssl -lcrypto -lsqlite3 -lhiredis -lnats \
+		   -lcurl -lseccomp -lbpf -lnftnl -lmnl
+LDLIBS_streamgate := -lbpf -lcjson -lz -lnftnl -lmnl -lcrypto -lsqlite3 -lcurl \
+		   -lnats
 # tests and benchmarks link every room
 LDLIBS_ALL	:= -lbpf -lelf -lz -lcjson -lnftnl -lmnl -lssl -lcrypto -lsqlite3 \
-		   -lhiredis -lcurl -lseccomp -lpthread
+		   -lhiredis -lnats -lcurl -lseccomp -lpthread
 HDRS		:= $(wildcard include/*.h daemon/*/*.h)
 # an archive per room, plain ($(BUILD)) and under ASan + UBSan ($(BUILD)/asan)
 ARCHIVES	= $(1)/libstreamgated.a $(1)/libstreamgate.a $(1)/libsgcore.a
@@ -94,9 +95,11 @@ BENCH_SRCS	:= $(filter-out %.bpf.c,$(wildcard bench/*.c))
 BENCH_BINS	:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP	:= $(BUILD)/.deps-ok
+SOAK_S		?= 600
 
-.PHONY: all deps run test unit bench bench-xdp bench-nft bench-daemon demo install \
-		uninstall clean FORCE
+.PHONY: all deps run test unit soak bench bench-xdp bench-nft bench-daemon \
+		bench-flood demo install \
+		uninstall deb clean FORCE
 .SECONDARY:
 # What the control tool's command table writes, besides the tool itself.
 GENERATED	:= $(BUILD)/streamgate.bash-completion $(BUILD)/man/streamgate.8
@@ -249,6 +252,11 @@ unit: all $(UNIT_BINS)
 demo: all
 	@BUILD=$(BUILD) bash scripts/demo.sh
 
+# `make soak` (not in make test): SOAK_S seconds (600) of legit traffic,
+# attacks, reloads, crashes and a full disk; one line of figures.
+soak: all
+	@BUILD=$(BUILD) SOAK_S=$(SOAK_S) tests/soak/soak.sh
+
 bench: bench-xdp bench-nft bench-daemon
 bench-xdp: all $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/bench-xdp.sh
@@ -256,6 +264,14 @@ bench-nft: all
 	@BUILD=$(BUILD) bench/bench-nft.sh
 bench-daemon: all
 	@BUILD=$(BUILD) bench/bench-daemon.sh
+# `make bench-flood` (not in `make bench` or `make test`; about 5 minutes):
+# floods through each layer in throwaway namespaces (README: Under a flood).
+BENCH_BPF	:= $(BUILD)/bench/flood.bpf.o $(BUILD)/bench/bare.bpf.o
+$(BUILD)/bench/%.bpf.o: bench/%.bpf.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+bench-flood: all $(BUILD)/bench/flood_gen $(BENCH_BPF)
+	@BUILD=$(BUILD) bench/bench-flood.sh
 
 # `make install [PREFIX=/usr/local] [DESTDIR=]`: the binaries of $(BUILD)
 # (built first when missing or stale), the BPF object, the examples, the
@@ -267,27 +283,35 @@ bench-daemon: all
 INSTALL		?= install
 INST_SBIN	:= streamgated streamgate streamgate-regen
 INST_UNITS	:= streamgated.service streamgate-filter.service \
-		   streamgate-regen.service streamgate-regen.timer
+		   streamgate-regen.service streamgate-regen.timer \
+		   streamgate-counters.socket streamgate-counters@.service
 INST_DATA	:= streamgated.json.example streamgate.env.example
+# Prometheus alert rules and the Grafana dashboard (README: Installing)
+INST_OPS	:= prometheus/streamgate.rules.yml grafana/streamgate.json
 UNIT_SED	:= -e 's|/usr/local/sbin/|$(SBINDIR)/|g' \
 		   -e 's|/usr/local/share/doc/streamgate/|$(DOCDIR)/|g' \
 		   -e 's|/usr/local/share/streamgate/|$(DATADIR)/|g' \
 		   -e 's|/usr/local/lib/streamgate/|$(PKGLIBDIR)/|g'
 INST_FILES	:= $(INST_SBIN:%=$(SBINDIR)/%) $(PKGLIBDIR)/streamgate.bpf.o \
-		   $(INST_DATA:%=$(DATADIR)/%) $(DOCDIR)/README.md \
+		   $(INST_DATA:%=$(DATADIR)/%) $(INST_OPS:%=$(DATADIR)/%) \
+		   $(DOCDIR)/README.md \
 		   $(INST_UNITS:%=$(UNITDIR)/%) \
 		   $(MANDIR)/man8/streamgate.8 $(MANDIR)/man8/streamgated.8 \
 		   $(MANDIR)/man5/streamgated.json.5 $(COMPLETIONDIR)/streamgate
 
 install: all
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PKGLIBDIR) \
-		$(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(DATADIR)/prometheus \
+		$(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 0755 $(BUILD)/streamgated $(BUILD)/streamgate \
 		scripts/streamgate-regen $(DESTDIR)$(SBINDIR)/
 	$(INSTALL) -m 0644 $(BUILD)/streamgate.bpf.o $(DESTDIR)$(PKGLIBDIR)/
 	$(INSTALL) -m 0644 $(INST_DATA:%=scripts/%) $(DESTDIR)$(DATADIR)/
+	$(INSTALL) -m 0644 scripts/prometheus/streamgate.rules.yml \
+		$(DESTDIR)$(DATADIR)/prometheus/
+	$(INSTALL) -m 0644 scripts/grafana/streamgate.json $(DESTDIR)$(DATADIR)/grafana/
 	$(INSTALL) -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 	$(INSTALL) -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
@@ -303,9 +327,16 @@ install: all
 # Only what install put there, then our own directories if they are empty.
 uninstall:
 	rm -f $(INST_FILES:%=$(DESTDIR)%)
-	@for d in $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR); do \
+	@for d in $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(DATADIR)/prometheus \
+		$(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR); do \
 		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
 	done
+
+# `make deb`: $(BUILD)/streamgate_$(VERSION)_ARCH.deb, the install above
+# with PREFIX=/usr and the units in /lib/systemd/system, plus Debian's
+# copyright, changelog and maintainer scripts (scripts/debian/).
+deb: all
+	@scripts/debian/build-deb.sh $(BUILD) $(VERSION)
 
 clean:
 	rm -rf $(BUILD)

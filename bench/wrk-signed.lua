@@ -7,8 +7,13 @@
 --   DIR/vars      one signed body a line: "signature<TAB>var1<TAB>var2..."
 -- Thread k of T takes the lines whose index is k modulo T and cycles through
 -- them.  X-Webhook-Id is not signed (the signature covers the body only): it
--- is made here, fresh for every request, "RUNTAG-TTTT-4000-8000-COUNTER", so
--- ids never repeat even when a thread wraps around its bodies.
+-- is made here, fresh for every request, as Stream makes it: a random
+-- version 4 UUID (8-4-4-4-12 lower-case hex, version nibble 4, variant
+-- 8-b).  An id that grows with a counter would land every insert at one end
+-- of whatever the store keeps its ids in; Stream's do not.  Each thread has
+-- its own LuaJIT generator, seeded with RUNTAG and the thread's number, so
+-- two threads or two runs (a new RUNTAG) do not send the same ids; 122
+-- random bits make a repeat within a run as good as impossible.
 --
 --   wrk -s bench/wrk-signed.lua URL -- DIR THREADS API_KEY RUNTAG(8 hex) [close]
 --
@@ -37,7 +42,7 @@ local sigs, vars = {}, {}
 local n, i = 0, 0
 local parts = {}
 local hdrs
-local runtag
+local random = math.random
 
 -- read by done() through thread:get()
 ok, non200, sent, wraps = 0, 0, 0, 0
@@ -45,7 +50,10 @@ bystatus = {}
 
 function init(args)
 	local dir, nthreads = args[1], tonumber(args[2])
-	runtag = tonumber(args[4], 16)
+	-- LuaJIT's math.random is a Tausworthe generator per Lua state (one
+	-- per wrk thread); its seed is a double, so this one is exact
+	math.randomseed(tonumber(args[4], 16) * 4096 + tid + 1)
+	random(); random()	-- let the first outputs mix the seed
 	hdrs = {
 		["Content-Type"] = "application/json",
 		["X-Api-Key"] = args[3],
@@ -83,8 +91,10 @@ function request()
 		parts[2 * j] = v[gaps[j]]
 	end
 	parts[2 * np - 1] = pieces[np]
-	hdrs["X-Webhook-Id"] = string.format("%08x-%04x-4000-8000-%012x",
-		runtag, tid, sent)
+	hdrs["X-Webhook-Id"] = string.format("%08x-%04x-4%03x-%04x-%06x%06x",
+		random(0, 0xffffffff), random(0, 0xffff), random(0, 0xfff),
+		0x8000 + random(0, 0x3fff), random(0, 0xffffff),
+		random(0, 0xffffff))
 	hdrs["X-Signature"] = sigs[i]
 	return wrk.format("POST", nil, hdrs, table.concat(parts, "", 1, 2 * np - 1))
 end

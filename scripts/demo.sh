@@ -76,9 +76,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-subj /CN=edge.example -addext subjectAltName=IP:198.51.100.1,IP:203.0.113.1 \
 	-days 1 -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || exit 1
 chmod 600 "$T/key.pem"
+# "user": "root": the demo's daemon stays root (without capabilities) on
+# purpose: it makes no user on this host.  A real install has "streamgate".
 cat >"$T/streamgated.json" <<EOF
 {
   "listen": [{"addr": "0.0.0.0:443", "tls_cert": "$T/cert.pem", "tls_key": "$T/key.pem"}],
+  "user": "root",
   "keys": [{"api_key": "demo", "secret_file": "$T/demo.secret"}],
   "store": "sqlite:$T/store/events.db",
   "metrics": "127.0.0.1:9100"

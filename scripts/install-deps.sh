@@ -65,10 +65,15 @@ PKGS=(
 	# build
 	make gcc clang llvm pkg-config libc6-dev linux-libc-dev
 	libbpf-dev libcjson-dev libnftnl-dev libmnl-dev libssl-dev zlib1g-dev
-	libsqlite3-dev libhiredis-dev libcurl4-openssl-dev libseccomp-dev node-llhttp
+	libsqlite3-dev libhiredis-dev libnats-dev libcurl4-openssl-dev libseccomp-dev
+	node-llhttp
 	# tests
 	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3 redis-server
+	nats-server
 	procps psmisc iputils-ping util-linux openssl gzip systemd curl man-db groff-base
+	# tests/ops: promtool (prometheus), the package (dpkg-dev, lintian),
+	# the dashboard and rules checks (python3-yaml)
+	prometheus lintian dpkg-dev python3-yaml adduser
 	# benchmarks: the peers we measure against
 	xdp-tools libxdp-dev wrk nginx-light
 )
@@ -86,6 +91,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	echo "install-deps: installing ${missing[*]}"
 	apt_install "${missing[@]}"
+	# only promtool is wanted from prometheus: a Prometheus server that its
+	# package enabled and started on a systemd host is stopped and disabled
+	if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+		systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+	fi
 fi
 # Only one test needs them: the build and `make run` go on without.
 npm_deps || echo "install-deps: the npm packages are not installed; tests/sdk fails until they are" >&2

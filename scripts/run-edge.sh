@@ -36,10 +36,18 @@ if [ -z "${CONFIG:-}" ]; then
 		-days 90 -keyout var/tls/key.pem -out var/tls/cert.pem 2>/dev/null
 	chmod 600 var/tls/key.pem
 	CONFIG=var/streamgated.json
+	# no "streamgate" user: the daemon would refuse to stay root unless
+	# told; this config tells it, and says so
+	user=
+	if ! id streamgate >/dev/null 2>&1; then
+		echo "run: no user 'streamgate': streamgated runs as root without capabilities (useradd --system --no-create-home --shell /usr/sbin/nologin streamgate makes one)"
+		user='"user": "root",'
+	fi
 	cat >"$CONFIG" <<JSON
 {
   "listen": [{"addr": "0.0.0.0:443", "tls_cert": "$ROOT/var/tls/cert.pem",
               "tls_key": "$ROOT/var/tls/key.pem"}],
+  $user
   "keys": [{"api_key": "dev", "secret_file": "$ROOT/var/dev.secret"}],
   "store": "sqlite:$ROOT/var/streamgate.db",
   "metrics": "127.0.0.1:9110"

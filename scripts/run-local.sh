@@ -46,4 +46,11 @@ echo "       -H \"X-Signature: \$(printf %s \"\$b\" | $BUILD/streamgate sign --s
 echo "       -d \"\$b\" http://127.0.0.1:8080/webhooks/stream/push"
 echo "then:  $BUILD/streamgate status; $BUILD/streamgate inbox list   (from any directory)"
 echo "(the real thing on a device: make run DEV=eth0 REGION=us-east [CONFIG=FILE])"
-exec "$ROOT/$BUILD/streamgated" --config "$CONFIG"
+# As root with no "streamgate" user, the daemon refuses to stay root unless
+# told: make run says so, and tells it (a development run, on 127.0.0.1).
+as=()
+if [ "$(id -u)" -eq 0 ] && ! id streamgate >/dev/null 2>&1; then
+	echo "(as root, and there is no user 'streamgate': --user root; useradd --system --no-create-home --shell /usr/sbin/nologin streamgate makes one)"
+	as=(--user root)
+fi
+exec "$ROOT/$BUILD/streamgated" --config "$CONFIG" "${as[@]}"

@@ -75,6 +75,9 @@ if [ "$what" = all ]; then
 	for t in tests/sdk/test_*.sh; do
 		[ -f "$t" ] && run_suite "sdk/$(basename "$t" .sh)" bash "$t"
 	done
+	for t in tests/ops/test_*.sh; do
+		[ -f "$t" ] && run_suite "ops/$(basename "$t" .sh)" bash "$t"
+	done
 	for t in "$BUILD"/fuzz/fuzz_*; do
 		[ -x "$t" ] || continue
 		run_suite "fuzz/${t##*/}" tests/fuzz/run-fuzz.sh "$t" "$FUZZ_SECONDS"

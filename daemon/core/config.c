@@ -15,7 +15,10 @@
  *   limits.header_timeout_ms	100 .. 600000 (10 min)	(10000)
  *   limits.idle_timeout_ms	100 .. 3600000 (1 h)	(60000)
  *   limits.handshake_timeout_ms 100 .. 600000		(10000)
+ *   limits.request_timeout_ms	100 .. 3600000		(30000)
+ *   limits.body_min_bytes_per_s 0 .. 1 GiB, 0: none	(1024)
  *   dedup_window_s		1 .. 2592000 (30 days)	(86400)
+ *   dedup_max_ids		4096 .. 268435456	(4194304: 160 MiB)
  *   workers			0 .. 256, 0: one per core (0)
  *   hook_deadline_ms		{before_message_send, custom_commands}, or one
  *				number for both; each 1 .. 5000 (1200, 700)
@@ -30,6 +33,12 @@
  *   secret_file, store,
  *   upstream			1 .. 1023 bytes, no control characters
  *   redis DB			0 .. 255
+ *   nats servers		1 .. 16 HOST:PORT, comma-separated
+ *   nats.stream		1 .. 48 letters, digits, _ -	(STREAMGATE)
+ *   nats.subject_prefix	1 .. 48 letters, digits, _ -, dot-joined
+ *				tokens			(streamgate)
+ *   nats.replicas		1 .. 5			(3)
+ *   nats.creds			a file, or null		(null)
  *   routes			1 .. 255 printable ASCII, starting with '/',
  *				no space, '?' or '#' (never part of a path
  *				the server compares), all four different
@@ -60,6 +69,7 @@
 #define CONFIG_WHY_LEN		256
 #define CONFIG_ROUTE_LEN	256		/* the route_* arrays */
 #define CONFIG_REDIS_DB_MAX	255
+#define CONFIG_NATS_SERVERS_MAX	16	/* store_nats.h: STORE_NATS_SERVERS_MAX */
 
 #define KIB			1024ULL
 #define MIB			(1024ULL * KIB)
@@ -250,11 +260,36 @@ redis_ok(const char *s)
 	return redis_host_ok(host, (size_t)(colon - 1 - host));
 }
 
+/* "nats://HOST:PORT[,HOST:PORT...]" or "tls://...": the servers of one
+ * cluster, at least one, hosts as for Redis */
+static int
+nats_ok(const char *s)
+{
+	const char *p = strchr(s, '/') + 2, *end, *colon;
+	int n = 0;
+
+	for (;; p = end + 1) {
+		if ((end = strchr(p, ',')) == NULL)
+			end = p + strlen(p);
+		for (colon = end; colon > p && colon[-1] != ':'; colon--)
+			;
+		if (colon == p || small_number(colon, (size_t)(end - colon),
+		    1, 65535) == -1 ||
+		    !redis_host_ok(p, (size_t)(colon - 1 - p)))
+			return 0;
+		if (++n > CONFIG_NATS_SERVERS_MAX)
+			return 0;
+		if (*end == '\0')
+			return 1;
+	}
+}
+
 static const char *
 store_check(const char *s)
 {
 	static const char usage[] =
-	    "must be sqlite:PATH or redis://HOST:PORT[/DB]";
+	    "must be sqlite:PATH, redis://HOST:PORT[/DB] or "
+	    "nats://HOST:PORT[,HOST:PORT...] (tls:// for TLS, at most 16)";
 	const char *why;
 
 	if ((why = text_check(s)) != NULL)
@@ -263,7 +298,36 @@ store_check(const char *s)
 		return NULL;
 	if (strncmp(s, "redis://", 8) == 0 && redis_ok(s))
 		return NULL;
+	if ((strncmp(s, "nats://", 7) == 0 || strncmp(s, "tls://", 6) == 0) &&
+	    nats_ok(s))
+		return NULL;
 	return usage;
+}
+
+/* A JetStream stream name: letters, digits, _ and - */
+static const char *
+stream_check(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+	if (s[0] == '\0' || s[n] != '\0' || n > 48)
+		return "must be 1 to 48 letters, digits, _ and - only";
+	return NULL;
+}
+
+/* Subject tokens: letters, digits, _ and -, joined by single dots */
+static const char *
+subject_check(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+
+	if (s[0] == '\0' || s[n] != '\0' || n > 48 || s[0] == '.' ||
+	    s[n - 1] == '.' || strstr(s, "..") != NULL)
+		return "must be 1 to 48 letters, digits, _ and -, in tokens "
+		    "joined by single dots";
+	return NULL;
 }
 
 /* The upstream module parses the rest; here only the scheme and shape. */
@@ -518,6 +582,20 @@ set_prefix(const struct pctx *ctx, const cJSON *v, const char *path,
 }
 
 static int
+set_stream(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	return set_string(ctx, v, path, base, f, stream_check);
+}
+
+static int
+set_subject(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	return set_string(ctx, v, path, base, f, subject_check);
+}
+
+static int
 set_user(const struct pctx *ctx, const cJSON *v, const char *path,
     void *base, const struct field *f)
 {
@@ -593,6 +671,9 @@ static const struct field limits_fields[] = {
 	FIELD_NUM("idle_timeout_ms", limits.idle_timeout_ms, 100, 3600000),
 	FIELD_NUM("handshake_timeout_ms", limits.handshake_timeout_ms, 100,
 	    600000),
+	FIELD_NUM("request_timeout_ms", limits.request_timeout_ms, 100,
+	    3600000),
+	FIELD_NUM("body_min_bytes_per_s", limits.body_min_bytes_per_s, 0, GIB),
 };
 
 static const struct field routes_fields[] = {
@@ -617,6 +698,14 @@ static const struct field delivery_fields[] = {
 	FIELD_NUM("max_attempts", delivery.max_attempts, 1, 1000),
 	FIELD_NUM("timeout_ms", delivery.timeout_ms, 100, 600000),
 	FIELD_NUM("concurrency", delivery.concurrency, 1, 1024),
+};
+
+static const struct field nats_fields[] = {
+	FIELD_STR("stream", set_stream, struct config, nats.stream),
+	FIELD_STR("subject_prefix", set_subject, struct config,
+	    nats.subject_prefix),
+	FIELD_NUM("replicas", nats.replicas, 1, 5),
+	FIELD_STR("creds", set_ca_file, struct config, nats.creds),
 };
 
 /* Stream lets an app wait up to 5 s for Before-Message-Send. */
@@ -683,6 +772,17 @@ set_delivery(const struct pctx *ctx, const cJSON *v, const char *path,
 		    "%u is less than delivery.backoff_base_ms (%u)",
 		    c->delivery.backoff_cap_ms, c->delivery.backoff_base_ms);
 	return 0;
+}
+
+static int
+set_nats(const struct pctx *ctx, const cJSON *v, const char *path,
+    void *base, const struct field *f)
+{
+	uint32_t seen;
+
+	(void)f;
+	return walk_object(ctx, v, path, base, nats_fields,
+	    NELEM(nats_fields), &seen);
 }
 
 /* One deadline per hook, or one number for both (the older form). */
@@ -896,8 +996,12 @@ static const struct field top_fields[] = {
 	    sizeof(int), 0, 0 },
 	FIELD_NUM("retention_s", retention_s, 0, 3650 * 86400),
 	FIELD_STR("redis_prefix", set_prefix, struct config, redis_prefix),
+	{ "nats", set_nats, 0, 0, 0, 0 },
 	FIELD_STR("user", set_user, struct config, user),
 	FIELD_NUM("dedup_window_s", dedup_window_s, 1, 30 * 86400),
+	/* the SQLite writer's ids, 40 bytes each (store_ids.h); the least
+	 * is its batch (STORE_IDS_MIN) */
+	FIELD_NUM("dedup_max_ids", dedup_max_ids, 4096, 1u << 28),
 	FIELD_NUM("workers", workers, 0, 256),
 };
 
@@ -923,7 +1027,16 @@ config_defaults(struct config *c)
 	c->limits.header_timeout_ms = 10000;
 	c->limits.idle_timeout_ms = 60000;
 	c->limits.handshake_timeout_ms = 10000;
+	/*
+	 * Stream posts a webhook from its data centre, a few KiB in one or two
+	 * segments: 30 s is far beyond any real one (a 1 MiB body at 35 KB/s),
+	 * and 1 KiB/s a thousand times below it, while a body trickled to
+	 * hold a connection loses it 5 s in, not at the deadline.
+	 */
+	c->limits.request_timeout_ms = 30000;
+	c->limits.body_min_bytes_per_s = 1024;
 	c->dedup_window_s = 86400;
+	c->dedup_max_ids = 4194304;	/* store.h: STORE_DEDUP_MAX_IDS */
 	c->workers = 0;
 	c->delivery.backoff_base_ms = 1000;
 	c->delivery.backoff_cap_ms = 300000;
@@ -937,6 +1050,10 @@ config_defaults(struct config *c)
 	c->order_by_user = 1;
 	c->retention_s = 7 * 86400;
 	snprintf(c->redis_prefix, sizeof(c->redis_prefix), "streamgate");
+	snprintf(c->nats.stream, sizeof(c->nats.stream), "STREAMGATE");
+	snprintf(c->nats.subject_prefix, sizeof(c->nats.subject_prefix),
+	    "streamgate");
+	c->nats.replicas = 3;
 }
 
 const char *

@@ -12,6 +12,7 @@
  *   "user":     "streamgate",                    drop to it after setup
  *   "keys":     [{"api_key": "k1", "secret_file": "/etc/streamgate/k1.secret"}],
  *   "store":    "sqlite:./var/streamgate.db",    or "redis://HOST:PORT[/DB]"
+ *               or "nats://HOST:PORT[,HOST:PORT...]" (tls:// for TLS)
  *   "upstream": null,                            or "http://...", "unix:/path"
  *   "upstreams": {"push": null, "before_message_send": null,
  *                 "custom_commands": null},      per route; null: "upstream"
@@ -25,6 +26,8 @@
  *   "order_by_user": true,                       no cid: order by user.id
  *   "retention_s": 604800,                       delivered events; 0: keep
  *   "redis_prefix": "streamgate",
+ *   "nats": {"stream": "STREAMGATE", "subject_prefix": "streamgate",
+ *            "replicas": 3, "creds": null},
  *   "metrics":  null,                            or "127.0.0.1:9100"
  *   "routes":   {"push": "/webhooks/stream/push",
  *                "before_message_send": "/webhooks/stream/before-message-send",
@@ -33,8 +36,11 @@
  *   "limits":   {"header_bytes": 16384, "body_bytes": 1048576,
  *                "inflated_bytes": 4194304, "connections": 4096,
  *                "header_timeout_ms": 10000, "idle_timeout_ms": 60000,
- *                "handshake_timeout_ms": 10000},
+ *                "handshake_timeout_ms": 10000,
+ *                "request_timeout_ms": 30000,   first byte to last body byte
+ *                "body_min_bytes_per_s": 1024}, after 5 s of body; 0: off
  *   "dedup_window_s": 86400,
+ *   "dedup_max_ids": 4194304,                    SQLite: ids kept in memory
  *   "workers":  0                                 (0: one per core)
  * }
  */
@@ -75,6 +81,8 @@ struct config_limits {
 	unsigned	header_timeout_ms;
 	unsigned	idle_timeout_ms;
 	unsigned	handshake_timeout_ms;		/* TLS */
+	unsigned	request_timeout_ms;	/* first byte to last of body */
+	unsigned	body_min_bytes_per_s;	/* 0: no minimum */
 };
 
 /*
@@ -96,6 +104,14 @@ struct config_delivery {
 	unsigned	concurrency;		/* requests in flight */
 };
 
+/* The NATS JetStream store (store_nats.h). */
+struct config_nats {
+	char		stream[64];		/* "STREAMGATE" */
+	char		subject_prefix[64];	/* "streamgate" */
+	unsigned	replicas;		/* 1 .. 5 (3) */
+	char		creds[CONFIG_PATH_LEN];	/* "": none */
+};
+
 struct config {
 	struct config_listen	listen[CONFIG_MAX_LISTEN];
 	size_t			nlisten;
@@ -112,6 +128,7 @@ struct config {
 	int			order_by_user;	/* no cid: "user:<user.id>" */
 	unsigned		retention_s;			/* 0: keep */
 	char			redis_prefix[64];
+	struct config_nats	nats;
 	struct config_listen	metrics;
 	int			has_metrics;
 	char			route_push[256];
@@ -120,6 +137,7 @@ struct config {
 	char			route_health[256];
 	struct config_limits	limits;
 	unsigned		dedup_window_s;
+	unsigned		dedup_max_ids;	/* SQLite: the writer's ids */
 	unsigned		workers;			/* 0: one per core */
 	char			user[64];	/* "": "streamgate" if it exists */
 };

@@ -21,6 +21,21 @@
  *                  ip[6] saddr @set counter accept       (one per set)
  *                  meta nfproto ipv4|ipv6 counter drop   (one per family)
  *   (netdev says meta protocol ip|ip6 where inet says meta nfproto.)
+ *   chain prerouting              inet only: hook prerouting, priority raw
+ *                                 (-300), before conntrack; policy accept:
+ *                  iif "lo" accept
+ *                  tcp flags != syn / fin,syn,rst,ack accept
+ *     ports mode:  tcp dport != @protected_ports accept
+ *                  ip[6] saddr @set accept               (one per set)
+ *                  meta nfproto ipv4|ipv6 tcp flags syn / fin,syn,rst,ack
+ *                      counter drop                      (one per family)
+ *   (strict mode has no port rule there: a SYN to any port is dropped.)
+ *   A new connection (a SYN without ACK) from outside the sets can never
+ *   belong to a connection that exists: it is dropped there, before
+ *   conntrack builds an entry for it (a spoofed SYN flood would otherwise
+ *   cost one per packet).  Everything else goes on to conntrack and the
+ *   input chain, whose ct state rule keeps strict mode's replies and the
+ *   open connections of a region just removed.
  */
 #ifndef SG_NFT_H
 #define SG_NFT_H
@@ -67,12 +82,17 @@ enum nft_rule_kind {
 	NR_ALLOW,		/* ip[6] saddr @set counter accept comment */
 	NR_DROP_PORTS,		/* <family> tcp dport @protected_ports counter drop */
 	NR_DROP_ALL,		/* <family> counter drop */
+	NR_NOT_NEW,		/* tcp flags != syn / fin,syn,rst,ack accept */
+	NR_PASS,		/* ip[6] saddr @set accept (no counter) */
+	NR_DROP_SYN,		/* <family> tcp flags syn / fin,syn,rst,ack
+				   counter drop */
 };
 
 struct nft_rule {
 	enum nft_rule_kind	kind;
 	int			family;	/* AF_INET/AF_INET6 for ALLOW, DROP_* */
-	size_t			set;	/* NR_ALLOW: index into plan->sets */
+	size_t			set;	/* NR_ALLOW, NR_PASS: plan->sets[] */
+	int			raw;	/* in the raw chain, not the main */
 	char			comment[64];	/* "" for none */
 };
 
@@ -80,6 +100,7 @@ struct nft_plan {
 	const char	*family;	/* "inet" or "netdev" */
 	char		 table[NFT_NAME_LEN];
 	const char	*chain;		/* "input" or "ingress" */
+	const char	*raw;		/* "prerouting" (inet), or NULL */
 	int		 hook;
 	char		 dev[IF_NAMESIZE];
 	int		 mode;
@@ -94,6 +115,8 @@ struct nft_plan {
 };
 
 #define NFT_PORTS_SET	"protected_ports"
+#define NFT_RAW_CHAIN	"prerouting"
+#define NFT_PRIO_RAW	(-300)		/* NF_IP_PRI_RAW: before conntrack */
 
 /* nft_plan.c */
 void	nft_spec_init(struct nft_spec *s);

@@ -1,7 +1,7 @@
 /*
  * nft_apply.c: install the plan as one netlink batch, or delete our table.
  * The batch is what `nft -f` sends for nft_print()'s text: declare the
- * table, delete it, define it again with its sets, elements, chain and
+ * table, delete it, define it again with its sets, elements, chains and
  * rules.  The kernel commits a batch all or nothing, so a refused batch
  * leaves the previous table in force, and a table that did not exist is
  * not an error.
@@ -105,12 +105,14 @@ msg_set(struct nft_batch *b, struct nft_nl *nl, const struct nft_objs *o,
 
 static int
 msg_chain(struct nft_batch *b, struct nft_nl *nl, const struct nft_objs *o,
-    const struct nft_plan *p)
+    const struct nft_plan *p, size_t i)
 {
 	struct nlmsghdr *nlh;
 	char what[128];
 
-	if (p->hook == NFT_HOOK_INGRESS)
+	if (i > 0)
+		snprintf(what, sizeof(what), "chain %s", p->raw);
+	else if (p->hook == NFT_HOOK_INGRESS)
 		snprintf(what, sizeof(what), "chain %s on device %s",
 		    p->chain, p->dev);
 	else
@@ -118,7 +120,7 @@ msg_chain(struct nft_batch *b, struct nft_nl *nl, const struct nft_objs *o,
 	if ((nlh = nft_batch_msg(b, nl, NFT_MSG_NEWCHAIN, o->family,
 	    NLM_F_CREATE, what)) == NULL)
 		return -1;
-	nftnl_chain_nlmsg_build_payload(nlh, o->chain);
+	nftnl_chain_nlmsg_build_payload(nlh, o->chains[i]);
 	return nft_batch_next(b);
 }
 
@@ -137,8 +139,9 @@ batch_build(struct nft_batch *b, struct nft_nl *nl, const struct nft_objs *o,
 	for (k = 0; k < o->nsets; k++)
 		if (msg_set(b, nl, o, &o->sets[k]) != 0)
 			return -1;
-	if (msg_chain(b, nl, o, p) != 0)
-		return -1;
+	for (k = 0; k < o->nchains; k++)
+		if (msg_chain(b, nl, o, p, k) != 0)
+			return -1;
 	for (k = 0; k < o->nrules; k++) {
 		if ((nlh = nft_batch_msg(b, nl, NFT_MSG_NEWRULE, o->family,
 		    NLM_F_APPEND | NLM_F_CREATE, o->rule_what[k])) == NULL)

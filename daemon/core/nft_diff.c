@@ -347,8 +347,9 @@ want_lines(struct side *S, const struct nft_plan *p, const struct nft_objs *o)
 		if (set_lines(&S->obj, o->sets[k].set, o->sets[k].elems,
 		    o->sets[k].nelems) != 0)
 			return -1;
-	if (chain_line(&S->obj, o->family, o->chain) != 0)
-		return -1;
+	for (k = 0; k < o->nchains; k++)
+		if (chain_line(&S->obj, o->family, o->chains[k]) != 0)
+			return -1;
 	for (k = 0; k < o->nrules; k++)
 		if (rule_line(&S->rule, o->rules[k]) != 0)
 			return -1;

@@ -36,7 +36,8 @@ struct nft_objs {
 	struct nftnl_table	 *table;
 	struct nft_oset		 *sets;
 	size_t			  nsets;
-	struct nftnl_chain	 *chain;
+	struct nftnl_chain	 *chains[2];	/* main; raw (inet) or NULL */
+	size_t			  nchains;
 	struct nftnl_rule	**rules;
 	char			(*rule_what)[96]; /* "rule 3 (ip saddr ...)" */
 	size_t			  nrules;

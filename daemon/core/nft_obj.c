@@ -191,6 +191,30 @@ e_tcp_dport(struct nftnl_rule *r)
 	    e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2) == 0 ? 0 : -1;
 }
 
+/*
+ * tcp flags syn / fin,syn,rst,ack (or !=): meta l4proto tcp, the flags
+ * byte at transport header + 13 masked with 0x17, compared with syn.
+ */
+static int
+e_tcp_syn_only(struct nftnl_rule *r, uint32_t op)
+{
+	struct nftnl_expr *bw;
+	uint8_t mask = 0x17, zero = 0;	/* fin 0x01 syn 0x02 rst 0x04 ack 0x10 */
+
+	if (e_meta(r, NFT_META_L4PROTO) != 0 ||
+	    e_cmp8(r, NFT_CMP_EQ, IPPROTO_TCP) != 0 ||
+	    e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1) != 0 ||
+	    (bw = nftnl_expr_alloc("bitwise")) == NULL)
+		return -1;
+	nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_LEN, sizeof(mask));
+	nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+	nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
+	nftnl_rule_add_expr(r, bw);
+	return e_cmp8(r, op, 0x02);
+}
+
 /* icmpv6 type: the ipv6 dependency, l4proto 58, 1 byte at transport + 0 */
 static int
 e_icmpv6_type(struct nftnl_rule *r, int nfproto)
@@ -258,15 +282,24 @@ rule_exprs(struct nftnl_rule *r, const struct nft_objs *o,
 		    e_cmp8(r, NFT_CMP_EQ, 143) == 0 &&
 		    e_verdict(r, NF_ACCEPT) == 0 ? 0 : -1;
 	case NR_ALLOW:
+	case NR_PASS:
 		return e_saddr(r, nf, pr->family) == 0 &&
 		    e_lookup(r, &o->sets[pr->set], 0) == 0 &&
-		    e_counter(r) == 0 && e_verdict(r, NF_ACCEPT) == 0 ? 0 : -1;
+		    (pr->kind == NR_PASS || e_counter(r) == 0) &&
+		    e_verdict(r, NF_ACCEPT) == 0 ? 0 : -1;
 	case NR_DROP_PORTS:
 		return ports && e_family(r, nf, pr->family) == 0 &&
 		    e_tcp_dport(r) == 0 && e_lookup(r, ports, 0) == 0 &&
 		    e_counter(r) == 0 && e_verdict(r, NF_DROP) == 0 ? 0 : -1;
 	case NR_DROP_ALL:
 		return e_family(r, nf, pr->family) == 0 &&
+		    e_counter(r) == 0 && e_verdict(r, NF_DROP) == 0 ? 0 : -1;
+	case NR_NOT_NEW:
+		return e_tcp_syn_only(r, NFT_CMP_NEQ) == 0 &&
+		    e_verdict(r, NF_ACCEPT) == 0 ? 0 : -1;
+	case NR_DROP_SYN:
+		return e_family(r, nf, pr->family) == 0 &&
+		    e_tcp_syn_only(r, NFT_CMP_EQ) == 0 &&
 		    e_counter(r) == 0 && e_verdict(r, NF_DROP) == 0 ? 0 : -1;
 	}
 	return -1;
@@ -278,7 +311,8 @@ rule_what(char *buf, size_t len, size_t i, const struct nft_plan *p,
     const struct nft_rule *pr)
 {
 	const char *fam = pr->family == AF_INET ? "ipv4" : "ipv6";
-	int n = snprintf(buf, len, "chain %s: rule %zu (", p->chain, i + 1);
+	int n = snprintf(buf, len, "chain %s: rule %zu (", pr->raw ? p->raw :
+	    p->chain, i + 1);
 
 	if (n < 0 || (size_t)n >= len)
 		return;
@@ -301,9 +335,11 @@ rule_what(char *buf, size_t len, size_t i, const struct nft_plan *p,
 		snprintf(buf, len, "icmpv6 type 143 accept)");
 		break;
 	case NR_ALLOW:
-		snprintf(buf, len, "%s saddr @%s counter accept)",
+	case NR_PASS:
+		snprintf(buf, len, "%s saddr @%s%s accept)",
 		    pr->family == AF_INET ? "ip" : "ip6",
-		    p->sets[pr->set].name);
+		    p->sets[pr->set].name,
+		    pr->kind == NR_ALLOW ? " counter" : "");
 		break;
 	case NR_DROP_PORTS:
 		snprintf(buf, len, "%s tcp dport @%s counter drop)", fam,
@@ -311,6 +347,14 @@ rule_what(char *buf, size_t len, size_t i, const struct nft_plan *p,
 		break;
 	case NR_DROP_ALL:
 		snprintf(buf, len, "%s counter drop)", fam);
+		break;
+	case NR_NOT_NEW:
+		snprintf(buf, len, "tcp flags != syn / fin,syn,rst,ack "
+		    "accept)");
+		break;
+	case NR_DROP_SYN:
+		snprintf(buf, len, "%s tcp flags syn / fin,syn,rst,ack counter "
+		    "drop)", fam);
 		break;
 	}
 }
@@ -326,7 +370,7 @@ rule_build(const struct nft_objs *o, const struct nft_plan *p,
 		return NULL;
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, o->family);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, p->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, p->chain);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, pr->raw ? p->raw : p->chain);
 	if (rule_exprs(r, o, pr) != 0)
 		goto fail;
 	if (pr->comment[0]) {
@@ -346,8 +390,9 @@ fail:
 	return NULL;
 }
 
+/* The main chain (input or ingress, priority filter), or the raw one. */
 static struct nftnl_chain *
-chain_build(const struct nft_objs *o, const struct nft_plan *p)
+chain_build(const struct nft_objs *o, const struct nft_plan *p, int raw)
 {
 	struct nftnl_chain *c;
 
@@ -355,11 +400,12 @@ chain_build(const struct nft_objs *o, const struct nft_plan *p)
 		return NULL;
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, o->family);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, p->table);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, p->chain);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, raw ? p->raw : p->chain);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM,
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, raw ? NF_INET_PRE_ROUTING :
 	    p->hook == NFT_HOOK_INGRESS ? NF_NETDEV_INGRESS : NF_INET_LOCAL_IN);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);	/* priority filter */
+	/* priority raw, or filter */
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, raw ? NFT_PRIO_RAW : 0);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	if (p->hook == NFT_HOOK_INGRESS)
 		nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, p->dev);
@@ -578,7 +624,7 @@ fail:
 int
 nft_objs_build(const struct nft_plan *p, struct nft_objs *o)
 {
-	size_t i;
+	size_t i, j, n;
 
 	memset(o, 0, sizeof(*o));
 	o->family = nft_family(p->family);
@@ -591,10 +637,20 @@ nft_objs_build(const struct nft_plan *p, struct nft_objs *o)
 	nftnl_table_set_u32(o->table, NFTNL_TABLE_FAMILY, o->family);
 	nftnl_table_set_str(o->table, NFTNL_TABLE_NAME, p->table);
 	nftnl_table_set_u32(o->table, NFTNL_TABLE_FLAGS, 0);
-	if (sets_build(o, p) != 0 || (o->chain = chain_build(o, p)) == NULL)
+	if (sets_build(o, p) != 0 ||
+	    (o->chains[0] = chain_build(o, p, 0)) == NULL)
 		goto fail;
+	o->nchains = 1;
+	if (p->raw != NULL) {
+		if ((o->chains[1] = chain_build(o, p, 1)) == NULL)
+			goto fail;
+		o->nchains = 2;
+	}
 	for (i = 0; i < p->nrules; i++) {
-		rule_what(o->rule_what[i], sizeof(o->rule_what[i]), i, p,
+		/* rules are numbered within their chain */
+		for (j = n = 0; j < i; j++)
+			n += p->rules[j].raw == p->rules[i].raw;
+		rule_what(o->rule_what[i], sizeof(o->rule_what[i]), n, p,
 		    &p->rules[i]);
 		if ((o->rules[i] = rule_build(o, p, &p->rules[i])) == NULL)
 			goto fail;
@@ -623,8 +679,9 @@ nft_objs_free(struct nft_objs *o)
 	}
 	for (i = 0; i < o->nrules; i++)
 		nftnl_rule_free(o->rules[i]);
-	if (o->chain)
-		nftnl_chain_free(o->chain);
+	for (i = 0; i < 2; i++)
+		if (o->chains[i])
+			nftnl_chain_free(o->chains[i]);
 	if (o->table)
 		nftnl_table_free(o->table);
 	free(o->sets);

@@ -77,8 +77,10 @@ rule_print(FILE *fp, const struct nft_plan *p, const struct nft_rule *r)
 		fputs("icmpv6 type 143 accept", fp);
 		break;
 	case NR_ALLOW:
-		fprintf(fp, "%s saddr @%s counter accept",
-		    r->family == AF_INET ? "ip" : "ip6", p->sets[r->set].name);
+	case NR_PASS:	/* the raw chain's: no counter */
+		fprintf(fp, "%s saddr @%s%s accept",
+		    r->family == AF_INET ? "ip" : "ip6", p->sets[r->set].name,
+		    r->kind == NR_ALLOW ? " counter" : "");
 		break;
 	case NR_DROP_PORTS:
 		fprintf(fp, "%s tcp dport @%s counter drop",
@@ -86,6 +88,13 @@ rule_print(FILE *fp, const struct nft_plan *p, const struct nft_rule *r)
 		break;
 	case NR_DROP_ALL:
 		fprintf(fp, "%s counter drop", family_match(p, r->family));
+		break;
+	case NR_NOT_NEW:
+		fputs("tcp flags != syn / fin,syn,rst,ack accept", fp);
+		break;
+	case NR_DROP_SYN:
+		fprintf(fp, "%s tcp flags syn / fin,syn,rst,ack counter drop",
+		    family_match(p, r->family));
 		break;
 	}
 	if (r->comment[0])
@@ -113,7 +122,17 @@ nft_print(FILE *fp, const struct nft_plan *p)
 		fprintf(fp, "device \"%s\" ", p->dev);
 	fprintf(fp, "priority filter; policy accept;\n");
 	for (i = 0; i < p->nrules; i++)
-		rule_print(fp, p, &p->rules[i]);
-	fprintf(fp, "\t}\n}\n");
+		if (!p->rules[i].raw)
+			rule_print(fp, p, &p->rules[i]);
+	fprintf(fp, "\t}\n");
+	if (p->raw != NULL) {
+		fprintf(fp, "\n\tchain %s {\n\t\ttype filter hook %s "
+		    "priority raw; policy accept;\n", p->raw, p->raw);
+		for (i = 0; i < p->nrules; i++)
+			if (p->rules[i].raw)
+				rule_print(fp, p, &p->rules[i]);
+		fprintf(fp, "\t}\n");
+	}
+	fprintf(fp, "}\n");
 	return ferror(fp) ? -1 : 0;
 }

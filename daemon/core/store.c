@@ -11,6 +11,8 @@
 static const struct store_ops *const backends[] = {
 	&store_sqlite_ops,
 	&store_redis_ops,
+	&store_nats_ops,
+	&store_nats_tls_ops,
 };
 
 struct store *
@@ -34,8 +36,8 @@ store_open(const char *uri, const struct store_options *opt, char *err,
 		}
 		return s;
 	}
-	log_errbuf(err, errlen, "store: '%s' is neither sqlite:PATH nor "
-	    "redis://HOST:PORT[/DB]", uri);
+	log_errbuf(err, errlen, "store: '%s' is not sqlite:PATH, "
+	    "redis://HOST:PORT[/DB] or nats://HOST:PORT[,HOST:PORT...]", uri);
 	return NULL;
 }
 
@@ -49,6 +51,12 @@ void
 store_stats(struct store *s, struct store_stats *out)
 {
 	store_queue_stats(&s->q, out);
+}
+
+int
+store_broken(struct store *s)
+{
+	return atomic_load_explicit(&s->q.broken, memory_order_relaxed);
 }
 
 /* What is queued is stored (or failed) before the writer returns. */

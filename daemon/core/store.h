@@ -5,14 +5,18 @@
  * acknowledged to Stream only once it is durable, and throughput is not one
  * fsync (or one round trip) per request.
  *
- * Two backends behind one interface (store.c dispatches on the URI):
+ * Three backends behind one interface (store.c dispatches on the URI):
  *   sqlite:PATH            store_sqlite.c, the embedded default
  *   redis://HOST:PORT[/DB] store_redis.c, shared by a fleet of edge hosts
+ *   nats://HOST:PORT[,HOST:PORT...] (or tls://)
+ *                          store_nats.c, NATS JetStream: shared, and
+ *                          replicated before an event is acknowledged
+ *                          (its layout is in store_nats.h)
  * The control tool reads and replays a SQLite store through store_admin.h
  * instead, without the writer.
  *
- * SQLite schema, user_version 3 (apps may read it; see README):
- *   events(seq INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL UNIQUE,
+ * SQLite schema, user_version 4 (apps may read it; see README):
+ *   events(seq INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL,
  *          kind TEXT NOT NULL, event_type TEXT, api_key TEXT NOT NULL,
  *          attempt INTEGER NOT NULL, command TEXT, received_at INTEGER NOT NULL,
  *          body BLOB NOT NULL,
@@ -21,16 +25,24 @@
  *          tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,
  *          delivered_at INTEGER, last_error TEXT,
  *          -- forwarding (version 3; NULL in older rows)
- *          signature TEXT, order_key TEXT, target TEXT)
- *   seen(webhook_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL)
+ *          signature TEXT, order_key TEXT, target TEXT,
+ *          -- version 4: dedup per API key (NULL in older rows)
+ *          body_sha256 TEXT, UNIQUE (webhook_id, api_key))
+ *   seen(webhook_id TEXT NOT NULL, api_key TEXT NOT NULL,
+ *          received_at INTEGER NOT NULL, body_sha256 TEXT,
+ *          PRIMARY KEY (webhook_id, api_key))
  *          -- ids of events deleted by retention, kept for the dedup window
+ *          -- (api_key '': deleted before version 4, every key)
  * WAL journal, synchronous=FULL.
  *
  * Redis layout (prefix from the config, default "streamgate"):
- *   <prefix>:id:<webhook id>   SET NX PX <dedup window>: the atomic claim
+ *   <prefix>:id:<api key>:<webhook id>
+ *                              SET NX PX <dedup window>: the atomic claim,
+ *                              "s:<stream id>:<body sha256>" once stored
+ *                              (':' and '%' in the API key as %3A, %25)
  *   <prefix>:events            stream: webhook_id kind type api_key attempt
  *                              received_at command cid body order_key
- *                              signature target
+ *                              signature target body_sha256
  *   group "<prefix>" on it     our delivery worker's consumer group
  *   <prefix>:dead              stream: events that ran out of attempts
  *   <prefix>:tries             hash: stream id -> delivery attempts made
@@ -63,14 +75,18 @@ enum store_state {
 
 enum store_result {
 	STORE_STORED,		/* committed: acknowledge */
-	STORE_DUPLICATE,	/* the id was already stored: acknowledge */
+	STORE_DUPLICATE,	/* the API key's id was already stored:
+				 * acknowledge */
 	STORE_FAILED,		/* not stored: 503, Stream retries */
 };
+
+/* A SHA-256 in lower-case hex. */
+#define STORE_SHA256_HEX	64
 
 struct store_event {
 	enum store_kind	 kind;
 	enum store_state state;		/* initial: PENDING or KEPT */
-	const char	*webhook_id;	/* dedup key, NUL-terminated */
+	const char	*webhook_id;	/* with api_key, the dedup key */
 	const char	*event_type;	/* push "type"; may be NULL */
 	const char	*api_key;
 	int		 attempt;
@@ -86,16 +102,27 @@ struct store_event {
 	int64_t		 received_at;	/* unix ms */
 	const uint8_t	*body;		/* the exact bytes verified */
 	size_t		 body_len;
+	const char	*body_sha256;	/* of body, STORE_SHA256_HEX digits;
+					 * NULL: not known */
 
 	/* Called on the writer thread once the event's fate is known; the
 	 * strings and body must stay valid until then. */
 	void		(*done)(struct store_event *, enum store_result, void *);
 	void		*arg;
 	int64_t		 seq;		/* set when STORE_STORED */
+	/* set when STORE_DUPLICATE: the stored copy's body_sha256, so a copy
+	 * with another body is told apart; "" when the store has none (an
+	 * event stored before it kept them) */
+	char		 first_sha256[STORE_SHA256_HEX + 1];
 	struct store_event *next;	/* the queue's link */
 };
 
 struct store;
+
+/* The ack latency histogram's upper bounds, in microseconds. */
+#define STORE_ACK_NBUCKETS	10
+#define STORE_ACK_BUCKETS	{ 500, 1000, 2000, 5000, 10000, 25000, \
+				  50000, 100000, 500000, 2000000 }
 
 struct store_stats {
 	uint64_t	commits;	/* transactions (or pipelines) committed */
@@ -109,7 +136,19 @@ struct store_stats {
 	uint64_t	pending;	/* events waiting for delivery */
 	uint64_t	dead;
 	int64_t		oldest_pending_ms; /* received_at of the oldest; 0 none */
-	int		up;		/* the backend answers (Redis) */
+	int		up;		/* the backend answers (Redis); 0 once
+					 * broken (store_broken) */
+	/* SQLite: the writer's dedup set (store_ids.h), about once a
+	 * second */
+	uint64_t	ids;		/* ids within the window */
+	uint64_t	ids_bytes;	/* the memory they take */
+	uint64_t	ids_evicted;	/* ids that left before their window
+					 * (dedup_max_ids reached) */
+	/* NATS: publish to ack, per event, in STORE_ACK_BUCKETS
+	 * (cumulative, Prometheus style); 0 for the others */
+	uint64_t	ack_le[STORE_ACK_NBUCKETS];
+	uint64_t	ack_count;
+	uint64_t	ack_sum_us;
 };
 
 /* What the backend needs besides its URI. */
@@ -121,7 +160,21 @@ struct store_options {
 						 * per daemon, stable across
 						 * restarts ("HOST:PORT") */
 	int		deliver;		/* a delivery worker will run */
+	size_t		dedup_max_ids;		/* SQLite: ids kept in memory,
+						 * at most; 0: the default */
+	/* NATS (store_nats.h): names, replicas, credentials file ("" or
+	 * NULL none); the consumer's MaxDeliver and AckWait */
+	const char	*nats_stream;		/* "STREAMGATE" */
+	const char	*nats_prefix;		/* "streamgate" */
+	const char	*nats_creds;
+	int		nats_replicas;		/* 0: 3 */
+	unsigned	max_attempts;		/* 0: 12 */
+	unsigned	ack_wait_ms;		/* 0: 30000 */
 };
+
+/* dedup_max_ids's default: 160 MiB at 40 bytes an id, a day of 48 events
+ * a second (README: the store). */
+#define STORE_DEDUP_MAX_IDS	4194304
 
 /* "sqlite:PATH" or "redis://HOST:PORT[/DB]": open (creating the schema),
  * start the writer.  NULL with err naming the store. */
@@ -130,6 +183,14 @@ struct store *store_open(const char *uri, const struct store_options *opt,
 /* Queue an event; its done() runs later on the writer thread. */
 void	store_submit(struct store *s, struct store_event *ev);
 void	store_stats(struct store *s, struct store_stats *out);
+/*
+ * 1 once the store cannot take an event until a restart: the SQLite
+ * database or its -wal/-shm was deleted or replaced under the daemon, so
+ * a commit would go to a file nobody will open again.  Every event then
+ * fails (a push 503) and /healthz says 503.  A lock-free read: /healthz
+ * asks it.
+ */
+int	store_broken(struct store *s);
 /* Commit what is queued, stop the writer, close. */
 void	store_close(struct store *s);
 

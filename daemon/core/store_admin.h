@@ -14,7 +14,7 @@
  * A store of schema version 1 (never opened by a streamgated with
  * delivery) reads as before, every event 'kept'; replay refuses it until
  * the daemon upgraded it.  Versions 1 and 2 kept no order key, signature
- * or target: those read as none.
+ * or target, and versions 1 to 3 no body hash: those read as none.
  *
  * Every call answers a status; all but STORE_ADMIN_OK come with err saying
  * why, naming the store's URI or the event.
@@ -70,12 +70,13 @@ struct store_admin_event {
 					 * an HMAC of the body) */
 	const char	*target;	/* the request's path and query */
 	int64_t		 body_bytes;
+	const char	*body_sha256;	/* hex; NULL: stored before version 4 */
 	const uint8_t	*body;		/* store_admin_get only: the exact
 					 * bytes, body_bytes of them */
 };
 
 struct store_admin_counts {
-	int		schema;		/* 1 to 3 */
+	int		schema;		/* 1 to 5 */
 	int64_t		total;
 	int64_t		state[STORE_NSTATES];
 	int64_t		kind[STORE_NKINDS];

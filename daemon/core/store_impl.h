@@ -35,5 +35,7 @@ struct store {
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_redis_ops;
+extern const struct store_ops store_nats_ops;
+extern const struct store_ops store_nats_tls_ops;
 
 #endif

@@ -60,6 +60,7 @@ store_queue_submit(struct store_queue *q, struct store_event *ev)
 {
 	ev->next = NULL;
 	ev->seq = 0;
+	ev->first_sha256[0] = '\0';
 	pthread_mutex_lock(&q->lock);
 	*q->tail = ev;
 	q->tail = &ev->next;
@@ -139,6 +140,15 @@ store_queue_report(struct store_queue *q, struct store_event *batch,
 	}
 	if (wake && fn != NULL)
 		fn(arg);
+}
+
+void
+store_queue_break(struct store_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->stats.up = 0;
+	pthread_mutex_unlock(&q->lock);
+	atomic_store(&q->broken, 1);
 }
 
 void

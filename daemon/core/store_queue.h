@@ -11,6 +11,7 @@
 #define SG_STORE_QUEUE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,8 @@ struct store_queue {
 	void			(*notify)(void *);
 	void			*notify_arg;
 	pthread_t		 thread;	/* the writer */
+	atomic_int		 broken;	/* store_broken: set once, by
+						 * the writer, read lock-free */
 };
 
 void	store_queue_init(struct store_queue *q);
@@ -60,6 +63,9 @@ void	store_queue_wait(struct store_queue *q, int64_t at_ms);
  */
 void	store_queue_report(struct store_queue *q, struct store_event *batch,
 	    const enum store_result *res, int committed, int wake);
+/* The backend cannot store anything until a restart (store_broken):
+ * from now on, and said in the stats (up 0). */
+void	store_queue_break(struct store_queue *q);
 /* Count a backend error. */
 void	store_queue_error(struct store_queue *q);
 /* Refresh the gauges (the backend reads them about once a second). */

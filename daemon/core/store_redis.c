@@ -8,11 +8,19 @@
  * Redis fsyncs its AOF once per event-loop iteration, so write round trips
  * per batch are fsyncs per batch.  Each script runs atomically (no other
  * host's command comes in between) and does:
- *   SET <prefix>:id:<id> p: NX PX <dedup window>   the claim; if the id is
- *       claimed already, answer the claim: "s:<stream id>" is a duplicate
- *   XADD <prefix>:events * <fields>               an error: DEL the claim
- *       (Stream's retry is taken) and answer the error: STORE_FAILED
- *   SET <prefix>:id:<id> s:<stream id> XX KEEPTTL  stored: answer the id
+ *   SET <claim> p: NX PX <dedup window>   the claim; if the id is claimed
+ *       already, answer the claim: "s:<stream id>[:<body sha256>]" is a
+ *       duplicate (the hash tells a copy with another body apart)
+ *   XADD <prefix>:events * <fields>      an error: DEL the claim (Stream's
+ *       retry is taken) and answer the error: STORE_FAILED
+ *   SET <claim> s:<stream id>:<body sha256> XX KEEPTTL
+ *                                        stored: answer the id
+ * The claim is <prefix>:id:<API key>:<webhook id>: an id is one event per
+ * API key (two apps may send the same id); ':' and '%' in the API key are
+ * written %3A and %25, so the key ends at the first ':' and no two pairs
+ * share a claim.  A claim of the older <prefix>:id:<webhook id> form is not
+ * looked at: during a rolling upgrade a copy may be stored once by each
+ * version.
  * So no host ever sees a claim whose event is not in the stream yet, and
  * an event is either stored and claimed or neither, whoever dies when.  A
  * claim that is not "s:" (only a streamgated from before this scheme, which
@@ -60,19 +68,21 @@
 #define AUTOCLAIM_ROUNDS 8
 #define SEQ_N_BITS	20
 #define SEQ_MS_MAX	(1ULL << 43)	/* ms since 1970: past the year 2200 */
-#define KEY_MAX		512
+#define KEY_MAX		1024		/* a claim: prefix, API key, id */
 #define ID_MAX		48		/* "MS-N" */
 
 /* The fields after body came later: added at the end, an app that reads
  * entries by position still finds the others where they were. */
 enum field {
 	F_WEBHOOK_ID, F_KIND, F_TYPE, F_API_KEY, F_ATTEMPT, F_RECEIVED_AT,
-	F_COMMAND, F_CID, F_BODY, F_ORDER_KEY, F_SIGNATURE, F_TARGET, NFIELDS
+	F_COMMAND, F_CID, F_BODY, F_ORDER_KEY, F_SIGNATURE, F_TARGET,
+	F_BODY_SHA256, NFIELDS
 };
 
 static const char *const field_names[NFIELDS] = {
 	"webhook_id", "kind", "type", "api_key", "attempt", "received_at",
 	"command", "cid", "body", "order_key", "signature", "target",
+	"body_sha256",
 };
 
 /* An entry's fields, pointing into an event or a reply; "" for none. */
@@ -129,22 +139,24 @@ struct redis_store {
 };
 
 /*
- * One event, atomically.  KEYS[1] the claim <prefix>:id:<webhook id>,
- * KEYS[2] the stream <prefix>:events; ARGV[1] the dedup window in ms,
- * ARGV[2..] the entry's field names and values.  Answers {1, stream id}
- * (stored), {0, the claim's value} (claimed before), or XADD's error (the
- * claim deleted again).  The "p:" placeholder is never seen outside.
+ * One event, atomically.  KEYS[1] the claim <prefix>:id:<API key>:<webhook
+ * id>, KEYS[2] the stream <prefix>:events; ARGV[1] the dedup window in ms,
+ * ARGV[2] the body's SHA-256 (hex), ARGV[3..] the entry's field names and
+ * values.  Answers {1, stream id} (stored), {0, the claim's value}
+ * (claimed before), or XADD's error (the claim deleted again).  The "p:"
+ * placeholder is never seen outside.
  */
 static const char store_lua[] =
 	"if not redis.call('set', KEYS[1], 'p:', 'nx', 'px', ARGV[1]) then\n"
 	"  return {0, redis.call('get', KEYS[1])}\n"
 	"end\n"
-	"local id = redis.pcall('xadd', KEYS[2], '*', unpack(ARGV, 2))\n"
+	"local id = redis.pcall('xadd', KEYS[2], '*', unpack(ARGV, 3))\n"
 	"if type(id) == 'table' then\n"
 	"  redis.call('del', KEYS[1])\n"
 	"  return id\n"
 	"end\n"
-	"redis.call('set', KEYS[1], 's:' .. id, 'xx', 'keepttl')\n"
+	"redis.call('set', KEYS[1], 's:' .. id .. ':' .. ARGV[2], 'xx',"
+	" 'keepttl')\n"
 	"return {1, id}\n";
 
 /*
@@ -392,6 +404,7 @@ fields_of_event(const struct store_event *ev, struct fields *f,
 	field_set(f, F_ORDER_KEY, ev->order_key);
 	field_set(f, F_SIGNATURE, ev->signature);
 	field_set(f, F_TARGET, ev->target);
+	field_set(f, F_BODY_SHA256, ev->body_sha256);
 }
 
 /* An entry's field list; -1 when it has none (deleted, still pending). */
@@ -465,12 +478,31 @@ xadd_append(struct redis_store *s, struct link *l, const char *key,
 
 /* ---------------------------------------------------------------- writer */
 
+/* The claim of an event: <prefix>:id:<API key, ':' and '%' escaped>:<id>.
+ * 0, or -1 when it does not fit. */
 static int
-key_of_id(struct redis_store *s, const char *id, char *key, size_t len)
+key_of_id(struct redis_store *s, const struct store_event *ev, char *key,
+    size_t len)
 {
-	int n = snprintf(key, len, "%s:id:%s", s->group, id);
+	const char *k;
+	size_t o;
+	int n;
 
-	return n < 0 || (size_t)n >= len ? -1 : 0;
+	if ((n = snprintf(key, len, "%s:id:", s->group)) < 0 ||
+	    (size_t)n >= len)
+		return -1;
+	o = (size_t)n;
+	for (k = ev->api_key; *k != '\0' && o + 4 < len; k++) {
+		if (*k == ':' || *k == '%')
+			o += snprintf(key + o, len - o, "%%%02X",
+			    (unsigned char)*k);
+		else
+			key[o++] = *k;
+	}
+	if (*k != '\0')
+		return -1;
+	n = snprintf(key + o, len - o, ":%s", ev->webhook_id);
+	return n < 0 || (size_t)n >= len - o ? -1 : 0;
 }
 
 /* An error in a batch: counted each, logged once per batch. */
@@ -482,7 +514,8 @@ batch_error(struct redis_store *s, const char *what, const char *why)
 		log_warnx("store: redis %s: %s", what, why);
 }
 
-/* Two copies of one id in a batch: the later ones follow the first. */
+/* Two copies of one API key's id in a batch: the later ones follow the
+ * first. */
 static void
 batch_twins(struct redis_store *s, size_t n)
 {
@@ -493,13 +526,19 @@ batch_twins(struct redis_store *s, size_t n)
 
 	memset(t, 0xff, TWIN_SLOTS * sizeof(*t));	/* all -1 */
 	for (i = 0; i < n; i++) {
-		const char *id = s->slots[i].ev->webhook_id;
+		const struct store_event *ev = s->slots[i].ev, *o;
 
-		for (h = 2166136261u, p = (const unsigned char *)id; *p; p++)
+		h = 2166136261u;
+		for (p = (const unsigned char *)ev->webhook_id; *p; p++)
 			h = (h ^ *p) * 16777619u;
-		for (h &= mask; t[h] != -1; h = (h + 1) & mask)
-			if (strcmp(s->slots[t[h]].ev->webhook_id, id) == 0)
+		for (p = (const unsigned char *)ev->api_key; *p; p++)
+			h = (h ^ *p) * 16777619u;
+		for (h &= mask; t[h] != -1; h = (h + 1) & mask) {
+			o = s->slots[t[h]].ev;
+			if (strcmp(o->webhook_id, ev->webhook_id) == 0 &&
+			    strcmp(o->api_key, ev->api_key) == 0)
 				break;
+		}
 		s->slots[i].twin = t[h];
 		if (t[h] == -1)
 			t[h] = (int)i;
@@ -513,14 +552,16 @@ static int
 script_append(struct redis_store *s, const struct store_event *ev,
     enum step how)
 {
-	const char *argv[6 + 2 * NFIELDS];
-	size_t len[6 + 2 * NFIELDS];
+	/* the entry's fields start here, each a name and its value */
+	enum { FIRST_FIELD = 7 };
+	const char *argv[FIRST_FIELD + 2 * NFIELDS];
+	size_t len[FIRST_FIELD + 2 * NFIELDS];
 	char key[KEY_MAX], num[2][24];
 	struct fields f;
 	int i, n = 0;
 
-	if (key_of_id(s, ev->webhook_id, key, sizeof(key)) == -1) {
-		log_warnx("store: webhook id too long for a key");
+	if (key_of_id(s, ev, key, sizeof(key)) == -1) {
+		log_warnx("store: API key and webhook id too long for a key");
 		return 1;
 	}
 	fields_of_event(ev, &f, num);
@@ -530,6 +571,7 @@ script_append(struct redis_store *s, const struct store_event *ev,
 	argv[n++] = key;
 	argv[n++] = s->k_events;
 	argv[n++] = s->window;
+	argv[n++] = f.v[F_BODY_SHA256];
 	for (i = 0; i < NFIELDS; i++) {
 		argv[n++] = field_names[i];
 		argv[n++] = f.v[i];
@@ -537,16 +579,21 @@ script_append(struct redis_store *s, const struct store_event *ev,
 	for (i = 0; i < n; i++)
 		len[i] = strlen(argv[i]);
 	for (i = 0; i < NFIELDS; i++)
-		len[7 + 2 * i] = f.len[i];
+		len[FIRST_FIELD + 1 + 2 * i] = f.len[i];
 	return append(s, &s->w, n, argv, len) == -1 ? -1 : 0;
 }
 
-/* The script's answer: {1, stream id}, {0, the claim there before}, or an
- * error (XADD's, the claim deleted again; or the script's own). */
+/*
+ * The script's answer: {1, stream id}, {0, the claim there before}, or an
+ * error (XADD's, the claim deleted again; or the script's own).  A claim
+ * "s:<stream id>:<sha256>" gives the duplicate the stored copy's hash;
+ * one without (written before hashes were kept) gives none.
+ */
 static void
 script_result(struct redis_store *s, struct slot *sl, const redisReply *r)
 {
 	const redisReply *v;
+	const char *h;
 
 	sl->res = STORE_FAILED;
 	if (reply_is(r, REDIS_REPLY_ERROR)) {
@@ -564,8 +611,12 @@ script_result(struct redis_store *s, struct slot *sl, const redisReply *r)
 		memcpy(sl->id, v->str, v->len + 1);
 		sl->res = STORE_STORED;	/* in the stream: durable */
 	} else if (r->element[0]->integer == 0 &&
-	    strncmp(v->str, "s:", 2) == 0)
+	    strncmp(v->str, "s:", 2) == 0) {
 		sl->res = STORE_DUPLICATE;
+		if ((h = strchr(v->str + 2, ':')) != NULL)
+			snprintf(sl->ev->first_sha256,
+			    sizeof(sl->ev->first_sha256), "%s", h + 1);
+	}
 	/* else a claim written by an older streamgated, its event maybe not
 	 * stored yet: only Stream's retry can tell.  STORE_FAILED. */
 }
@@ -623,9 +674,18 @@ batch_finish(struct redis_store *s, struct store_event *batch, size_t n,
 	for (i = 0; i < n; i++) {
 		struct slot *sl = &s->slots[i];
 
-		if (sl->twin != -1)
-			sl->res = s->slots[sl->twin].res == STORE_FAILED ?
-			    STORE_FAILED : STORE_DUPLICATE;
+		if (sl->twin != -1) {
+			const struct slot *first = &s->slots[sl->twin];
+
+			sl->res = first->res == STORE_FAILED ? STORE_FAILED :
+			    STORE_DUPLICATE;
+			/* the copy stored is the first's, or the one it met */
+			snprintf(sl->ev->first_sha256,
+			    sizeof(sl->ev->first_sha256), "%s",
+			    first->res == STORE_STORED ?
+			    (first->ev->body_sha256 ? first->ev->body_sha256 :
+			    "") : first->ev->first_sha256);
+		}
 		if (sl->res == STORE_STORED) {
 			if (seq_of_id(sl->id, &sl->ev->seq) == -1)
 				sl->ev->seq = 0;

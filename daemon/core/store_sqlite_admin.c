@@ -24,22 +24,26 @@
 /*
  * An event's columns, in the order of struct store_admin_event, by schema
  * version: 1 (no delivery columns: every event is kept), 2 (nothing kept
- * of the request to forward it), 3.  CAST: a body some other writer stored
- * as TEXT still counts bytes.
+ * of the request to forward it), 3 (no body hash), 4 and 5 (the same
+ * columns; 5 dropped the id's index).  CAST: a body some
+ * other writer stored as TEXT still counts bytes.
  */
 #define BODY_BYTES	"length(CAST(body AS BLOB))"
 #define V2_COLS		"seq, received_at, kind, state, tries, event_type," \
 	" webhook_id, attempt, api_key, command, cid, next_at, delivered_at," \
 	" last_error"
-_Static_assert(STORE_SQLITE_SCHEMA == 3, "event_cols: a line per version");
+#define V3_COLS		V2_COLS ", order_key, signature, target, " BODY_BYTES
+_Static_assert(STORE_SQLITE_SCHEMA == 5, "event_cols: a line per version");
 static const char *const event_cols[STORE_SQLITE_SCHEMA + 1] = {
 	[1] = "seq, received_at, kind, 'kept', 0, event_type, webhook_id,"
 	    " attempt, api_key, command, NULL, 0, NULL, NULL, NULL, NULL,"
-	    " NULL, " BODY_BYTES,
-	[2] = V2_COLS ", NULL, NULL, NULL, " BODY_BYTES,
-	[3] = V2_COLS ", order_key, signature, target, " BODY_BYTES,
+	    " NULL, " BODY_BYTES ", NULL",
+	[2] = V2_COLS ", NULL, NULL, NULL, " BODY_BYTES ", NULL",
+	[3] = V3_COLS ", NULL",
+	[4] = V3_COLS ", body_sha256",
+	[5] = V3_COLS ", body_sha256",
 };
-#define EVENT_BODY	18	/* store_admin_get's body: after event_cols */
+#define EVENT_BODY	19	/* store_admin_get's body: after event_cols */
 
 #define REPLAY_SET	"UPDATE events SET state = 'pending', tries = 0," \
 	" next_at = 0, last_error = NULL"
@@ -239,6 +243,7 @@ event_read(sqlite3_stmt *st, struct store_admin_event *ev)
 	ev->signature = (const char *)sqlite3_column_text(st, 15);
 	ev->target = (const char *)sqlite3_column_text(st, 16);
 	ev->body_bytes = sqlite3_column_int64(st, 17);
+	ev->body_sha256 = (const char *)sqlite3_column_text(st, 18);
 }
 
 enum store_admin_status

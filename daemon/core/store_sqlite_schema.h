@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 /* The user_version of a store made or upgraded here. */
-#define STORE_SQLITE_SCHEMA	3
+#define STORE_SQLITE_SCHEMA	5
 
 /* PRAGMA user_version into *v: SQLITE_OK, or SQLite's error. */
 int	store_sqlite_user_version(sqlite3 *db, int *v);

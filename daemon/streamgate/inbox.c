@@ -18,13 +18,15 @@
 
 #include "clock.h"
 #include "inbox.h"
+#include "inbox_nats.h"
+#include "store_nats.h"
 #include "log.h"
 #include "store_admin.h"
 
 /* Fields of show, in this order; list shows those marked. */
 enum { F_SEQ, F_RECEIVED, F_KIND, F_STATE, F_TRIES, F_TYPE, F_ID,
 	F_ATTEMPT, F_KEY, F_COMMAND, F_CID, F_ORDER_KEY, F_TARGET,
-	F_SIGNATURE, F_NEXT, F_DELIVERED, F_ERROR, F_BYTES, NFIELDS };
+	F_SIGNATURE, F_NEXT, F_DELIVERED, F_ERROR, F_BYTES, F_SHA256, NFIELDS };
 
 enum ftype {
 	FT_NUM,		/* an integer: right-aligned, a JSON number */
@@ -57,6 +59,8 @@ static const struct field {
 	[F_DELIVERED] =	{ "delivered_at",	FT_WHEN,	0 },
 	[F_ERROR] =	{ "last_error",		FT_TEXT,	0 },
 	[F_BYTES] =	{ "body_bytes",		FT_NUM,		1 },
+	/* what the daemon's log names when a copy came with another body */
+	[F_SHA256] =	{ "body_sha256",	FT_TEXT,	0 },
 };
 
 /* Room for a message that names the store's path. */
@@ -261,6 +265,7 @@ event_read(const struct store_admin_event *ev, struct event *e)
 	field_set(e, F_DELIVERED, ev->delivered_at, NULL);
 	field_set(e, F_ERROR, 0, ev->last_error);
 	field_set(e, F_BYTES, ev->body_bytes, NULL);
+	field_set(e, F_SHA256, 0, ev->body_sha256);
 }
 
 static void
@@ -451,6 +456,8 @@ inbox_list(FILE *fp, const char *store, int64_t since, int state,
 	char err[ERRLEN];
 	int rc;
 
+	if (store_nats_uri(store))
+		return inbox_nats_list(fp, store, since, state, limit, json);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_READ)) != 0)
 		return rc;
 	if ((st = store_admin_list(a, since, state, limit, err,
@@ -528,6 +535,8 @@ inbox_show(FILE *fp, const char *store, int64_t seq, int json)
 	char err[ERRLEN];
 	int rc;
 
+	if (store_nats_uri(store))
+		return inbox_nats_show(fp, store, seq, json);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_READ)) != 0)
 		return rc;
 	if ((st = store_admin_get(a, seq, &ev, err,
@@ -560,6 +569,8 @@ inbox_replay(FILE *fp, const char *store, int64_t seq)
 	char err[ERRLEN];
 	int rc;
 
+	if (store_nats_uri(store))
+		return inbox_nats_replay(fp, store, seq);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_REPLAY)) != 0)
 		return rc;
 	if ((st = store_admin_replay(a, seq, err,
@@ -582,6 +593,8 @@ inbox_replay_dead(FILE *fp, const char *store)
 	int64_t n;
 	int rc;
 
+	if (store_nats_uri(store))
+		return inbox_nats_replay_dead(fp, store);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_REPLAY)) != 0)
 		return rc;
 	st = store_admin_replay_dead(a, &n, err, sizeof(err));
@@ -677,6 +690,8 @@ inbox_stats(FILE *fp, const char *store, int json)
 	char err[ERRLEN];
 	int rc;
 
+	if (store_nats_uri(store))
+		return inbox_nats_stats(fp, store, json);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_READ)) != 0)
 		return rc;
 	if ((st = store_admin_counts(a, &c, err,

@@ -2,7 +2,9 @@
  * dedup.c: the in-memory id cache (see dedup.h).  A chained hash table for
  * lookups and a FIFO of insertions for expiry: ids are added in time order,
  * so the oldest is always at the head.  One mutex: every operation is a
- * few hundred nanoseconds, far below a request's cost.
+ * few hundred nanoseconds, far below a request's cost.  An entry's key is
+ * the API key and the id, each with its NUL (neither holds one), so no two
+ * pairs make one key.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,11 +12,17 @@
 
 #include "dedup.h"
 
+/* An API key and an id (HTTP_HDR_MAX each, as http.c keeps them) fit. */
+#define KEY_MAX		1024
+
 struct entry {
 	struct entry	*chain;		/* next in the bucket */
 	struct entry	*fifo;		/* next younger */
 	int64_t		 at;		/* ms, when recorded */
-	char		 id[];
+	uint8_t		 hash[DEDUP_HASH_LEN];	/* the stored body's */
+	uint16_t	 klen;		/* of key, both NULs (< KEY_MAX) */
+	uint8_t		 known;		/* hash is set */
+	char		 key[];		/* api key NUL id NUL */
 };
 
 struct dedup {
@@ -27,13 +35,27 @@ struct dedup {
 };
 
 static uint64_t
-hash(const char *s)
+hash(const char *k, size_t len)
 {
 	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+	size_t i;
 
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
 	return h;
+}
+
+/* "api_key\0id\0" into buf: its length, or 0 when it does not fit. */
+static size_t
+key_make(char *buf, size_t len, const char *api_key, const char *id)
+{
+	size_t a = strlen(api_key) + 1, i = strlen(id) + 1;
+
+	if (a + i > len)
+		return 0;
+	memcpy(buf, api_key, a);
+	memcpy(buf + a, id, i);
+	return a + i;
 }
 
 struct dedup *
@@ -62,7 +84,7 @@ evict_oldest(struct dedup *d)
 {
 	struct entry *e = d->oldest, **pp;
 
-	pp = &d->bucket[hash(e->id) & (d->nbucket - 1)];
+	pp = &d->bucket[hash(e->key, e->klen) & (d->nbucket - 1)];
 	while (*pp != e)
 		pp = &(*pp)->chain;
 	*pp = e->chain;
@@ -82,44 +104,65 @@ expire(struct dedup *d, int64_t now)
 }
 
 static struct entry *
-find(struct dedup *d, const char *id)
+find(struct dedup *d, const char *key, size_t klen)
 {
-	struct entry *e = d->bucket[hash(id) & (d->nbucket - 1)];
+	struct entry *e = d->bucket[hash(key, klen) & (d->nbucket - 1)];
 
-	while (e && strcmp(e->id, id) != 0)
+	while (e && (e->klen != klen || memcmp(e->key, key, klen) != 0))
 		e = e->chain;
 	return e;
 }
 
+
 int
-dedup_seen(struct dedup *d, const char *id, int64_t now)
+dedup_seen(struct dedup *d, const char *api_key, const char *id,
+    int64_t now, uint8_t hash_out[DEDUP_HASH_LEN], int *known)
 {
+	char key[KEY_MAX];
+	size_t klen = key_make(key, sizeof(key), api_key, id);
 	struct entry *e;
 	int seen;
 
+	if (klen == 0)
+		return 0;	/* never recorded either: the store decides */
 	pthread_mutex_lock(&d->lock);
 	expire(d, now);
-	e = find(d, id);
+	e = find(d, key, klen);
 	seen = e != NULL && now - e->at < d->window_ms;
+	if (seen && hash_out != NULL)
+		memcpy(hash_out, e->hash, DEDUP_HASH_LEN);
+	if (known != NULL)
+		*known = seen && e->known;
 	pthread_mutex_unlock(&d->lock);
 	return seen;
 }
 
 void
-dedup_add(struct dedup *d, const char *id, int64_t now)
+dedup_add(struct dedup *d, const char *api_key, const char *id,
+    const uint8_t hash_in[DEDUP_HASH_LEN], int64_t now)
 {
-	size_t len = strlen(id), b;
+	char key[KEY_MAX];
+	size_t klen = key_make(key, sizeof(key), api_key, id), b;
 	struct entry *e;
 
+	if (klen == 0)
+		return;
 	pthread_mutex_lock(&d->lock);
-	if (find(d, id) != NULL || (e = malloc(sizeof(*e) + len + 1)) == NULL) {
+	if (find(d, key, klen) != NULL ||
+	    (e = malloc(sizeof(*e) + klen)) == NULL) {
 		pthread_mutex_unlock(&d->lock);
 		return;		/* known already, or no memory: the store decides */
 	}
-	memcpy(e->id, id, len + 1);
+	memcpy(e->key, key, klen);
+	e->klen = (uint16_t)klen;
+	e->known = hash_in != NULL;
+	if (hash_in != NULL)
+		memcpy(e->hash, hash_in, DEDUP_HASH_LEN);
+	else
+		memset(e->hash, 0, DEDUP_HASH_LEN);
 	e->at = now;
 	e->fifo = NULL;
-	b = hash(id) & (d->nbucket - 1);
+	b = hash(key, klen) & (d->nbucket - 1);
 	e->chain = d->bucket[b];
 	d->bucket[b] = e;
 	if (d->youngest)

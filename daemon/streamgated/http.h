@@ -1,7 +1,12 @@
 /*
  * http.h: HTTP/1.1 requests off a connection's byte stream, with llhttp in
  * strict mode (no lenient flags) and the refusals llhttp 8.1 does not make
- * itself: obs-fold header continuations and whitespace before the colon.
+ * itself: obs-fold header continuations and whitespace before the colon
+ * (400), a version other than HTTP/1.0 or 1.1 (505), an HTTP/1.1 request
+ * without Host or with two (400), a transfer coding other than chunked
+ * (501), Transfer-Encoding on HTTP/1.0 (400).  Header values have their
+ * optional whitespace cut on both sides; trailers after a chunked body are
+ * read and counted toward the header limit, and otherwise ignored.
  * Limits on header bytes (431) and body bytes (413).  One request at a
  * time: the parser pauses after each, so pipelined requests are answered in
  * order.  It also pauses after the headers of an HTTP/1.1 request that
@@ -59,12 +64,17 @@ struct http_parser {
 	size_t			field_len;
 	int			field_long;
 	int			cur;		/* enum http_hdr being read, or -1 */
+	int			cur_te;		/* reading Transfer-Encoding */
+	int			host_seen;
+	char			te[32];		/* Transfer-Encoding value */
+	size_t			te_len;
 	size_t			body_cap;
 	struct http_request	req;
 	int			ready;		/* req holds a whole request */
 	int			expect;		/* req: the headers of one that
 						 * waits for 100 Continue */
-	int			status;		/* error: 400, 413, 431 */
+	int			status;		/* error: 400, 413, 431, 501,
+						 * 505 */
 	const char		*reason;	/* error: one short phrase */
 };
 

@@ -73,7 +73,8 @@ usage(int status)
 "usage: streamgated [--config FILE]\n"
 "                   [--listen ADDR:PORT [--tls-cert FILE --tls-key FILE]]...\n"
 "                   [--key API_KEY=SECRET_FILE]...\n"
-"                   [--store sqlite:PATH | redis://HOST:PORT[/DB]]\n"
+"                   [--store sqlite:PATH | redis://HOST:PORT[/DB] |\n"
+"                            nats://HOST:PORT[,HOST:PORT...]]\n"
 "                   [--upstream URL] [--metrics ADDR:PORT] [--user NAME]\n"
 "                   [--check-config]\n"
 "       streamgated --version\n");
@@ -392,15 +393,19 @@ store_dir_make(const char *uri)
 /*
  * Before any thread: fork the helper that reads the XDP and nft counters
  * for /metrics (it keeps CAP_NET_ADMIN, which the daemon gives up), then
- * take the first step of the drop, which every later thread inherits.
+ * take the first step of the drop (ps: privsep_plan's), which every later
+ * thread inherits.
  */
 static struct sysstats *
 privs_begin(const struct config *cfg, struct privsep *ps)
 {
+	const char *sock = getenv("STREAMGATE_COUNTERS_SOCKET");
 	struct sysstats *ss = NULL;
 
+	/* a daemon that is not root asks streamgate-counters.socket */
 	if (cfg->has_metrics)
-		metrics_set_sysstats(ss = sysstats_start());
+		metrics_set_sysstats(ss = sock != NULL && sock[0] != '\0' ?
+		    sysstats_connect(sock) : sysstats_start());
 	privsep_init(cfg, ps);
 	return ss;
 }
@@ -422,6 +427,9 @@ main(int argc, char **argv)
 	size_t i;
 
 	log_init("streamgated", 0);
+	/* streamgate-counters@.service: the counters helper on its own */
+	if (argc == 2 && strcmp(argv[1], "--counters-helper") == 0)
+		return sysstats_serve();
 	umask(027);	/* the store holds users' messages */
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		fatal("%s", __func__);
@@ -429,6 +437,10 @@ main(int argc, char **argv)
 		usage_error(err);
 	if ((tls = tls_begin(&d, cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	/* who to become: refused now, before anything is made or bound,
+	 * and by --check-config as by the real start */
+	if (privsep_plan(cfg, geteuid() == 0, &ps, err, sizeof(err)) != 0)
+		usage_error(err);
 	if (check) {
 		printf("configuration OK: %zu listener(s), %zu key(s), "
 		    "store %s\n", cfg->nlisten, cfg->nkeys, cfg->store);
@@ -452,27 +464,39 @@ main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("libcurl: cannot initialise");
 	nofile_raise(cfg);
+	/* the listeners first: a second daemon on a taken address stops
+	 * here, before it makes, opens or upgrades anybody's store */
+	if ((d.srv = server_new(cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	(void)server_set_tls(d.srv, tls);	/* the server owns it now */
 	store_dir_make(cfg->store);
 	ss = privs_begin(cfg, &ps);
 	sopt.dedup_window_ms = (uint64_t)cfg->dedup_window_s * 1000;
+	sopt.dedup_max_ids = cfg->dedup_max_ids;
 	sopt.retention_ms = (uint64_t)cfg->retention_s * 1000;
 	sopt.redis_prefix = cfg->redis_prefix;
 	sopt.consumer = consumer_name(cfg, consumer, sizeof(consumer));
 	sopt.deliver = config_upstream(cfg, CR_PUSH)[0] != '\0';
+	sopt.nats_stream = cfg->nats.stream;
+	sopt.nats_prefix = cfg->nats.subject_prefix;
+	sopt.nats_creds = cfg->nats.creds;
+	sopt.nats_replicas = (int)cfg->nats.replicas;
+	sopt.max_attempts = cfg->delivery.max_attempts;
+	/* a message held this long without word is another host's: three
+	 * attempts' worth, so a slow app is not mistaken for a lost host */
+	sopt.ack_wait_ms = cfg->delivery.timeout_ms * 3 < 5000 ? 5000 :
+	    cfg->delivery.timeout_ms * 3;
 	if ((d.store = store_open(cfg->store, &sopt, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((dedup = dedup_new(cfg->dedup_window_s, DEDUP_MAX)) == NULL)
 		fatalx("dedup: out of memory");
 	if ((d.pl = pipeline_new(d.store, dedup)) == NULL)
 		fatalx("pipeline: out of memory");
-	if ((d.srv = server_new(cfg, d.pl, err, sizeof(err))) == NULL)
-		fatalx("%s", err);
-	(void)server_set_tls(d.srv, tls);	/* the server owns it now */
 	privsep_drop(&ps, cfg->store);	/* only the store's writer runs */
 	delivery_begin(&d, cfg);
 	hooks_begin(&d, cfg);
 	upstreams_log(cfg, NULL);
-	if (server_start(d.srv) != 0)
+	if (server_start(d.srv, d.pl) != 0)
 		fatalx("cannot start the workers");
 	for (i = 0; i < cfg->nlisten; i++)
 		log_info("listening on %s", cfg->listen[i].text);

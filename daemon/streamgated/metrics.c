@@ -2,7 +2,8 @@
  * metrics.c: see metrics.h.  Outcomes are the ones an operator acts on:
  * a rise in bad_signature means a secret changed, unknown_key a new app,
  * store_error a disk in trouble (a push answered 503, a hook 200 with the
- * message unchanged).
+ * message unchanged), duplicate_mismatch a sender reusing an id for
+ * another body (answered as a duplicate: that body is not stored).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,15 +13,17 @@
 
 #include "clock.h"
 #include "metrics.h"
+#include "version.h"
 
 enum outcome {
 	MO_OK, MO_DUPLICATE, MO_BAD_SIGNATURE, MO_UNKNOWN_KEY, MO_BAD_REQUEST,
-	MO_TOO_LARGE, MO_STORE_ERROR, MO_NOT_FOUND, MO_COUNT
+	MO_TOO_LARGE, MO_STORE_ERROR, MO_NOT_FOUND, MO_DUPLICATE_MISMATCH,
+	MO_COUNT
 };
 
 static const char *outcome_names[MO_COUNT] = {
 	"ok", "duplicate", "bad_signature", "unknown_key", "bad_request",
-	"too_large", "store_error", "not_found",
+	"too_large", "store_error", "not_found", "duplicate_mismatch",
 };
 
 #define NROUTES		(WR_HEALTH + 1)
@@ -68,8 +71,10 @@ outcome_of(int status, const char *reason)
 {
 	reason = reason ? reason : "";
 	if (status >= 200 && status <= 299) {	/* a hook passes the app's */
-		if (strcmp(reason, "duplicate") == 0)
+		if (strcmp(reason, WEBHOOK_DUPLICATE) == 0)
 			return MO_DUPLICATE;
+		if (strcmp(reason, WEBHOOK_MISMATCH) == 0)
+			return MO_DUPLICATE_MISMATCH;
 		/* a hook the store failed is answered 200, unchanged */
 		return strcmp(reason, WEBHOOK_STORE_FAILED) == 0 ?
 		    MO_STORE_ERROR : MO_OK;
@@ -176,6 +181,28 @@ render_requests(FILE *fp)
 	    LOAD(latency_sum_us) / 1e6, LOAD(latency_count));
 }
 
+/* NATS: publish to ack (a quorum of replicas stored it), per event; an
+ * empty histogram for the other stores. */
+static void
+render_store_ack(FILE *fp, const struct store_stats *st)
+{
+	static const uint64_t le[STORE_ACK_NBUCKETS] = STORE_ACK_BUCKETS;
+	int i;
+
+	fprintf(fp, "# HELP streamgate_store_ack_seconds Time from publish "
+	    "to the store's ack, per event (NATS: stored on a quorum of "
+	    "replicas).\n"
+	    "# TYPE streamgate_store_ack_seconds histogram\n");
+	for (i = 0; i < STORE_ACK_NBUCKETS; i++)
+		fprintf(fp, "streamgate_store_ack_seconds_bucket{le=\"%g\"} "
+		    "%llu\n", le[i] / 1e6, (unsigned long long)st->ack_le[i]);
+	fprintf(fp, "streamgate_store_ack_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "streamgate_store_ack_seconds_sum %.6f\n"
+	    "streamgate_store_ack_seconds_count %llu\n",
+	    (unsigned long long)st->ack_count, st->ack_sum_us / 1e6,
+	    (unsigned long long)st->ack_count);
+}
+
 static void
 render_store(FILE *fp, const struct store_stats *st)
 {
@@ -183,22 +210,38 @@ render_store(FILE *fp, const struct store_stats *st)
 
 	if (st->oldest_pending_ms > 0 && now > st->oldest_pending_ms)
 		age = now - st->oldest_pending_ms;
-	fprintf(fp, "# TYPE streamgate_store_commits_total counter\n"
+	fprintf(fp, "# HELP streamgate_store_commits_total Transactions the "
+	    "store committed (each holds one or more events).\n"
+	    "# TYPE streamgate_store_commits_total counter\n"
 	    "streamgate_store_commits_total %llu\n"
+	    "# HELP streamgate_store_events_total Events the store committed.\n"
 	    "# TYPE streamgate_store_events_total counter\n"
 	    "streamgate_store_events_total %llu\n"
+	    "# HELP streamgate_store_duplicates_total Events the store already "
+	    "held (a webhook id seen before), not stored again.\n"
 	    "# TYPE streamgate_store_duplicates_total counter\n"
 	    "streamgate_store_duplicates_total %llu\n"
+	    "# HELP streamgate_store_failures_total Events the store could "
+	    "not commit (a push answered 503, a hook its message "
+	    "unchanged).\n"
 	    "# TYPE streamgate_store_failures_total counter\n"
 	    "streamgate_store_failures_total %llu\n"
+	    "# HELP streamgate_store_errors_total Errors the store's "
+	    "backend reported (SQLite statements, Redis replies and I/O).\n"
 	    "# TYPE streamgate_store_errors_total counter\n"
 	    "streamgate_store_errors_total %llu\n"
+	    "# HELP streamgate_store_reconnects_total Reconnections to the "
+	    "store (Redis, NATS) after it went away.\n"
 	    "# TYPE streamgate_store_reconnects_total counter\n"
 	    "streamgate_store_reconnects_total %llu\n"
 	    "# HELP streamgate_store_up Whether the store answers.\n"
 	    "# TYPE streamgate_store_up gauge\nstreamgate_store_up %d\n"
+	    "# HELP streamgate_events_pending Push events waiting for "
+	    "delivery to the app.\n"
 	    "# TYPE streamgate_events_pending gauge\n"
 	    "streamgate_events_pending %llu\n"
+	    "# HELP streamgate_events_dead Push events that ran out of "
+	    "delivery attempts (streamgate inbox replay --dead).\n"
 	    "# TYPE streamgate_events_dead gauge\n"
 	    "streamgate_events_dead %llu\n"
 	    "# HELP streamgate_oldest_pending_age_seconds Age of the oldest "
@@ -211,6 +254,21 @@ render_store(FILE *fp, const struct store_stats *st)
 	    (unsigned long long)st->reconnects, st->up ? 1 : 0,
 	    (unsigned long long)st->pending, (unsigned long long)st->dead,
 	    age / 1e3);
+	/* SQLite: the writer's set of ids, the dedup authority (store_ids.h) */
+	fprintf(fp, "# HELP streamgate_store_dedup_ids Webhook ids the "
+	    "store's writer holds for dedup (SQLite; 0 for Redis).\n"
+	    "# TYPE streamgate_store_dedup_ids gauge\n"
+	    "streamgate_store_dedup_ids %llu\n"
+	    "# HELP streamgate_store_dedup_bytes Memory those ids take.\n"
+	    "# TYPE streamgate_store_dedup_bytes gauge\n"
+	    "streamgate_store_dedup_bytes %llu\n"
+	    "# HELP streamgate_store_dedup_evicted_total Ids that left "
+	    "before their dedup window was over (dedup_max_ids reached).\n"
+	    "# TYPE streamgate_store_dedup_evicted_total counter\n"
+	    "streamgate_store_dedup_evicted_total %llu\n",
+	    (unsigned long long)st->ids, (unsigned long long)st->ids_bytes,
+	    (unsigned long long)st->ids_evicted);
+	render_store_ack(fp, st);
 }
 
 static void
@@ -302,6 +360,17 @@ render_sysstats(FILE *fp)
 	    "streamgate_sysstats_up %d\n", up);
 }
 
+/* The _info convention: constant 1, the build in its labels. */
+static void
+render_build_info(FILE *fp)
+{
+	fprintf(fp, "# HELP streamgate_build_info The streamgated build: "
+	    "version (the Makefile's) and commit (git describe); always 1.\n"
+	    "# TYPE streamgate_build_info gauge\n"
+	    "streamgate_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+	    version_number(), version_git()[0] ? version_git() : "unknown");
+}
+
 char *
 metrics_render(struct store *store, struct dedup *dedup, int nconns,
     size_t *len)
@@ -319,9 +388,13 @@ metrics_render(struct store *store, struct dedup *dedup, int nconns,
 	render_delivery(fp);
 	render_hooks(fp);
 	render_upstream(fp);
-	fprintf(fp, "# TYPE streamgate_dedup_ids gauge\nstreamgate_dedup_ids "
-	    "%zu\n# TYPE streamgate_connections gauge\n"
+	fprintf(fp, "# HELP streamgate_dedup_ids Webhook ids in the dedup "
+	    "cache.\n# TYPE streamgate_dedup_ids gauge\n"
+	    "streamgate_dedup_ids %zu\n"
+	    "# HELP streamgate_connections Open client connections.\n"
+	    "# TYPE streamgate_connections gauge\n"
 	    "streamgate_connections %d\n", dedup_size(dedup), nconns);
+	render_build_info(fp);
 	render_sysstats(fp);
 	if (fclose(fp) != 0) {
 		free(buf);

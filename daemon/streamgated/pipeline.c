@@ -186,6 +186,11 @@ pipeline_begin(struct pipeline_req *r, const struct config *cfg,
 	r->http = req;
 	r->started_us = started_us;
 	webhook_decide(cfg, r->pl->dedup, req, clock_unix_ms(), &r->job);
+	/* webhook.c answers /healthz without the store: a store broken until
+	 * a restart (its files deleted) makes it 503 here */
+	if (r->job.route == WR_HEALTH && r->job.status == 200 &&
+	    store_broken(r->pl->store))
+		webhook_unhealthy(&r->job);
 	if (r->job.status != 0) {
 		/* a duplicate known from memory is forwarded too */
 		if (forward_begin(r, cfg, 0) == 0)

@@ -120,48 +120,63 @@ low_port_wanted(const struct config *cfg)
 	return cfg->has_metrics && listen_port(&cfg->metrics) < start;
 }
 
-/* "user" in the config, else "streamgate" when it exists. */
-static void
-privsep_user(const struct config *cfg, struct privsep *ps)
+/*
+ * "user" in the config, else "streamgate".  A user named that does not
+ * exist is refused whoever starts the daemon: it is wrong on this host.
+ * Started as root, a missing "streamgate" is refused too: the daemon would
+ * stay uid 0, the owner of every root file it can open, and nobody asked
+ * for that; "user": "root" (or --user root) says so on purpose.
+ */
+int
+privsep_plan(const struct config *cfg, int root, struct privsep *ps,
+    char *err, size_t errlen)
 {
 	const char *name = cfg->user[0] ? cfg->user : PRIVSEP_DEFAULT_USER;
 	struct passwd *pw;
 
+	memset(ps, 0, sizeof(ps[0]));
+	ps->kill = privsep_seccomp_kill();
+	ps->root = root;
 	snprintf(ps->user, sizeof(ps->user), "%s", name);
 	if ((pw = getpwnam(name)) == NULL) {
 		if (cfg->user[0])
-			fatalx("user: no user '%s' on this host", name);
-		log_warnx("no user '%s': running as root without any "
-		    "capability; create it (useradd --system --no-create-home "
-		    "--shell /usr/sbin/nologin %s) or name one with \"user\" "
-		    "or --user", name, name);
-		return;
+			log_errbuf(err, errlen, "user: no user '%s' on this "
+			    "host", name);
+		else if (root)
+			log_errbuf(err, errlen, "user: no user '%s' on this "
+			    "host, and streamgated does not run as root unless "
+			    "told: create it (useradd --system "
+			    "--no-create-home --shell /usr/sbin/nologin %s), "
+			    "name another with \"user\" or --user, or give "
+			    "\"user\": \"root\" (--user root) to run as root "
+			    "without capabilities", name, name);
+		else
+			return 0;	/* not root: nobody to become */
+		return -1;
 	}
-	if (pw->pw_uid == 0) {
-		log_warnx("user '%s' is uid 0: running as root without any "
-		    "capability", name);
-		return;
+	if (root && pw->pw_uid != 0) {
+		ps->uid = pw->pw_uid;
+		ps->gid = pw->pw_gid;
+		ps->switch_user = 1;
 	}
-	ps->uid = pw->pw_uid;
-	ps->gid = pw->pw_gid;
-	ps->switch_user = 1;
+	return 0;
 }
 
 void
 privsep_init(const struct config *cfg, struct privsep *ps)
 {
+	struct passwd *pw;
 	uint64_t keep = 0;
 	int sb;
 
-	memset(ps, 0, sizeof(ps[0]));
-	ps->kill = privsep_seccomp_kill();
-	ps->root = geteuid() == 0;
 	/* secrets must never reach a core file */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		fatal("%s: PR_SET_DUMPABLE", __func__);
-	if (ps->root)
-		privsep_user(cfg, ps);
-	else if (cfg->user[0])
+	if (ps->root && !ps->switch_user)
+		log_warnx("user '%s' is uid 0: running as root without any "
+		    "capability", ps->user);
+	else if (!ps->root && cfg->user[0] &&
+	    ((pw = getpwnam(cfg->user)) == NULL || pw->pw_uid != getuid()))
 		log_warnx("user '%s': not started as root: running as uid %u",
 		    cfg->user, (unsigned int)getuid());
 	if (ps->switch_user)

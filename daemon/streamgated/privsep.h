@@ -22,9 +22,11 @@
  *                   this thread's capabilities, then load the seccomp
  *                   filter into every thread at once (TSYNC).
  *
- * Started as root with no user to become, the daemon stays uid 0 without
- * capabilities; a thread started before the drop (the store's writer)
- * then keeps CAP_NET_BIND_SERVICE if a listener needed it.
+ * Who it becomes is decided first, with no side effect (privsep_plan, also
+ * what --check-config checks): started as root with no user to become, the
+ * daemon refuses to start unless "user" is "root"; then it stays uid 0
+ * without capabilities, and a thread started before the drop (the store's
+ * writer) keeps CAP_NET_BIND_SERVICE if a listener needed it.
  */
 #ifndef SG_PRIVSEP_H
 #define SG_PRIVSEP_H
@@ -48,6 +50,14 @@ struct privsep {
 	int	kill;		/* seccomp: kill instead of EPERM */
 };
 
+/*
+ * Who to become (ps), as started by root or not: getpwnam, nothing else.
+ * 0, or -1 with err naming the key "user": a named user that does not
+ * exist, or, for root, no "streamgate" user and no "user" at all.
+ */
+int	privsep_plan(const struct config *cfg, int root, struct privsep *ps,
+	    char *err, size_t errlen);
+/* The first step, with ps from privsep_plan. */
 void	privsep_init(const struct config *cfg, struct privsep *ps);
 void	privsep_drop(const struct privsep *ps, const char *store);
 

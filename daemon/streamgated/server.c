@@ -24,6 +24,22 @@
  * out in the same turn with no system call of its own; a request without
  * Expect never takes this way.
  *
+ * What a connection holds is bounded whatever its client does.  Its
+ * input is IN_BUF; answers not yet written are held up to OUT_MAX bytes
+ * or OUT_ANSWERS answers, and past that no request is parsed (they wait
+ * in `in`, and once it is full the socket is not read, `readable` staying
+ * set) until EPOLLOUT finds the client reading and the output drained.  So
+ * a client that pipelines and never reads is answered until the kernel's
+ * send buffer of its socket is full and OUT_ANSWERS more wait here, then
+ * it is read no more and its TCP window closes; a client that reads is
+ * flushed every OUT_ANSWERS answers and never waits.  One request's body
+ * is held until it is answered (limits.body_bytes).
+ *
+ * A client that shuts its side (FIN) has what it sent answered and is
+ * closed as soon as nothing is left: EPOLLRDHUP says the FIN is in, so
+ * the read after data goes on to see the EOF instead of taking a short
+ * read for a drained socket.
+ *
  * A connection on a TLS listener first runs its handshake on the same
  * loop, a step on each edge (OpenSSL asks for more only after a read or
  * write said EAGAIN, so an edge follows), under the handshake timeout;
@@ -58,6 +74,10 @@
 #include "tls.h"
 
 #define IN_BUF		16384	/* unparsed bytes held (pipelined requests) */
+#define OUT_MAX		65536	/* unsent answer bytes before parsing stops */
+#define OUT_ANSWERS	32	/* ... or unsent answers */
+#define BODY_GRACE_MS	5000	/* a body's rate is judged after this long */
+#define BACKLOG		4096	/* one queue for all workers (somaxconn caps) */
 #define TICK_MS		200	/* how often timeouts are checked */
 #define TAG_LISTEN	1	/* epoll data: listener i is TAG_LISTEN + i */
 #define TAG_METRICS	(TAG_LISTEN + CONFIG_MAX_LISTEN)
@@ -67,8 +87,11 @@ struct worker;
 struct conn {
 	int			 fd;
 	SSL			*ssl;		/* NULL: plaintext */
+	int			 tls_drained;	/* see tls_drained() */
 	int			 handshake;	/* TLS handshake not done */
 	int			 readable;	/* no EAGAIN since the last edge */
+	int			 rdhup;		/* the peer's FIN is in */
+	int			 eof;		/* and read: no more requests */
 	struct worker		*w;
 	struct conn		*prev, *next;	/* the worker's connections */
 	struct conn		*done_next;	/* the worker's completions */
@@ -77,6 +100,7 @@ struct conn {
 	size_t			 in_len;
 	char			*out;
 	size_t			 out_len, out_off, out_cap;
+	unsigned		 out_answers;	/* in out since it was empty */
 	int			 waiting;	/* the pipeline has a request */
 	int			 closing;	/* close once out is written */
 	int			 gone;		/* peer left while waiting */
@@ -85,6 +109,7 @@ struct conn {
 	int64_t			 active_ms;	/* last read or write */
 	int64_t			 req_ms;	/* first byte of this request;
 						   during a handshake, accept */
+	int64_t			 body_ms;	/* a tick saw its body begun */
 	int64_t			 started_us;	/* of the current request */
 	char			 remote[64];
 };
@@ -142,7 +167,9 @@ status_text(int status)
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default:  return status >= 200 && status <= 299 ? "OK" : "Error";
 	}
 }
@@ -182,6 +209,20 @@ respond(struct conn *c, int status, const char *body, size_t len, int close)
 		c->closing = 1;
 	if (close)
 		c->closing = 1;
+	c->out_answers++;
+}
+
+/* A request refused before it was whole: a one-line JSON reason, its log
+ * line, and the connection closes after it. */
+static void
+refuse(struct conn *c, int status, const char *reason)
+{
+	char body[160];
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", reason);
+
+	respond(c, status, body, (size_t)n, 1);
+	reqlog_add(&c->w->log, c->remote, c->hp.req.target, NULL, status,
+	    reason, c->started_us);
 }
 
 /* ---- connections ---- */
@@ -299,10 +340,19 @@ conn_flush(struct conn *c)
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
+		c->out_answers = 0;
 		if (c->closing)
 			return -1;
 	}
 	return 0;	/* the rest on the next EPOLLOUT edge */
+}
+
+/* Bytes or a request taken in and not yet handled (held back while the
+ * output is full, or behind a waiting request). */
+static int
+conn_has_input(const struct conn *c)
+{
+	return c->in_len > 0 || c->hp.ready || c->hp.expect;
 }
 
 /* The pipeline's wake, from another thread: hand c back to its worker. */
@@ -378,13 +428,24 @@ conn_expect(struct conn *c)
 	http_parser_continue(&c->hp);
 }
 
-/* Parse what is buffered, handling requests until one must wait. */
-static void
+/*
+ * Parse what is buffered, handling requests until one must wait, or until
+ * the output is full and the socket takes no more of it (EPOLLOUT goes
+ * on).  A peer that has shut its side and has nothing left to be answered
+ * is closed once its answers are out.  -1: a write failed.
+ */
+static int
 conn_process(struct conn *c)
 {
 	ssize_t used;
 
 	while (!c->waiting && !c->closing) {
+		if (c->out_len >= OUT_MAX || c->out_answers >= OUT_ANSWERS) {
+			if (conn_flush(c) != 0)
+				return -1;
+			if (c->out_len != 0)
+				break;
+		}
 		if (c->hp.ready) {
 			conn_request(c);
 			continue;
@@ -398,26 +459,25 @@ conn_process(struct conn *c)
 		if (http_parser_idle(&c->hp)) {
 			c->started_us = clock_mono_us();
 			c->req_ms = clock_unix_ms();
+			c->body_ms = 0;
 		}
 		used = http_parser_feed(&c->hp, c->in, c->in_len);
 		if (used < 0) {
-			char body[160];
-			int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}",
-			    c->hp.reason);
-
-			respond(c, c->hp.status, body, (size_t)n, 1);
-			reqlog_add(&c->w->log, c->remote, c->hp.req.target,
-			    NULL, c->hp.status, c->hp.reason, c->started_us);
+			refuse(c, c->hp.status, c->hp.reason);
 			break;
 		}
 		memmove(c->in, c->in + used, c->in_len - (size_t)used);
 		c->in_len -= (size_t)used;
 	}
+	if (c->eof && !c->waiting && !conn_has_input(c))
+		c->closing = 1;
+	return 0;
 }
 
 /*
  * Read until the socket is drained or the buffer full (then `readable`
- * stays set: the rest is read once requests made room).
+ * stays set: the rest is read once requests made room), or to the peer's
+ * EOF.
  */
 static void
 conn_read(struct conn *c)
@@ -427,7 +487,10 @@ conn_read(struct conn *c)
 
 	for (;;) {
 		if (c->in_len == sizeof(c->in)) {
-			conn_process(c);
+			if (conn_process(c) != 0) {
+				conn_close(c);
+				return;
+			}
 			if (c->in_len == sizeof(c->in) || c->waiting ||
 			    c->closing)
 				break;
@@ -440,21 +503,29 @@ conn_read(struct conn *c)
 			c->readable = 0;
 			break;
 		}
-		if (n <= 0) {		/* peer closed or failed */
+		if (n < 0) {		/* failed */
 			conn_close(c);
 			return;
 		}
+		if (n == 0) {		/* shut: what came is still answered */
+			c->eof = 1;
+			c->readable = 0;
+			break;
+		}
 		c->in_len += (size_t)n;
 		c->active_ms = clock_unix_ms();
-		/* TCP hands over all it has: a short read drained it (TLS
-		 * hands over a record at a time, so it reads on) */
-		if (c->ssl == NULL && (size_t)n < room) {
+		/* TCP hands over all it has: a short read drained it, unless
+		 * a FIN is in, whose EOF the next read says.  TLS hands over
+		 * a record at a time: it reads on unless its own recv came
+		 * back short and nothing is left in OpenSSL's buffer (each
+		 * request would cost a recv that says EAGAIN) */
+		if ((c->ssl == NULL ? (size_t)n < room : tls_drained(c->ssl)) &&
+		    !c->rdhup) {
 			c->readable = 0;
 			break;
 		}
 	}
-	conn_process(c);
-	if (conn_flush(c) != 0)
+	if (conn_process(c) != 0 || conn_flush(c) != 0)
 		conn_close(c);
 }
 
@@ -466,10 +537,9 @@ conn_read(struct conn *c)
 static void
 conn_resume(struct conn *c)
 {
-	conn_process(c);
-	if (conn_flush(c) != 0)
+	if (conn_process(c) != 0 || conn_flush(c) != 0)
 		conn_close(c);
-	else if (!c->waiting && !c->closing && (c->readable ||
+	else if (!c->waiting && !c->closing && !c->eof && (c->readable ||
 	    (c->ssl != NULL && SSL_has_pending(c->ssl))))
 		conn_read(c);
 }
@@ -493,7 +563,8 @@ conn_handshake(struct conn *c)
 /*
  * An edge on a connection.  While a request waits, or once closing, a read
  * edge is only remembered.  Over TLS either edge may be what OpenSSL waits
- * for, so both lead to a read (which also writes).
+ * for, so both lead to a read (which also writes).  Requests held back by
+ * a full output go on once a write edge has drained it.
  */
 static void
 conn_event(struct conn *c, uint32_t events)
@@ -506,6 +577,8 @@ conn_event(struct conn *c, uint32_t events)
 	}
 	if (events & EPOLLIN)
 		c->readable = 1;
+	if (events & EPOLLRDHUP)
+		c->rdhup = 1;
 	if (c->handshake) {
 		conn_handshake(c);
 		return;
@@ -514,8 +587,12 @@ conn_event(struct conn *c, uint32_t events)
 		conn_close(c);
 		return;
 	}
-	if (!c->waiting && !c->closing && (c->readable || c->ssl != NULL))
+	if (c->waiting || c->closing)
+		return;
+	if (!c->eof && (c->readable || c->ssl != NULL))
 		conn_read(c);
+	else if (c->out_len == 0 && conn_has_input(c))
+		conn_resume(c);
 }
 
 /* The pipeline woke these connections: on with it, or answer and go on
@@ -548,11 +625,15 @@ completions(struct worker *w)
 	}
 }
 
-/* Listener epoll registration: off while out of descriptors. */
+/*
+ * Listener epoll registration: off while out of descriptors.  The workers
+ * share each listening socket; EPOLLEXCLUSIVE wakes one of those waiting
+ * (each has its own descriptor of it), not all.
+ */
 static void
 listeners_set(struct worker *w, int op)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	size_t i;
 
 	for (i = 0; i < w->nlfd; i++) {
@@ -596,11 +677,10 @@ static int
 conn_tls_begin(struct conn *c, SSL_CTX *ctx)
 {
 	if ((c->ssl = SSL_new(ctx)) == NULL ||
-	    SSL_set_fd(c->ssl, c->fd) != 1) {
+	    tls_attach(c->ssl, c->fd, &c->tls_drained) != 0) {
 		ERR_clear_error();
 		return -1;
 	}
-	SSL_set_accept_state(c->ssl);
 	c->handshake = 1;
 	c->req_ms = c->active_ms;	/* the handshake timeout starts */
 	return 0;
@@ -668,7 +748,7 @@ accept_all(struct worker *w, int lfd, int metrics, SSL_CTX *ctx)
 		if (w->conns)
 			w->conns->prev = c;
 		w->conns = c;
-		ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.ptr = c;
 		if ((ctx != NULL && conn_tls_begin(c, ctx) != 0) ||
 		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
@@ -677,13 +757,63 @@ accept_all(struct worker *w, int lfd, int metrics, SSL_CTX *ctx)
 }
 
 /*
- * Idle connections are closed after the idle timeout; a request whose
- * headers are not complete within the header timeout of its first byte is
- * closed (a slow client cannot hold a connection by trickling bytes), and so
- * is a body that makes no progress for the idle timeout.  A TLS handshake
- * not done within the handshake timeout of the accept is closed: a client
- * that sends nothing, or trickles its ClientHello, holds a descriptor no
- * longer than that, and never a worker.
+ * Why the request being read has run out of time, or NULL.  Its headers
+ * must be whole within the header timeout of its first byte, all of it
+ * within the request timeout, and a body must average the minimum rate
+ * once it has gone on BODY_GRACE_MS (its start is when a tick first saw
+ * it, up to a tick late, which only adds to the grace): trickling bytes
+ * holds a connection no longer than that.  The rate is not held against a
+ * client whose answers wait to be read: then it is we who stop reading.
+ */
+static const char *
+conn_late(struct conn *c, const struct config_limits *l, int64_t now)
+{
+	int64_t body;
+
+	if (c->hp.in_headers && now - c->req_ms > l->header_timeout_ms)
+		return "header timeout";
+	if (now - c->req_ms > l->request_timeout_ms)
+		return "request timeout";
+	if (now - c->active_ms > l->idle_timeout_ms)
+		return "request idle";
+	if (c->hp.in_headers || c->out_len != 0 || l->body_min_bytes_per_s == 0)
+		return NULL;
+	if (c->body_ms == 0) {
+		c->body_ms = now;
+		return NULL;
+	}
+	body = now - c->body_ms;
+	if (body > BODY_GRACE_MS && (uint64_t)c->hp.req.body_len * 1000 <
+	    (uint64_t)l->body_min_bytes_per_s * (uint64_t)body)
+		return "body too slow";
+	return NULL;
+}
+
+/*
+ * 408 with the reason, and closed now: a client this slow may not read it
+ * either.  Bytes left unread would make close() send a reset, which can
+ * overtake the answer, so the little there is is read first.
+ */
+static void
+conn_timeout(struct conn *c, const char *why)
+{
+	int i;
+
+	refuse(c, 408, why);
+	(void)conn_flush(c);
+	for (i = 0; i < 4 && c->ssl == NULL &&
+	    recv(c->fd, c->in, sizeof(c->in), 0) > 0; i++)
+		;
+	conn_close(c);
+}
+
+/*
+ * Idle connections are closed after the idle timeout, and so is one whose
+ * answers its client has not read for that long.  A request being read
+ * that runs out of time (conn_late) is answered 408 and closed.  A TLS
+ * handshake not done within the handshake timeout of the accept is closed:
+ * a client that sends nothing, or trickles its ClientHello, holds a
+ * descriptor no longer than that, and never a worker.
  */
 static void
 timeouts(struct worker *w)
@@ -692,6 +822,7 @@ timeouts(struct worker *w)
 	int64_t now = clock_unix_ms();
 	struct conn *c, *next;
 	int stopping = atomic_load(&w->srv->stopping);
+	const char *why;
 
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
@@ -704,9 +835,10 @@ timeouts(struct worker *w)
 		} else if (http_parser_idle(&c->hp) && c->out_len == 0) {
 			if (stopping || now - c->active_ms > l->idle_timeout_ms)
 				conn_close(c);
-		} else if ((c->hp.in_headers &&
-		    now - c->req_ms > l->header_timeout_ms) ||
-		    now - c->active_ms > l->idle_timeout_ms)
+		} else if (c->hp.in_message && !c->closing &&
+		    (why = conn_late(c, l, now)) != NULL)
+			conn_timeout(c, why);
+		else if (now - c->active_ms > l->idle_timeout_ms)
 			conn_close(c);
 	}
 }
@@ -773,6 +905,13 @@ worker_main(void *arg)
 
 /* ---- setup ---- */
 
+/*
+ * One listening socket per address, which every worker shares.  Without
+ * SO_REUSEPORT, a second streamgated on the same address cannot bind: it
+ * would otherwise start without a word and take half the connections
+ * into a store of its own.  SO_REUSEADDR only lets a restart bind while
+ * the last one's connections are in TIME_WAIT.
+ */
 static int
 listener_open(const struct config_listen *l, char *err, size_t errlen)
 {
@@ -782,10 +921,11 @@ listener_open(const struct config_listen *l, char *err, size_t errlen)
 	    SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
 	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0 ||
-	    listen(fd, 1024) != 0) {
+	    listen(fd, BACKLOG) != 0) {
 		log_errbuf(err, errlen, "listen %s: %s", l->text,
+		    errno == EADDRINUSE ? "address in use (another "
+		    "streamgated, or another server, listens there)" :
 		    strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -794,9 +934,13 @@ listener_open(const struct config_listen *l, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * The first worker opens the listeners; the others take descriptors of
+ * the same sockets, so that each closes its own when it stops.
+ */
 static int
-worker_init(struct server *s, struct worker *w, int first, char *err,
-    size_t errlen)
+worker_init(struct server *s, struct worker *w, const struct worker *first,
+    char *err, size_t errlen)
 {
 	const struct config *cfg = cfg_now(s);
 	struct epoll_event ev;
@@ -816,16 +960,19 @@ worker_init(struct server *s, struct worker *w, int first, char *err,
 	ev.data.ptr = &w->evfd;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
 	for (i = 0; i < cfg->nlisten; i++) {
-		if ((w->lfd[i] = listener_open(&cfg->listen[i], err,
-		    errlen)) < 0)
+		if (first == NULL)
+			w->lfd[i] = listener_open(&cfg->listen[i], err, errlen);
+		else if ((w->lfd[i] = fcntl(first->lfd[i], F_DUPFD_CLOEXEC,
+		    0)) < 0)
+			log_errbuf(err, errlen, "listen %s: %s",
+			    cfg->listen[i].text, strerror(errno));
+		if (w->lfd[i] < 0)
 			return -1;
 		w->nlfd++;
-		ev.events = EPOLLIN;
-		ev.data.ptr = (void *)(uintptr_t)(TAG_LISTEN + i);
-		epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd[i], &ev);
 	}
+	listeners_set(w, EPOLL_CTL_ADD);
 	/* metrics are light: one worker serves them */
-	if (first && cfg->has_metrics) {
+	if (first == NULL && cfg->has_metrics) {
 		if ((w->mfd = listener_open(&cfg->metrics, err, errlen)) < 0)
 			return -1;
 		ev.events = EPOLLIN;
@@ -853,8 +1000,7 @@ workers_default(void)
 }
 
 struct server *
-server_new(const struct config *cfg, struct pipeline *pl, char *err,
-    size_t errlen)
+server_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof(*s));
 	int i;
@@ -862,7 +1008,6 @@ server_new(const struct config *cfg, struct pipeline *pl, char *err,
 	if (s == NULL)
 		return NULL;
 	atomic_store(&s->cfg, cfg);
-	s->pl = pl;
 	s->nw = cfg->workers ? (int)cfg->workers : workers_default();
 	if ((s->w = calloc((size_t)s->nw, sizeof(*s->w))) == NULL) {
 		free(s);
@@ -870,7 +1015,8 @@ server_new(const struct config *cfg, struct pipeline *pl, char *err,
 	}
 	for (i = 0; i < s->nw; i++) {
 		s->w[i].epfd = s->w[i].evfd = s->w[i].mfd = s->w[i].spare = -1;
-		if (worker_init(s, &s->w[i], i == 0, err, errlen) != 0) {
+		if (worker_init(s, &s->w[i], i == 0 ? NULL : &s->w[0], err,
+		    errlen) != 0) {
 			server_free(s);
 			return NULL;
 		}
@@ -879,9 +1025,11 @@ server_new(const struct config *cfg, struct pipeline *pl, char *err,
 }
 
 int
-server_start(struct server *s)
+server_start(struct server *s, struct pipeline *pl)
 {
 	int i;
+
+	s->pl = pl;
 
 	for (i = 0; i < s->nw; i++) {
 		if ((errno = pthread_create(&s->w[i].thread, NULL, worker_main,

@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <linux/bpf.h>
@@ -50,7 +51,9 @@
 
 struct sysstats {
 	int		 fd;
-	pid_t		 pid;
+	pid_t		 pid;		/* the forked helper; -1 over a socket */
+	char		 path[108];	/* the counters socket, or "" */
+	int64_t		 retry_ms;	/* no reconnect before then */
 	uint8_t		 seq;
 	char		*buf;		/* what came in, not yet answers */
 	size_t		 have;
@@ -58,8 +61,10 @@ struct sysstats {
 
 /* ---- the helper: XDP counters ---- */
 
-/* nf_tables dumps; the pins need only their owner, uid 0 */
-#define HELPER_CAPS	(1ULL << CAP_NET_ADMIN)
+/* nf_tables dumps need CAP_NET_ADMIN; the pins need their owner, uid 0,
+ * and, before Linux 6.5 with unprivileged BPF disabled (Debian's default),
+ * CAP_BPF for any bpf(2) call at all */
+#define HELPER_CAPS	((1ULL << CAP_NET_ADMIN) | (1ULL << CAP_BPF))
 
 /* 1 with x filled when the maps are pinned and readable. */
 static int
@@ -334,8 +339,10 @@ helper_confine(pid_t parent, int fd)
 {
 	sigset_t none;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
-	    getppid() != parent)
+	/* parent 0: started by systemd on an accepted connection
+	 * (--counters-helper), which ends with that connection */
+	if (parent != 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != parent))
 		_exit(1);		/* the daemon is already gone */
 	(void)prctl(PR_SET_NAME, "sg-sysstats", 0, 0, 0);
 	sigemptyset(&none);
@@ -417,7 +424,76 @@ helper_main(pid_t parent, int fd)
 	}
 }
 
+/*
+ * streamgated --counters-helper: the helper as its own unit
+ * (streamgate-counters.socket, Accept=yes), for a daemon that never was
+ * root.  systemd hands it the accepted connection as fd 3.
+ */
+int
+sysstats_serve(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	if (pid == NULL || n == NULL || strtol(pid, NULL, 10) != getpid() ||
+	    strcmp(n, "1") != 0 || getsockopt(3, SOL_SOCKET, SO_TYPE, &type,
+	    &len) == -1 || type != SOCK_STREAM) {
+		log_warnx("--counters-helper: no connection on fd 3 (run by "
+		    "streamgate-counters.socket with Accept=yes)");
+		return 2;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	helper_main(0, 3);
+}
+
 /* ---- the daemon's side ---- */
+
+static int64_t now_ms(void);
+
+/* Connect to the counters socket: 0, or -1 (ss->fd stays -1). */
+static int
+sysstats_dial(struct sysstats *ss)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, ss->path, strlen(ss->path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
+		close(fd);
+		return -1;
+	}
+	ss->fd = fd;
+	ss->have = 0;
+	return 0;
+}
+
+struct sysstats *
+sysstats_connect(const char *path)
+{
+	struct sysstats *ss;
+
+	if (strlen(path) >= sizeof(ss->path)) {
+		log_warnx("sysstats: %s: path too long", path);
+		return NULL;
+	}
+	if ((ss = calloc(1, sizeof(*ss))) == NULL)
+		return NULL;
+	ss->fd = -1;
+	ss->pid = -1;
+	snprintf(ss->path, sizeof(ss->path), "%s", path);
+	if (sysstats_dial(ss) == -1)
+		log_warn("sysstats: %s (streamgate-counters.socket): will "
+		    "retry at each scrape", path);
+	return ss;
+}
 
 struct sysstats *
 sysstats_start(void)
@@ -455,11 +531,18 @@ sysstats_start(void)
 static void
 sysstats_gone(struct sysstats *ss)
 {
-	log_warnx("sysstats: the helper is gone: /metrics says "
-	    "streamgate_sysstats_up 0 from now on");
+	if (ss->path[0] != '\0')
+		log_warnx("sysstats: the counters helper on %s is gone: "
+		    "reconnecting at the next scrape", ss->path);
+	else
+		log_warnx("sysstats: the helper is gone: /metrics says "
+		    "streamgate_sysstats_up 0 from now on");
 	close(ss->fd);
 	ss->fd = -1;
-	(void)waitpid(ss->pid, NULL, WNOHANG);
+	ss->have = 0;
+	ss->retry_ms = now_ms() + 1000;
+	if (ss->pid > 0)
+		(void)waitpid(ss->pid, NULL, WNOHANG);
 }
 
 static int64_t
@@ -523,8 +606,17 @@ sysstats_query(struct sysstats *ss, int timeout_ms, FILE *out)
 	uint8_t seq;
 	int rc;
 
-	if (ss == NULL || ss->fd == -1)
+	if (ss == NULL)
 		return -1;
+	if (ss->fd == -1) {
+		/* over a socket: at most one reconnect a second */
+		if (ss->path[0] == '\0' || now_ms() < ss->retry_ms)
+			return -1;
+		if (sysstats_dial(ss) == -1) {
+			ss->retry_ms = now_ms() + 1000;
+			return -1;
+		}
+	}
 	seq = ++ss->seq;
 	if (write(ss->fd, &seq, 1) != 1) {
 		if (errno != EAGAIN)

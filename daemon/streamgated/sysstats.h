@@ -29,6 +29,14 @@ struct sysstats;
 /* Fork the helper (before any thread and before the drop).  NULL when
  * it cannot start: /metrics then says streamgate_sysstats_up 0. */
 struct sysstats *sysstats_start(void);
+/* The helper as its own unit instead: connect to its socket
+ * (STREAMGATE_COUNTERS_SOCKET, streamgate-counters.socket), again at a
+ * scrape after it went away.  NULL only when out of memory. */
+struct sysstats *sysstats_connect(const char *path);
+/* streamgated --counters-helper: serve the connection systemd passed as
+ * fd 3 (socket activation, Accept=yes) until it closes.  Returns only
+ * when there is none (exit status 2). */
+int	sysstats_serve(void);
 /* Ask, wait up to timeout_ms, append the answer to out: 0, or -1 (late,
  * or the helper is gone; nothing was written to out). */
 int	sysstats_query(struct sysstats *ss, int timeout_ms, FILE *out);

@@ -43,6 +43,16 @@ struct tls_set *tls_set_new(const struct config *cfg, struct tls_tickets *t,
 /* Connections keep their context: OpenSSL counts the references. */
 void	tls_set_free(struct tls_set *set);
 
+/* A new connection's SSL on the socket fd, as the server's side.  drained
+ * is tls_drained's state, kept by the caller for the SSL's lifetime. */
+int	tls_attach(SSL *ssl, int fd, int *drained);
+/*
+ * After a tls_read that returned bytes: 1 when its recv found the socket
+ * drained (it came back short) and OpenSSL holds no byte of it, so, as
+ * after a short read of plain TCP, the next read may wait for the next
+ * edge instead of costing a recv that only says EAGAIN.
+ */
+int	tls_drained(SSL *ssl);
 /* 0 when done, TLS_WANT_*, or -1: the connection is lost. */
 int	tls_handshake(SSL *ssl);
 /* Bytes moved, 0 at the peer's close (read), TLS_WANT_*, or -1. */

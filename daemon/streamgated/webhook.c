@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "inflate.h"
 #include "jsonarena.h"
+#include "log.h"
 #include "webhook.h"
 
 #define MAX_SECRETS	8	/* secrets of one API key during a rotation */
@@ -325,6 +327,43 @@ state_of(const struct config *cfg, enum webhook_route route)
 	return STORE_KEPT;
 }
 
+/*
+ * The body's SHA-256 in hex: stored with the event, and kept short in the
+ * dedup cache, so a copy of an id with another body is told apart.  Only
+ * an allocation failure inside OpenSSL fails; the body is then stored
+ * without a hash ("" compares with nothing).
+ */
+static void
+body_hash(const uint8_t *body, size_t len, char hex[STORE_SHA256_HEX + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	hex[0] = '\0';
+	if (EVP_Digest(body ? body : (const uint8_t *)"", len, md, &mdlen,
+	    EVP_sha256(), NULL) != 1 || mdlen * 2 != STORE_SHA256_HEX)
+		return;
+	for (i = 0; i < mdlen; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 0xf];
+	}
+	hex[STORE_SHA256_HEX] = '\0';
+}
+
+/* The first DEDUP_HASH_LEN bytes of a hex SHA-256; -1 unless it is 64 hex
+ * digits (none, or a store's odd value). */
+static int
+hash_short(const char *hex, uint8_t out[DEDUP_HASH_LEN])
+{
+	uint8_t mac[VERIFY_MAC_LEN];
+
+	if (verify_hex_decode(hex, strlen(hex), mac) != 0)
+		return -1;
+	memcpy(out, mac, DEDUP_HASH_LEN);
+	return 0;
+}
+
 static void
 event_fill(const struct config *cfg, struct http_request *req,
     int64_t now_ms, struct webhook_job *job)
@@ -347,6 +386,7 @@ event_fill(const struct config *cfg, struct http_request *req,
 	job->body_len = req->body_len;
 	req->body = NULL;
 	req->body_len = 0;
+	body_hash(job->body, job->body_len, job->body_sha256);
 
 	ev->kind = job->route == WR_PUSH ? STORE_PUSH : job->route == WR_BMS ?
 	    STORE_BEFORE_MESSAGE_SEND : STORE_CUSTOM_COMMAND;
@@ -363,6 +403,7 @@ event_fill(const struct config *cfg, struct http_request *req,
 	ev->received_at = now_ms;
 	ev->body = job->body;
 	ev->body_len = job->body_len;
+	ev->body_sha256 = job->body_sha256[0] ? job->body_sha256 : NULL;
 }
 
 int
@@ -381,22 +422,64 @@ webhook_decide(const struct config *cfg, struct dedup *dd,
     struct http_request *req, int64_t now_ms, struct webhook_job *job)
 {
 	struct secret secrets[MAX_SECRETS];
-	size_t n;
+	uint8_t h[DEDUP_HASH_LEN];
+	size_t n, i;
+	int known;
 
 	memset(job, 0, sizeof(*job));
 	if (headers_check(cfg, req, job, secrets, MAX_SECRETS, &n) != 0 ||
 	    signature_check(cfg, req, secrets, n, job) != 0 ||
 	    json_check(cfg, req, job) != 0)
 		return;
+
 	event_fill(cfg, req, now_ms, job);
-	if (dedup_seen(dd, job->webhook_id, now_ms))
-		webhook_finish(job, NULL, STORE_DUPLICATE, now_ms);
+	if (!dedup_seen(dd, job->api_key, job->webhook_id, now_ms, h, &known))
+		return;
+	/* what the cache knows of the stored body, for webhook_finish */
+	for (i = 0; known && i < DEDUP_HASH_LEN; i++)
+		snprintf(job->ev.first_sha256 + 2 * i, 3, "%02x", h[i]);
+	webhook_finish(job, NULL, STORE_DUPLICATE, now_ms);
+}
+
+/* A client's string for a log line: printable ASCII, the rest '?'. */
+static void
+log_clean(char *dst, size_t len, const char *s)
+{
+	size_t o;
+
+	for (o = 0; o + 1 < len && *s; s++)
+		dst[o++] = *s >= 0x20 && *s < 0x7f ? *s : '?';
+	dst[o] = '\0';
+}
+
+/*
+ * A duplicate: whether its body is the stored copy's, as far as known
+ * (first: the stored hash, all of it from the store, its first 16 digits
+ * from the cache; "" unknown).  A different one is said once, here: both
+ * hashes, never a body.
+ */
+static int
+duplicate_mismatch(const struct webhook_job *job, const char *first)
+{
+	char id[HTTP_HDR_MAX], key[HTTP_HDR_MAX];
+
+	if (first[0] == '\0' || job->body_sha256[0] == '\0' ||
+	    strncmp(first, job->body_sha256, strlen(first)) == 0)
+		return 0;
+	log_clean(id, sizeof(id), job->webhook_id);
+	log_clean(key, sizeof(key), job->api_key);
+	log_warnx("duplicate %s %s of API key %s with another body: stored "
+	    "sha256 %.16s, this copy %.16s; answered duplicate, not stored",
+	    webhook_kind_name(job->route), id, key, first, job->body_sha256);
+	return 1;
 }
 
 void
 webhook_finish(struct webhook_job *job, struct dedup *dd,
     enum store_result r, int64_t now_ms)
 {
+	const char *dup = WEBHOOK_DUPLICATE, *first = job->ev.first_sha256;
+	uint8_t h[DEDUP_HASH_LEN];
 	char *body;
 	size_t len;
 
@@ -404,8 +487,14 @@ webhook_finish(struct webhook_job *job, struct dedup *dd,
 		answer(job, 503, WEBHOOK_STORE_FAILED);	/* Stream retries */
 		return;
 	}
+	if (r == STORE_DUPLICATE && duplicate_mismatch(job, first))
+		dup = WEBHOOK_MISMATCH;
+	/* the cache keeps the stored copy's hash: this body's when it was
+	 * stored now, else the one the store had (none when unknown) */
 	if (dd != NULL && r != STORE_FAILED)
-		dedup_add(dd, job->webhook_id, now_ms);
+		dedup_add(dd, job->api_key, job->webhook_id,
+		    hash_short(r == STORE_STORED ? job->body_sha256 : first,
+		    h) == 0 ? h : NULL, now_ms);
 	if (job->route != WR_PUSH) {
 		/*
 		 * Stream's own "unchanged": the message as received.  Also
@@ -415,12 +504,12 @@ webhook_finish(struct webhook_job *job, struct dedup *dd,
 		len = strlen(job->message) + 16;
 		if ((body = malloc(len)) != NULL)
 			snprintf(body, len, "{\"message\":%s}", job->message);
-		answer_json(job, 200, r == STORE_DUPLICATE ? "duplicate" :
+		answer_json(job, 200, r == STORE_DUPLICATE ? dup :
 		    r == STORE_FAILED ? WEBHOOK_STORE_FAILED : "stored", body);
 		return;
 	}
 	if (r == STORE_DUPLICATE) {
-		answer_json(job, 200, "duplicate",
+		answer_json(job, 200, dup,
 		    strdup("{\"status\":\"duplicate\"}"));
 		return;
 	}
@@ -441,8 +530,16 @@ webhook_hooked(struct webhook_job *job, int status, char *body, size_t len,
 		job->reply_len = len;
 		job->status = status;
 	}
-	if (job->reason == NULL || strcmp(job->reason, "duplicate") != 0)
+	if (job->reason == NULL ||
+	    (strcmp(job->reason, WEBHOOK_DUPLICATE) != 0 &&
+	    strcmp(job->reason, WEBHOOK_MISMATCH) != 0))
 		job->reason = reason;
+}
+
+void
+webhook_unhealthy(struct webhook_job *job)
+{
+	answer(job, 503, WEBHOOK_STORE_FAILED);
 }
 
 void

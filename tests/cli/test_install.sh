@@ -46,12 +46,15 @@ mount -t bpf bpf /sys/fs/bpf || { echo "FAIL: setup: cannot mount bpffs"; exit 1
 [ -d /run/lock ] && mount -t tmpfs -o mode=0755 sg-test-lock /run/lock
 ip link set lo up
 
-UNITS="streamgated.service streamgate-filter.service streamgate-regen.service streamgate-regen.timer"
+UNITS="streamgated.service streamgate-filter.service streamgate-regen.service streamgate-regen.timer
+	streamgate-counters.socket streamgate-counters@.service"
 # expected: mode and path under PREFIX, sorted by path
 expected() {
 	local p=$1
 	sort -k2 <<EOF
 644 $p/lib/streamgate/streamgate.bpf.o
+644 $p/lib/systemd/system/streamgate-counters.socket
+644 $p/lib/systemd/system/streamgate-counters@.service
 644 $p/lib/systemd/system/streamgate-filter.service
 644 $p/lib/systemd/system/streamgate-regen.service
 644 $p/lib/systemd/system/streamgate-regen.timer
@@ -64,6 +67,8 @@ expected() {
 644 $p/share/man/man5/streamgated.json.5
 644 $p/share/man/man8/streamgate.8
 644 $p/share/man/man8/streamgated.8
+644 $p/share/streamgate/grafana/streamgate.json
+644 $p/share/streamgate/prometheus/streamgate.rules.yml
 644 $p/share/streamgate/streamgate.env.example
 644 $p/share/streamgate/streamgated.json.example
 EOF
@@ -85,6 +90,10 @@ same_as_sources() {
 		cmp -s "scripts/$f" "$p/share/streamgate/$f" || bad+=" $f"
 	done
 	cmp -s README.md "$p/share/doc/streamgate/README.md" || bad+=" README.md"
+	cmp -s scripts/prometheus/streamgate.rules.yml "$p/share/streamgate/prometheus/streamgate.rules.yml" ||
+		bad+=" streamgate.rules.yml"
+	cmp -s scripts/grafana/streamgate.json "$p/share/streamgate/grafana/streamgate.json" ||
+		bad+=" streamgate.json"
 	cmp -s "$BUILD/man/streamgate.8" "$p/share/man/man8/streamgate.8" || bad+=" streamgate.8"
 	for f in streamgated.8 streamgated.json.5; do
 		cmp -s "daemon/streamgated/$f" "$p/share/man/man${f##*.}/$f" || bad+=" $f"
@@ -127,6 +136,9 @@ case_prefix() {
 	check "PREFIX=/opt/sgtest: ExecStart names PREFIX/sbin" grep -qx \
 		'ExecStart=/opt/sgtest/sbin/streamgated --config /etc/streamgate/streamgated.json' \
 		"$D2/opt/sgtest/lib/systemd/system/streamgated.service"
+	check "PREFIX=/opt/sgtest: the counters helper's ExecStart names PREFIX/sbin" grep -qx \
+		'ExecStart=/opt/sgtest/sbin/streamgated --counters-helper' \
+		"$D2/opt/sgtest/lib/systemd/system/streamgate-counters@.service"
 	check "PREFIX=/opt/sgtest: Documentation names PREFIX/share/doc" grep -qx \
 		'Documentation=file:/opt/sgtest/share/doc/streamgate/README.md' \
 		"$D2/opt/sgtest/lib/systemd/system/streamgate-filter.service"
@@ -211,8 +223,9 @@ unit_cmd() {	# unit_cmd KEY: that line of the installed filter unit
 	sed -n "s#^$1=##p" /usr/local/lib/systemd/system/streamgate-filter.service |
 		sed "s#/etc/streamgate/streamgate.env#$T/sg.env#"
 }
-write_env() {	# write_env KEY=VALUE...
-	printf '%s\n' "$@" >"$T/sg.env"
+write_env() {	# write_env KEY=VALUE...: streamgated's drop-in goes to $T/dropin
+	mkdir -p "$T/dropin"
+	printf '%s\n' "STREAMGATE_DROPIN_DIR=$T/dropin" STREAMGATE_SYSTEMCTL=true "$@" >"$T/sg.env"
 	chmod 600 "$T/sg.env"
 }
 
@@ -243,6 +256,8 @@ print(" ".join(sorted(r["region"] for r in json.load(sys.stdin)["regions"] if r[
 	nft list set inet streamgate v4_canada >/dev/null 2>&1 || regions+=" (no nft set v4_canada)"
 	check "filter unit ExecReload: regions changed in place ($regions)" \
 		test $rc -eq 0 -a "$regions" = "allow canada"
+	check "filter unit ExecReload: streamgated's IPAddressAllow= follows (canada, allow)" \
+		grep -qx 'IPAddressAllow=35.183.141.98/32' "$T/dropin/ipaddress-allow.conf"
 
 	rc=0; out=$($stop 2>&1) || rc=$?
 	if [ $rc -eq 0 ] && ! nft list table inet streamgate >/dev/null 2>&1 &&

@@ -76,7 +76,9 @@ examples_load() {
 		head -c1 "$ex" | grep -q '{' || continue
 		n=$((n + 1))
 		sed "s|/etc/streamgate/|$T/etc/|g" "$ex" >"$ex.json"
-		out=$("$SGD" --config "$ex.json" --check-config 2>&1) ||
+		# --user root: the full example names "streamgate", a user
+		# this host may not have (--check-config checks it exists)
+		out=$("$SGD" --config "$ex.json" --user root --check-config 2>&1) ||
 			{ echo "example $n: $out"; return 1; }
 	done
 	[ "$n" -ge 2 ] || { echo "$n JSON examples, want a minimal and a full"; return 1; }

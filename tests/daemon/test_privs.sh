@@ -6,6 +6,8 @@
 #      old secret kept); SIGTERM exits 0 with the store intact; the
 #      sysstats helper (uid 0, CAP_NET_ADMIN only, seccomp) and
 #      streamgate_sysstats_up 1; the filters' own checks (test_privsep).
+#      The user: one that does not exist is refused (by --check-config
+#      too), none at all is refused as root, --user root runs on purpose.
 #   2. in fresh network namespaces (veth, RFC 5737 addresses) with the XDP
 #      filter attached and the nft table applied there, the daemon on
 #      192.0.2.1:443: /metrics shows the XDP and nft counters moving.
@@ -107,8 +109,8 @@ helper_ok() {
 	python3 - "/proc/$1/status" <<'EOF'
 import sys
 st = dict(l.split(":", 1) for l in open(sys.argv[1]).read().splitlines() if ":" in l)
-want = {"Uid": "0 0 0 0", "CapEff": "0000000000001000",
-        "CapPrm": "0000000000001000", "CapBnd": "0000000000001000",
+want = {"Uid": "0 0 0 0", "CapEff": "0000008000001000",
+        "CapPrm": "0000008000001000", "CapBnd": "0000008000001000",
         "CapInh": "0" * 16, "CapAmb": "0" * 16, "NoNewPrivs": "1",
         "Seccomp": "2"}
 bad = ["%s=%r" % (k, " ".join(st.get(k, "?").split()))
@@ -172,9 +174,9 @@ check "drop: the store and its directory belong to $U" \
 
 H=$(helper_of "$D")
 if [ -n "$H" ] && out=$(helper_ok "$H" 2>&1); then
-	pass "sysstats: helper $H is uid 0 with CAP_NET_ADMIN alone, no_new_privs, Seccomp 2"
+	pass "sysstats: helper $H is uid 0 with CAP_NET_ADMIN and CAP_BPF alone, no_new_privs, Seccomp 2"
 else
-	fail "sysstats: helper is uid 0 with CAP_NET_ADMIN alone, no_new_privs, Seccomp 2" "pid '${H}': ${out:-no helper}"
+	fail "sysstats: helper is uid 0 with CAP_NET_ADMIN and CAP_BPF alone, no_new_privs, Seccomp 2" "pid '${H}': ${out:-no helper}"
 fi
 check "sysstats: /metrics says streamgate_sysstats_up 1" \
 	test "$(metric "$MPORT" streamgate_sysstats_up)" = 1
@@ -240,6 +242,70 @@ if [ -x "$BUILD/tests/test_privsep" ]; then
 	fi
 else
 	fail "seccomp: filters refuse and kill" "$BUILD/tests/test_privsep not built (make BUILD=$BUILD unit)"
+fi
+
+# ---- the user: checked before anything is made, by --check-config too
+# refused NAME WANT ARGS...: the daemon exits 2 within 5 s, stderr has WANT,
+# and nothing was made (the store's directory) or bound
+refused() {
+	local name=$1 want=$2 rc=0 port; shift 2
+	port=$(free_port)
+	timeout 5 "${SGD[@]}" --listen "127.0.0.1:$port" --key "k-priv=$T/one" \
+		--store "sqlite:$T/refused/events.db" "$@" >/dev/null 2>"$T/refused.err" || rc=$?
+	if [ "$rc" = 2 ] && grep -qF -- "$want" "$T/refused.err" && [ ! -e "$T/refused" ]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc (want 2), made $T/refused: $([ -e "$T/refused" ] && echo yes || echo no), stderr: $(head -c 300 "$T/refused.err" | tr '\n' ' ')"
+	fi
+}
+chmod 600 "$T/one"
+refused "user: --check-config refuses a user that does not exist, naming the key" \
+	"user: no user 'sg-nosuch-$$'" --user "sg-nosuch-$$" --check-config
+printf '{"user": "sg-nosuch-%s"}\n' $$ >"$T/nosuch.json"
+refused "user: --check-config refuses \"user\" in the file the same way" \
+	"user: no user 'sg-nosuch-$$'" --config "$T/nosuch.json" --check-config
+refused "user: the real start refuses it too, before making anything" \
+	"user: no user 'sg-nosuch-$$'" --user "sg-nosuch-$$"
+check "user: --check-config passes an existing user" \
+	"${SGD[@]}" --key "k-priv=$T/one" --user "$U" --check-config
+if id streamgate >/dev/null 2>&1; then
+	echo "SKIP: user: no default user to refuse (this host has 'streamgate')"
+else
+	refused "user: as root with no 'streamgate' user and no \"user\", the start is refused" \
+		"useradd --system --no-create-home --shell /usr/sbin/nologin streamgate"
+	refused "user: the refusal says how to run as root on purpose" \
+		'"user": "root" (--user root)'
+	refused "user: --check-config refuses that as well" "user: no user 'streamgate'" \
+		--check-config
+fi
+# --user root, said: runs, as uid 0 without any capability
+RPORT=$(free_port)
+mkdir "$T/rootstore"
+"${SGD[@]}" --listen "127.0.0.1:$RPORT" --key "k-priv=$T/one" --user root \
+	--store "sqlite:$T/rootstore/events.db" >>"$T/stdout" 2>"$T/root.err" &
+RD=$!
+PIDS+=("$RD")
+if "${CLIENT[@]}" waitup --port "$RPORT" --timeout 5 >/dev/null 2>&1; then
+	pass "user: --user root starts, and answers /healthz"
+	root_ok() {
+		python3 - "/proc/$RD/status" <<'EOF'
+import sys
+st = dict(l.split(":", 1) for l in open(sys.argv[1]).read().splitlines() if ":" in l)
+want = {"Uid": "0 0 0 0", "CapEff": "0" * 16, "CapPrm": "0" * 16,
+        "CapBnd": "0" * 16, "NoNewPrivs": "1", "Seccomp": "2"}
+bad = ["%s=%r" % (k, " ".join(st.get(k, "?").split()))
+       for k, v in want.items() if " ".join(st.get(k, "?").split()) != v]
+sys.exit(", ".join(bad) if bad else 0)
+EOF
+	}
+	check "user: --user root runs as uid 0 with no capability, NoNewPrivs 1, Seccomp 2" root_ok
+	r=$(PORT=$RPORT send "$T/one" root-1)
+	check "user: --user root stores a push ($r)" test "$r" = 200
+	kill -TERM "$RD"
+	wait_exit "$RD" 10
+	check "user: --user root exits 0 on SIGTERM" test "$RC" = 0
+else
+	fail "user: --user root starts, and answers /healthz" "$(tail -3 "$T/root.err" | tr '\n' ' ')"
 fi
 
 # ---- 2. in a network namespace with the XDP filter and the nft table

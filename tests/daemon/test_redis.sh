@@ -6,8 +6,11 @@
 # means 503 (never an acknowledgement) while the daemons stay up; Redis
 # back means 200 again without restarting them.  Each entry keeps Stream's
 # signature, the request's target and the order key, and a daemon with an
-# upstream delivers from the stream with them.  Requests and Redis reads
-# are in client.py; this script owns the processes.
+# upstream delivers from the stream with them.  An id is one event per API
+# key fleet-wide, and a copy of one with another body, sent to the other
+# daemon, is a duplicate told apart (the claim keeps the body's hash).
+# Requests and Redis reads are in client.py; this script owns the
+# processes.
 SUITE_SECONDS=${SUITE_SECONDS:-55}
 . "$(dirname "$0")/lib.sh"
 SGD=("$BUILD/streamgated")	# the real one: the stub has no Redis store
@@ -41,6 +44,7 @@ redis_kill() {
 # /healthz.
 redis_daemon() {
 	start_daemon "$1" "$2" --key "$API_KEY=$T/secret" \
+		--key "$KEY_B=$T/secret-b" \
 		--store "redis://127.0.0.1:$RPORT" "${@:3}"
 }
 
@@ -75,8 +79,10 @@ entries() {	# entries ID [--body FILE]: stream entries with that id
 umask 077
 mkdir -p "$T/redis"
 API_KEY=k-redis-5d1e
+KEY_B=k-redis-b2e8
 printf 'R3d1sS3cr3tK33pOut0fL0gs\n' >"$T/secret"
-chmod 600 "$T/secret"
+printf 'R3d1sS3cr3tBBBOut0fL0gs\n' >"$T/secret-b"
+chmod 600 "$T/secret" "$T/secret-b"
 # the exact bytes signed: UTF-8, an escape, a tab, a long tail
 python3 -c 'import json, sys
 b = json.dumps({"type": "message.new", "message": {"id": "m-1",
@@ -89,11 +95,12 @@ if ! redis_start; then
 	exit 1
 fi
 
-# ---- Redis is checked at startup: a wrong URI is seen at once
+# ---- Redis is checked at startup: a wrong URI is seen at once (--user
+# root: past the user check, which comes first)
 BADPORT=$(free_port)
 rc=0
 timeout 10 "${SGD[@]}" --listen "127.0.0.1:$(free_port)" --key "$API_KEY=$T/secret" \
-	--store "redis://127.0.0.1:$BADPORT" >/dev/null 2>"$T/bad.err" || rc=$?
+	--user root --store "redis://127.0.0.1:$BADPORT" >/dev/null 2>"$T/bad.err" || rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
 	grep -q "redis 127.0.0.1:$BADPORT unreachable" "$T/bad.err"; then
 	pass "startup: an unreachable Redis is refused, naming it"
@@ -169,6 +176,22 @@ assert (e.get("signature"), e.get("target"), e.get("order_key")) == \
 	(want, "/webhooks/stream/push", ""), {k: e[k] for k in e if k != "body"}' \
 	"$T/fields.py" "$RPORT" "$WID" "$T/body" "$T/secret"
 healthz_both "while Redis is up"
+
+# ---- one id from two API keys, and a copy with another body
+KID=keys-$RANDOM$RANDOM
+printf '{"type":"message.new","n":"another body"}' >"$T/body2"
+a=$(send "$P1" "$KID")
+b=$("${CLIENT[@]}" send --port "$P2" --api-key "$KEY_B" --secret-file \
+	"$T/secret-b" --id "$KID" --body "$T/body" 2>&1 | tr '\n' ' ')
+check "keys: one id from two API keys, at two daemons: both stored ($a; $b)" \
+	test "$a/${b%%,*}/$(entries "$KID")" = '200/200 {"status":"stored"/2'
+m=$("${CLIENT[@]}" send --port "$P2" --api-key "$API_KEY" --secret-file \
+	"$T/secret" --id "$KID" --body "$T/body2" 2>&1 | tr '\n' ' ')
+check "mismatch: $API_KEY's id with another body at the other daemon: 200 duplicate ($m)" \
+	test "$m" = '200 {"status":"duplicate"} '
+check "mismatch: logged there with both hashes, from the claim" \
+	grep -q "$KID of API key $API_KEY with another body: stored sha256 $(sha256sum <"$T/body" | cut -c1-16), this copy $(sha256sum <"$T/body2" | cut -c1-16)" "$L2"
+check "mismatch: not stored" test "$(entries "$KID")" = 2
 
 # ---- Redis dies: 503, nothing stored, the daemons stay up and say why
 redis_kill

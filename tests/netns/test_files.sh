@@ -16,7 +16,8 @@ umask 077
 printf 'files-test-secret\n' >"$SECRET"
 printf 'precious root data\n' >"$VICTIM"
 SUM=$(sha256sum "$VICTIM")
-printf '{"listen": ["127.0.0.1:18443"], "keys": [{"api_key": "k", "secret_file": "%s"}],\n "store": "sqlite:%s/store/streamgate.db"}\n' \
+# "user": "root": the daemon runs as root here, on purpose
+printf '{"listen": ["127.0.0.1:18443"], "keys": [{"api_key": "k", "secret_file": "%s"}],\n "store": "sqlite:%s/store/streamgate.db", "user": "root"}\n' \
 	"$SECRET" "$TMPD" >"$CONF"
 chmod 755 "$TMPD"	# nobody must reach the directories below
 

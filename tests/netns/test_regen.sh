@@ -7,11 +7,13 @@ REGEN=$ROOT/scripts/streamgate-regen
 # the script's lock file goes to this private mount namespace's /run/lock
 mkdir -p /run/lock && mount -t tmpfs -o mode=0755 sg-test-lock /run/lock
 
-# write_env FILE KEY=VALUE...: an env file as an operator would write it.
+# write_env FILE KEY=VALUE...: an env file as an operator would write it;
+# streamgated's drop-in goes to $TMPD/dropin, systemctl is not called.
 write_env() {
 	local f=$1; shift
+	mkdir -p "$TMPD/dropin"
 	printf 'STREAMGATE_BIN=%s\n' "$SG" >"$f"
-	printf '%s\n' "$@" >>"$f"
+	printf '%s\n' "STREAMGATE_DROPIN_DIR=$TMPD/dropin" STREAMGATE_SYSTEMCTL=true "$@" >>"$f"
 	chmod 600 "$f"
 }
 
@@ -24,6 +26,12 @@ case_applies_nft() {
 	expect "table has the v6 allow set" on_edge nft list set inet streamgate v6_allow >/dev/null
 	expect "allowed source connects" tcp_ok $ALLOWED 443
 	expect_not "foreign source dropped" tcp_ok $FOREIGN 443
+	# layer 3: streamgated's IPAddressAllow= from the same table
+	local allow
+	allow=$(sed -n 's/^IPAddressAllow=//p' "$TMPD/dropin/ipaddress-allow.conf" | tr '\n' ' ')
+	expect "says streamgated's IPAddressAllow was written ($out)" grep -q "IPAddressAllow written" <<<"$out"
+	expect "drop-in: loopback, ohio, the allowed prefixes ($allow)" test "$allow" = \
+		"localhost 3.14.163.216/32 3.15.245.3/32 3.141.116.179/32 $ALLOWED/32 2001:db8:10::/48 "
 }
 
 case_syncs_xdp_too() {
@@ -82,7 +90,7 @@ case_units_verify() {
 	expect "no warnings ($out)" test -z "$out"
 }
 
-run_case "regen: env file applies the nft table" case_applies_nft
+run_case "regen: env file applies the nft table and streamgated's IPAddressAllow" case_applies_nft
 run_case "regen: XDP attached: maps synced too" case_syncs_xdp_too
 run_case "regen: bad region names the nft layer, table kept" case_bad_region_keeps_table
 run_case "regen: env file refused when unsafe or missing" case_env_file_checks

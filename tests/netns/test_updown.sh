@@ -35,13 +35,15 @@ listeners_off() {
 fresh() { rm -rf "$RUN" "$TMPD/store"; }
 
 # config LISTEN: a daemon config with one key, its store in $TMPD, metrics
-# on the edge's loopback.
+# on the edge's loopback; "user": "root" as the test means it (there is no
+# "streamgate" user here, and streamgated will not stay root unasked).
 config() {
 	umask 077
 	printf 'updown-test-secret\n' >"$SECRET"
 	cat >"$CONF" <<EOF
 {"listen": ["$1"], "keys": [{"api_key": "k", "secret_file": "$SECRET"}],
- "store": "sqlite:$TMPD/store/streamgate.db", "metrics": "127.0.0.1:9100"}
+ "store": "sqlite:$TMPD/store/streamgate.db", "metrics": "127.0.0.1:9100",
+ "user": "root"}
 EOF
 }
 

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import os
+import pwd
 import re
 import socket
 import ssl
@@ -62,7 +63,7 @@ def readme_config(path):
 
 def cmd_config(a):
     cfg = readme_config(a.readme)
-    want = {"listen", "keys", "store", "upstream", "hook_deadline_ms"}
+    want = {"listen", "keys", "store", "upstream", "hook_deadline_ms", "user"}
     if set(cfg) != want:
         sys.exit("README's config has keys %s; this test places %s: "
                  "teach it the new ones" % (sorted(cfg), sorted(want)))
@@ -93,6 +94,11 @@ def cmd_config(a):
         sys.exit("README's hook_deadline_ms: want {before_message_send, "
                  "custom_commands}, got %r" % d)
     d["before_message_send"] = a.bms_deadline_ms
+    if cfg["user"] != "streamgate":
+        sys.exit("README's user is not streamgate: %r" % cfg["user"])
+    # the test runs as root on a host with no streamgate user: streamgated
+    # stays root only when told
+    cfg["user"] = pwd.getpwuid(os.getuid()).pw_name
     with open(a.out, "w") as f:
         json.dump(cfg, f, indent=2)
     return 0

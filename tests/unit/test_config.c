@@ -36,7 +36,9 @@ static const char full[] =
     "  \"limits\":   {\"header_bytes\": 8192, \"body_bytes\": 2097152,\n"
     "               \"inflated_bytes\": 8388608, \"connections\": 100,\n"
     "               \"header_timeout_ms\": 5000,\n"
-    "               \"idle_timeout_ms\": 30000},\n"
+    "               \"idle_timeout_ms\": 30000,\n"
+    "               \"request_timeout_ms\": 20000,\n"
+    "               \"body_min_bytes_per_s\": 0},\n"
     "  \"dedup_window_s\": 3600,\n"
     "  \"workers\":  4\n"
     "}\n";
@@ -96,6 +98,8 @@ test_defaults(void **state)
 	assert_int_equal(c.limits.connections, 4096);
 	assert_int_equal(c.limits.header_timeout_ms, 10000);
 	assert_int_equal(c.limits.idle_timeout_ms, 60000);
+	assert_int_equal(c.limits.request_timeout_ms, 30000);
+	assert_int_equal(c.limits.body_min_bytes_per_s, 1024);
 	assert_int_equal(c.dedup_window_s, 86400);
 	assert_int_equal(c.workers, 0);
 	config_free(&c);
@@ -130,6 +134,8 @@ test_full_file(void **state)
 	assert_int_equal(c.limits.connections, 100);
 	assert_int_equal(c.limits.header_timeout_ms, 5000);
 	assert_int_equal(c.limits.idle_timeout_ms, 30000);
+	assert_int_equal(c.limits.request_timeout_ms, 20000);
+	assert_int_equal(c.limits.body_min_bytes_per_s, 0);
 	assert_int_equal(c.dedup_window_s, 3600);
 	assert_int_equal(c.workers, 4);
 	config_free(&c);
@@ -159,6 +165,10 @@ test_partial_file(void **state)
 	    "1000000}, \"dedup_window_s\": 2592000, \"workers\": 256}", &c);
 	assert_int_equal(c.limits.inflated_bytes, 4294967296ULL);
 	assert_int_equal(c.workers, 256);
+	accepted("{\"limits\": {\"request_timeout_ms\": 3600000, "
+	    "\"body_min_bytes_per_s\": 1073741824}}", &c);
+	assert_int_equal(c.limits.request_timeout_ms, 3600000);
+	assert_int_equal(c.limits.body_min_bytes_per_s, 1073741824);
 	accepted("{\"limits\": {\"header_bytes\": 1.024e3}}", &c);
 	assert_int_equal(c.limits.header_bytes, 1024);
 	accepted("{\"upstream\": \"https://app.internal:8443/hooks\"}", &c);
@@ -241,6 +251,14 @@ test_numbers(void **state)
 	    "limits.header_bytes: must be a whole number from 1024 to "
 	    "1048576");
 	refused("{\"limits\": {\"connections\": 0}}", "limits.connections:");
+	refused("{\"limits\": {\"request_timeout_ms\": 99}}",
+	    "limits.request_timeout_ms: must be a whole number from 100 to "
+	    "3600000");
+	refused("{\"limits\": {\"body_min_bytes_per_s\": -1}}",
+	    "limits.body_min_bytes_per_s: must be a whole number from 0 to "
+	    "1073741824");
+	refused("{\"limits\": {\"body_min_bytes_per_s\": 1073741825}}",
+	    "limits.body_min_bytes_per_s: must be a whole number");
 	refused("{\"limits\": {\"connections\": 1e20}}", "limits.connections:");
 	refused("{\"limits\": {\"connections\": 1e999}}",
 	    "limits.connections:");
@@ -366,6 +384,7 @@ test_keys(void **state)
 static void
 test_store_upstream(void **state)
 {
+	struct config *c;
 	static const char *bad_store[] = {
 		"\"postgres://x\"", "\"sqlite:\"", "\"redis://h\"",
 		"\"redis://:6379\"", "\"redis://h:0\"", "\"redis://h:65536\"",
@@ -383,8 +402,27 @@ test_store_upstream(void **state)
 	for (i = 0; i < sizeof(bad_store) / sizeof(bad_store[0]); i++) {
 		snprintf(buf, sizeof(buf), "{\"store\": %s}", bad_store[i]);
 		refused(buf, strcmp(bad_store[i], "\"\"") == 0 ? "store: " :
-		    "store: must be sqlite:PATH or redis://HOST:PORT[/DB]");
+		    "store: must be sqlite:PATH, redis://HOST:PORT[/DB] or "
+		    "nats://HOST:PORT[,HOST:PORT...] (tls:// for TLS, at most "
+		    "16)");
 	}
+	/* NATS: a cluster's servers; the "nats" keys checked by name */
+	assert_non_null(c = calloc(1, sizeof(*c)));
+	accepted("{\"store\": \"nats://a:4222,10.0.0.2:4222,[::1]:4\"}", c);
+	accepted("{\"store\": \"tls://n1.example:4222\"}", c);
+	refused("{\"store\": \"nats://a:4222,\"}", "store: must be");
+	refused("{\"store\": \"nats://a\"}", "store: must be");
+	accepted("{\"nats\": {\"stream\": \"SG_1\", \"subject_prefix\": "
+	    "\"acme.sg\", \"replicas\": 5, \"creds\": null}}", c);
+	assert_int_equal(c->nats.replicas, 5);
+	assert_string_equal(c->nats.subject_prefix, "acme.sg");
+	config_free(c);
+	free(c);
+	refused("{\"nats\": {\"replicas\": 6}}", "nats.replicas: ");
+	refused("{\"nats\": {\"stream\": \"a.b\"}}", "nats.stream: must be");
+	refused("{\"nats\": {\"subject_prefix\": \"a..b\"}}",
+	    "nats.subject_prefix: must be");
+	refused("{\"nats\": {\"replica\": 3}}", "nats.replica: unknown key");
 	refused("{\"store\": null}", "store: must be a string");
 	for (i = 0; i < sizeof(bad_up) / sizeof(bad_up[0]); i++) {
 		snprintf(buf, sizeof(buf), "{\"upstream\": %s}", bad_up[i]);
@@ -687,8 +725,9 @@ test_flags(void **state)
 	assert_string_equal(c.store, "sqlite:/var/lib/sg.db");
 	assert_int_equal(config_flag_store(&c, "mysql:x", err, sizeof(err)),
 	    -1);
-	assert_string_equal(err, "--store: must be sqlite:PATH or "
-	    "redis://HOST:PORT[/DB]");
+	assert_string_equal(err, "--store: must be sqlite:PATH, "
+	    "redis://HOST:PORT[/DB] or nats://HOST:PORT[,HOST:PORT...] "
+	    "(tls:// for TLS, at most 16)");
 	assert_string_equal(c.store, "sqlite:/var/lib/sg.db");
 	assert_int_equal(config_flag_upstream(&c, "http://127.0.0.1:3000",
 	    err, sizeof(err)), 0);

@@ -1,6 +1,7 @@
 /*
- * test_http.c: the request parser: framing, limits, our own refusals, and
- * pipelining, fed whole and one byte at a time.
+ * test_http.c: the request parser: framing, limits, our own refusals
+ * (trailers, transfer codings, versions, Host, whitespace), and pipelining,
+ * fed whole and one byte at a time.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,15 +263,15 @@ test_expect_when(void **state)
 		    "{}", step, &r), 1);
 		assert_int_equal(expects, 1);
 		assert_memory_equal(r.body, "{}", 2);
-		assert_int_equal(parse("POST / HTTP/1.1\r\nexpect: 100-Continue"
-		    "\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n"
-		    "0\r\n\r\n", step, &r), 1);
+		assert_int_equal(parse("POST / HTTP/1.1\r\nHost: e\r\n"
+		    "expect: 100-Continue\r\nTransfer-Encoding: chunked\r\n"
+		    "\r\n2\r\n{}\r\n0\r\n\r\n", step, &r), 1);
 		assert_int_equal(expects, 1);
 		/* no body to wait for */
 		assert_int_equal(parse(EXPECT_HEAD "Content-Length: 0\r\n\r\n",
 		    step, &r), 1);
 		assert_int_equal(expects, 0);
-		assert_int_equal(parse("GET /healthz HTTP/1.1\r\n"
+		assert_int_equal(parse("GET /healthz HTTP/1.1\r\nHost: e\r\n"
 		    "Expect: 100-continue\r\n\r\n", step, &r), 1);
 		assert_int_equal(expects, 0);
 		/* an HTTP/1.0 client never gets a 100 */
@@ -278,7 +279,7 @@ test_expect_when(void **state)
 		    "\r\nContent-Length: 2\r\n\r\n{}", step, &r), 1);
 		assert_int_equal(expects, 0);
 		/* another expectation is not ours */
-		assert_int_equal(parse("POST / HTTP/1.1\r\n"
+		assert_int_equal(parse("POST / HTTP/1.1\r\nHost: e\r\n"
 		    "Expect: 100-continued\r\nContent-Length: 2\r\n\r\n{}",
 		    step, &r), 1);
 		assert_int_equal(expects, 0);
@@ -298,6 +299,174 @@ test_expect_when(void **state)
 	free(r.body);
 }
 
+#define CHUNKED_HEAD \
+	"POST /webhooks/stream/push HTTP/1.1\r\nHost: edge\r\n" \
+	"X-Api-Key: key1\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+/* Trailers are counted toward the header limit and otherwise ignored: a
+ * signature or id sent only after the body is none. */
+static void
+test_trailers_ignored(void **state)
+{
+	struct http_request r = { 0 };
+	char big[2 * MAX_HDR];
+	size_t step;
+
+	(void)state;
+	for (step = 0; step <= 7; step++) {
+		assert_int_equal(parse(CHUNKED_HEAD "2\r\n{}\r\n0\r\n"
+		    "X-Signature: abcdef\r\nX-Webhook-Id: t1\r\n"
+		    "Host: again\r\n\r\n", step, &r), 1);
+		assert_false(r.hdr_seen[HH_SIGNATURE]);
+		assert_false(r.hdr_seen[HH_WEBHOOK_ID]);
+		assert_int_equal(r.hdr_len[HH_SIGNATURE], 0);
+		assert_string_equal(r.hdr[HH_API_KEY], "key1");
+		assert_memory_equal(r.body, "{}", 2);
+		/* one in the head and one in a trailer: the head's, no 400 */
+		assert_int_equal(parse(SIGNED "Transfer-Encoding: chunked\r\n"
+		    "\r\n2\r\n{}\r\n0\r\nX-Signature: 0000\r\n"
+		    "X-Api-Key: key2\r\n\r\n", step, &r), 1);
+		assert_string_equal(r.hdr[HH_SIGNATURE], "ABCDEF");
+		assert_string_equal(r.hdr[HH_API_KEY], "key1");
+	}
+	/* and they count toward the header limit */
+	snprintf(big, sizeof(big), CHUNKED_HEAD "0\r\nX-Pad: %0*d\r\n\r\n",
+	    MAX_HDR, 0);
+	assert_int_equal(parse(big, 0, NULL), -431);
+	free(r.body);
+}
+
+/* Only chunked is undone; any other coding is 501, not a body with the
+ * coding's bytes in it. */
+static void
+test_transfer_codings(void **state)
+{
+	static const struct {
+		const char	*te;
+		int		 want;
+	} cases[] = {
+		{ "chunked", 1 },
+		{ "Chunked", 1 },
+		{ "  chunked  ", 1 },
+		{ ", chunked", 1 },
+		{ "gzip, chunked", -501 },
+		{ "gzip,chunked", -501 },
+		{ "GZIP , chunked", -501 },
+		{ "identity", -501 },
+		{ "x-this-coding-name-is-far-too-long, chunked", -501 },
+		{ "chunked, chunked", -400 },
+		{ "chunked, gzip", -400 },
+	};
+	char req[512];
+	size_t i, step;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (step = 0; step <= 5; step++) {
+			snprintf(req, sizeof(req), "POST / HTTP/1.1\r\n"
+			    "Host: e\r\nTransfer-Encoding: %s\r\n\r\n"
+			    "2\r\n{}\r\n0\r\n\r\n", cases[i].te);
+			print_message("%s step %zu\n", cases[i].te, step);
+			assert_int_equal(parse(req, step, NULL),
+			    cases[i].want);
+		}
+	/* two lines make one list */
+	assert_int_equal(parse("POST / HTTP/1.1\r\nHost: e\r\n"
+	    "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "2\r\n{}\r\n0\r\n\r\n", 0, NULL), -501);
+	/* before Content-Length says otherwise */
+	assert_int_equal(parse("POST / HTTP/1.1\r\nHost: e\r\n"
+	    "Transfer-Encoding: identity\r\nContent-Length: 2\r\n\r\n{}", 0,
+	    NULL), -501);
+	/* HTTP/1.0 has no chunked: its framing is faulty */
+	assert_int_equal(parse("POST / HTTP/1.0\r\nTransfer-Encoding: chunked"
+	    "\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 0, NULL), -400);
+}
+
+static void
+test_versions(void **state)
+{
+	static const struct {
+		const char	*req;
+		int		 want;
+	} cases[] = {
+		{ "GET /healthz HTTP/1.1\r\nHost: e\r\n\r\n", 1 },
+		{ "GET /healthz HTTP/1.0\r\n\r\n", 1 },
+		{ "GET /healthz HTTP/2.0\r\nHost: e\r\n\r\n", -505 },
+		{ "GET /healthz HTTP/0.9\r\nHost: e\r\n\r\n", -505 },
+		{ "GET /healthz HTTP/1.2\r\nHost: e\r\n\r\n", -505 },
+		{ "GET /healthz HTTP/3.0\r\nHost: e\r\n\r\n", -505 },
+		{ "GET /healthz\r\n\r\n", -505 },
+	};
+	size_t i, step;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (step = 0; step <= 5; step++) {
+			print_message("case %zu step %zu\n", i, step);
+			assert_int_equal(parse(cases[i].req, step, NULL),
+			    cases[i].want);
+		}
+}
+
+/* Host: once on HTTP/1.1, at most once on 1.0 (RFC 9112, 3.2). */
+static void
+test_host(void **state)
+{
+	size_t step;
+
+	(void)state;
+	for (step = 0; step <= 5; step++) {
+		assert_int_equal(parse("GET /healthz HTTP/1.1\r\n\r\n", step,
+		    NULL), -400);
+		assert_int_equal(parse("POST / HTTP/1.1\r\nX-Api-Key: k\r\n"
+		    "Content-Length: 2\r\n\r\n{}", step, NULL), -400);
+		assert_int_equal(parse("GET / HTTP/1.1\r\nHOST: a\r\n\r\n",
+		    step, NULL), 1);
+		assert_int_equal(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n",
+		    step, NULL), 1);
+		assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\n"
+		    "host: b\r\n\r\n", step, NULL), -400);
+		assert_int_equal(parse("GET / HTTP/1.0\r\nHost: a\r\n"
+		    "Host: b\r\n\r\n", step, NULL), -400);
+	}
+}
+
+/* Optional whitespace is cut from both ends of a value, in any pieces;
+ * whitespace past the longest value kept does not make it too long. */
+static void
+test_value_whitespace(void **state)
+{
+	struct http_request r = { 0 };
+	char req[1024];
+	size_t step;
+
+	(void)state;
+	for (step = 0; step <= 9; step++) {
+		assert_int_equal(parse("GET / HTTP/1.1\r\nHost: e\r\n"
+		    "X-Api-Key: \t k1 \t \r\nX-Webhook-Id:\tan id \r\n"
+		    "X-Signature: ab  \r\n\r\n", step, &r), 1);
+		assert_string_equal(r.hdr[HH_API_KEY], "k1");
+		assert_int_equal(r.hdr_len[HH_API_KEY], 2);
+		assert_string_equal(r.hdr[HH_WEBHOOK_ID], "an id");
+		assert_int_equal(r.hdr_len[HH_WEBHOOK_ID], 5);
+		assert_string_equal(r.hdr[HH_SIGNATURE], "ab");
+		/* the longest value kept, then more whitespace than room */
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: e\r\n"
+		    "X-Signature: %0*d%300s\r\n\r\n", HTTP_HDR_MAX - 1, 0, "");
+		assert_int_equal(parse(req, step, &r), 1);
+		assert_int_equal(r.hdr_len[HH_SIGNATURE], HTTP_HDR_MAX - 1);
+		/* one byte longer, or something after the whitespace */
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: e\r\n"
+		    "X-Signature: %0*d\r\n\r\n", HTTP_HDR_MAX, 0);
+		assert_int_equal(parse(req, step, NULL), -431);
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: e\r\n"
+		    "X-Signature: %0*d%20sx\r\n\r\n", HTTP_HDR_MAX - 10, 0, "");
+		assert_int_equal(parse(req, step, NULL), -431);
+	}
+	free(r.body);
+}
+
 int
 main(void)
 {
@@ -310,6 +479,11 @@ main(void)
 		cmocka_unit_test(test_idle_between_requests),
 		cmocka_unit_test(test_expect_stops_after_headers),
 		cmocka_unit_test(test_expect_when),
+		cmocka_unit_test(test_trailers_ignored),
+		cmocka_unit_test(test_transfer_codings),
+		cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_host),
+		cmocka_unit_test(test_value_whitespace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,8 +65,10 @@ test_builtin_sets_one_per_region(void **state)
 	for (k = 0; k < p.nsets; k++)
 		assert_false(p.sets[k].interval);
 	/* ports mode: loopback, established, skip unprotected, 8 allows,
-	 * 2 drops */
-	assert_int_equal(p.nrules, 13);
+	 * 2 drops; then the raw chain: loopback, not new, unprotected,
+	 * 8 passes, 2 SYN drops */
+	assert_string_equal(p.raw, "prerouting");
+	assert_int_equal(p.nrules, 26);
 	assert_int_equal(p.rules[0].kind, NR_LOOPBACK);
 	assert_int_equal(p.rules[1].kind, NR_ESTABLISHED);
 	assert_int_equal(p.rules[2].kind, NR_UNPROTECTED);
@@ -75,6 +77,20 @@ test_builtin_sets_one_per_region(void **state)
 	assert_int_equal(p.rules[11].kind, NR_DROP_PORTS);
 	assert_int_equal(p.rules[11].family, AF_INET);
 	assert_int_equal(p.rules[12].family, AF_INET6);
+	for (k = 0; k < 13; k++)
+		assert_false(p.rules[k].raw);
+	for (k = 13; k < 26; k++)
+		assert_true(p.rules[k].raw);
+	assert_int_equal(p.rules[13].kind, NR_LOOPBACK);
+	assert_int_equal(p.rules[14].kind, NR_NOT_NEW);
+	assert_int_equal(p.rules[15].kind, NR_UNPROTECTED);
+	assert_int_equal(p.rules[16].kind, NR_PASS);
+	assert_int_equal(p.rules[16].set, 0);
+	assert_string_equal(p.rules[16].comment, "");	/* no counter */
+	assert_int_equal(p.rules[24].kind, NR_DROP_SYN);
+	assert_int_equal(p.rules[24].family, AF_INET);
+	assert_string_equal(p.rules[24].comment, "syn not allowed");
+	assert_int_equal(p.rules[25].family, AF_INET6);
 	nft_plan_free(&p);
 	nft_spec_free(&s);
 }
@@ -92,13 +108,19 @@ test_strict_rules_keep_loopback_established_nd(void **state)
 	allow(&s, "lab", "198.51.100.7");
 	assert_int_equal(nft_plan_build(&s, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.nports, 0);		/* strict needs no port set */
-	assert_int_equal(p.nrules, 7);
+	assert_int_equal(p.nrules, 12);		/* 7, then 5 in raw */
 	assert_int_equal(p.rules[0].kind, NR_LOOPBACK);
 	assert_int_equal(p.rules[1].kind, NR_ESTABLISHED);
 	assert_int_equal(p.rules[2].kind, NR_ND);
 	assert_int_equal(p.rules[3].kind, NR_MLD2);
 	assert_int_equal(p.rules[4].kind, NR_ALLOW);
 	assert_int_equal(p.rules[5].kind, NR_DROP_ALL);
+	/* strict's raw chain drops a SYN to any port: no port rule */
+	assert_int_equal(p.rules[7].kind, NR_LOOPBACK);
+	assert_int_equal(p.rules[8].kind, NR_NOT_NEW);
+	assert_int_equal(p.rules[9].kind, NR_PASS);
+	assert_int_equal(p.rules[10].kind, NR_DROP_SYN);
+	assert_true(p.rules[10].raw);
 	nft_plan_free(&p);
 
 	/* at ingress there is no loopback and no conntrack */
@@ -107,6 +129,7 @@ test_strict_rules_keep_loopback_established_nd(void **state)
 	assert_int_equal(nft_plan_build(&s, &p, err, sizeof(err)), 0);
 	assert_string_equal(p.family, "netdev");
 	assert_string_equal(p.chain, "ingress");
+	assert_null(p.raw);	/* no conntrack to get ahead of */
 	assert_int_equal(p.rules[0].kind, NR_ND);
 	assert_int_equal(p.nrules, 5);
 	nft_plan_free(&p);
@@ -212,7 +235,14 @@ test_print_shape(void **state)
 	assert_non_null(strstr(text, "\t\tip saddr @v4_lab counter accept "
 	    "comment \"lab\"\n"));
 	assert_non_null(strstr(text, "\t\tmeta nfproto ipv6 tcp dport "
-	    "@protected_ports counter drop comment \"ipv6 not allowed\"\n"));
+	    "@protected_ports counter drop comment \"ipv6 not allowed\"\n"
+	    "\t}\n\n\tchain prerouting {\n\t\ttype filter hook prerouting "
+	    "priority raw; policy accept;\n\t\tiif \"lo\" accept\n"
+	    "\t\ttcp flags != syn / fin,syn,rst,ack accept\n"
+	    "\t\ttcp dport != @protected_ports accept\n"
+	    "\t\tip saddr @v4_lab accept\n\t\tip6 saddr @v6_lab accept\n"
+	    "\t\tmeta nfproto ipv4 tcp flags syn / fin,syn,rst,ack counter "
+	    "drop comment \"syn not allowed\"\n"));
 	free(text);
 	nft_plan_free(&p);
 
@@ -226,6 +256,7 @@ test_print_shape(void **state)
 	assert_non_null(strstr(text, "\t\tmeta protocol ip counter drop"));
 	assert_null(strstr(text, "ct state"));
 	assert_null(strstr(text, "protected_ports"));
+	assert_null(strstr(text, "prerouting"));
 	free(text);
 	nft_plan_free(&p);
 	nft_spec_free(&s);
@@ -242,10 +273,12 @@ test_empty_table_is_fail_closed(void **state)
 	nft_spec_init(&s);
 	assert_int_equal(nft_plan_build(&s, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.nsets, 0);
-	assert_int_equal(p.nrules, 5);	/* lo, established, unprotected,
-					   2 drops */
+	/* lo, established, unprotected, 2 drops; raw: lo, not new,
+	 * unprotected, 2 SYN drops */
+	assert_int_equal(p.nrules, 10);
 	text = printed(&p);
 	assert_non_null(strstr(text, "tcp dport @protected_ports counter drop"));
+	assert_non_null(strstr(text, "fin,syn,rst,ack counter drop"));
 	free(text);
 	nft_plan_free(&p);
 	nft_spec_free(&s);

@@ -3,7 +3,9 @@
  * and sysstats.c (the helper's), each loaded in a forked child that then
  * tries what the filter must allow and what it must refuse: EPERM in the
  * production mode, death by SIGSYS in the kill mode the tests run under.
- * And, as root, the helper's capability set.
+ * And, as root, the helper's capability set.  And who the daemon becomes
+ * (privsep_plan): a named user that does not exist is refused, and so is
+ * a root start with no user to become unless "user" is "root".
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +27,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +311,73 @@ test_caps_limit(void **state)
 	assert_int_equal(in_child(helper_caps), 0);
 }
 
+/* A config that names user ("" none). */
+static void
+plan_cfg(struct config *cfg, const char *user)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->user, sizeof(cfg->user), "%s", user);
+}
+
+static void
+test_plan(void **state)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	struct privsep ps;
+	struct passwd *pw;
+	char err[512], none[64];
+
+	(void)state;
+	assert_non_null(cfg);
+	snprintf(none, sizeof(none), "sg-nouser-%d", (int)getpid());
+	assert_null(getpwnam(none));
+
+	/* a named user that does not exist: refused, root or not */
+	plan_cfg(cfg, none);
+	assert_int_equal(privsep_plan(cfg, 1, &ps, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "user: no user 'sg-nouser-"));
+	assert_int_equal(privsep_plan(cfg, 0, &ps, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "user: no user 'sg-nouser-"));
+
+	/* "root", said: stays uid 0 (no switch), root start or not */
+	plan_cfg(cfg, "root");
+	assert_int_equal(privsep_plan(cfg, 1, &ps, err, sizeof(err)), 0);
+	assert_int_equal(ps.switch_user, 0);
+	assert_int_equal(ps.root, 1);
+	assert_string_equal(ps.user, "root");
+
+	/* no user at all: as root, only when the default user exists */
+	plan_cfg(cfg, "");
+	if ((pw = getpwnam(PRIVSEP_DEFAULT_USER)) == NULL) {
+		assert_int_equal(privsep_plan(cfg, 1, &ps, err, sizeof(err)),
+		    -1);
+		assert_non_null(strstr(err, "user: no user '"
+		    PRIVSEP_DEFAULT_USER "'"));
+		assert_non_null(strstr(err, "useradd --system"));
+		assert_non_null(strstr(err, "\"user\": \"root\""));
+	} else {
+		assert_int_equal(privsep_plan(cfg, 1, &ps, err, sizeof(err)),
+		    0);
+		assert_int_equal(ps.switch_user, pw->pw_uid != 0);
+	}
+	/* not root: nobody to become, nothing refused */
+	assert_int_equal(privsep_plan(cfg, 0, &ps, err, sizeof(err)), 0);
+	assert_int_equal(ps.switch_user, 0);
+
+	/* a real user other than root: switched to, as root only */
+	if ((pw = getpwnam("nobody")) != NULL && pw->pw_uid != 0) {
+		plan_cfg(cfg, "nobody");
+		assert_int_equal(privsep_plan(cfg, 1, &ps, err, sizeof(err)),
+		    0);
+		assert_int_equal(ps.switch_user, 1);
+		assert_int_equal(ps.uid, pw->pw_uid);
+		assert_int_equal(privsep_plan(cfg, 0, &ps, err, sizeof(err)),
+		    0);
+		assert_int_equal(ps.switch_user, 0);
+	}
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -318,6 +388,7 @@ main(void)
 		cmocka_unit_test(test_helper_filter),
 		cmocka_unit_test(test_helper_filter_kills),
 		cmocka_unit_test(test_caps_limit),
+		cmocka_unit_test(test_plan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,15 +3,23 @@
  * batch and from many threads), the exact bytes, failures reported; the
  * delivery side (pending, fetch, marks, notify, gauges), what is kept to
  * forward an event (order key, signature, target), the upgrades from
- * schema versions 1 and 2, and retention with `seen` keeping dedup alive; the
- * control tool's side (store_admin.h): list, get, counts and replay, on
- * a store the daemon wrote and on a version 1 store, and its refusals.
+ * schema versions 1 to 4, and retention with `seen` keeping dedup alive;
+ * dedup per API key and the body's hash, told back with a duplicate,
+ * within the window and across restarts (the writer's set rebuilt from
+ * the rows), and past the window a new event; the set's cap; one daemon
+ * per store; a store whose files are deleted or replaced under it
+ * acknowledges nothing more; the control tool's side (store_admin.h):
+ * list, get, counts and replay, on a store the daemon wrote and on a
+ * version 1 store, and its refusals.  (Faults below SQLite:
+ * test_store_faults.c; the set itself: test_store_ids.c.)
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include <sys/stat.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -32,12 +40,18 @@ struct waiter {
 	int		stored, duplicate, failed;
 	int		notified;
 	int		gate_entered, gate_open;	/* done_gated */
+	char		first[STORE_SHA256_HEX + 1];	/* the last duplicate's
+							 * first_sha256 */
 };
 
 static struct waiter W = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-    0, 0, 0, 0, 0, 0, 0 };
+    0, 0, 0, 0, 0, 0, 0, "" };
 static char dir[64], uri[160], path[128];
-static const struct store_options opts = { 86400000, 0, "streamgate", "test", 0 };
+/* when the test began: event() stamps its events so, within the dedup
+ * window (a duplicate is one within it) */
+static int64_t t0;
+static const struct store_options opts = { .dedup_window_ms = 86400000, .retention_ms = 0, .redis_prefix = "streamgate",
+	    .consumer = "test", .deliver = 0, .dedup_max_ids = 0 };
 
 static void
 done(struct store_event *ev, enum store_result r, void *arg)
@@ -47,11 +61,14 @@ done(struct store_event *ev, enum store_result r, void *arg)
 	W.stored += r == STORE_STORED;
 	W.duplicate += r == STORE_DUPLICATE;
 	W.failed += r == STORE_FAILED;
+	if (r == STORE_DUPLICATE)
+		snprintf(W.first, sizeof(W.first), "%s", ev->first_sha256);
 	W.pending--;
 	pthread_cond_broadcast(&W.cond);
 	pthread_mutex_unlock(&W.lock);
 	free((char *)ev->webhook_id);
 	free((uint8_t *)ev->body);
+	free((char *)ev->body_sha256);
 	free(ev);
 }
 
@@ -74,7 +91,7 @@ event(const char *id, const char *body)
 	ev->event_type = "message.new";
 	ev->api_key = "key1";
 	ev->attempt = 1;
-	ev->received_at = 1700000000000LL;
+	ev->received_at = t0;
 	ev->body = (const uint8_t *)strdup(body);
 	ev->body_len = strlen(body);
 	ev->done = done;
@@ -107,6 +124,32 @@ forwarded(struct store_event *ev, const char *key, const char *sig,
 	ev->target = target;
 	return ev;
 }
+
+/* The event as another API key sent it (a literal: it must outlive the
+ * event). */
+static struct store_event *
+keyed(struct store_event *ev, const char *api_key)
+{
+	ev->api_key = api_key;
+	return ev;
+}
+
+/* The event with its body's SHA-256 (a stand-in: any 64 hex digits). */
+static struct store_event *
+hashed(struct store_event *ev, char digit)
+{
+	char *h = malloc(STORE_SHA256_HEX + 1);
+
+	memset(h, digit, STORE_SHA256_HEX);
+	h[STORE_SHA256_HEX] = '\0';
+	ev->body_sha256 = h;
+	return ev;
+}
+
+/* A duplicate's first_sha256, from the writer's memory: the stored
+ * hash's first 16 hex digits. */
+#define FIRST_A	"aaaaaaaaaaaaaaaa"
+#define FIRST_C	"cccccccccccccccc"
 
 #define SIG_A	"0123456789abcdef0123456789abcdef" \
 		"0123456789abcdef0123456789abcdef"
@@ -160,6 +203,7 @@ setup(void **state)
 		return -1;
 	snprintf(path, sizeof(path), "%s/events.db", dir);
 	snprintf(uri, sizeof(uri), "sqlite:%s", path);
+	t0 = clock_unix_ms();
 	W.stored = W.duplicate = W.failed = W.notified = 0;
 	W.gate_entered = W.gate_open = 0;
 	return 0;
@@ -197,7 +241,7 @@ sql_int(const char *sql)
 static int64_t
 count_rows(const char *where)
 {
-	char sql[512];
+	char sql[1024];
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM events %s", where);
 	return sql_int(sql);
@@ -275,7 +319,7 @@ static void
 test_stored_exactly(void **state)
 {
 	struct store *s;
-	char err[256];
+	char err[256], where[512];
 	const char *body = "{\"type\":\"message.new\",\"x\":\"\\u00e9\"}";
 
 	(void)state;
@@ -285,11 +329,17 @@ test_stored_exactly(void **state)
 	wait_all();
 	store_close(s);
 	assert_int_equal(W.stored, 2);
-	assert_int_equal(count_rows("WHERE webhook_id = 'id-1' AND kind = 'push' "
-	    "AND event_type = 'message.new' AND api_key = 'key1' AND "
-	    "attempt = 1 AND received_at = 1700000000000 AND "
-	    "body = CAST('{\"type\":\"message.new\",\"x\":\"\\u00e9\"}' AS BLOB)"),
-	    1);
+	snprintf(where, sizeof(where), "WHERE webhook_id = 'id-1' AND "
+	    "kind = 'push' AND event_type = 'message.new' AND api_key = 'key1' "
+	    "AND attempt = 1 AND received_at = %lld AND body = "
+	    "CAST('{\"type\":\"message.new\",\"x\":\"\\u00e9\"}' AS BLOB)",
+	    (long long)t0);
+	assert_int_equal(count_rows(where), 1);
+	/* a new store has 16 KiB pages (a 1.8 KB event fills a 4 KiB one
+	 * half) and no index on the id */
+	assert_int_equal(sql_int("PRAGMA page_size"), 16384);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "type = 'index' AND (sql IS NULL OR sql LIKE '%webhook_id%')"), 0);
 	/* reopening keeps what is there and the schema */
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	store_submit(s, event("id-1", body));
@@ -645,16 +695,21 @@ test_migrate_v1(void **state)
 {
 	struct store *s;
 	struct store_record r;
-	char err[256];
+	char err[256], sql[128];
 
 	(void)state;
 	sql_exec(v1_schema);
+	/* old-5 arrived within the dedup window, old-1 long before it (rows
+	 * are in arrival order) */
+	snprintf(sql, sizeof(sql), "UPDATE events SET received_at = %lld "
+	    "WHERE webhook_id = 'old-5';", (long long)t0 - 3600000);
+	sql_exec(sql);
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
-	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("PRAGMA user_version"), 5);
 	assert_int_equal(count_rows("WHERE state = 'kept' AND tries = 0 AND "
 	    "next_at = 0 AND cid IS NULL AND delivered_at IS NULL AND "
 	    "last_error IS NULL AND signature IS NULL AND order_key IS NULL "
-	    "AND target IS NULL"), 2);
+	    "AND target IS NULL AND body_sha256 IS NULL"), 2);
 	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
 	    "name IN ('seen', 'events_pending')"), 2);
 	assert_int_equal(store_fetch(s, 5, &r), 0);
@@ -663,21 +718,26 @@ test_migrate_v1(void **state)
 	store_record_free(&r);
 	store_submit(s, forwarded(event_in("new-1", STORE_PENDING, "c:1", 3000),
 	    "cid:c:1", SIG_A, "/webhooks/stream/push"));
-	store_submit(s, event("old-1", "{}"));
+	store_submit(s, keyed(event("old-5", "{}"), "k"));
 	wait_all();
 	assert_int_equal(W.stored, 1);
 	assert_int_equal(W.duplicate, 1);
+	assert_string_equal(W.first, "");	/* an old row: no hash */
 	assert_string_equal(pending_keys(s), "6:cid:c:1");
+	/* past the window, an id is new again */
+	store_submit(s, keyed(event("old-1", "{}"), "k"));
+	wait_all();
+	assert_int_equal(W.stored, 2);
 	store_close(s);
 	/* the CHECK came along: no state outside the four */
 	assert_int_equal(sql_try("UPDATE events SET state = 'lost'"),
 	    SQLITE_CONSTRAINT);
 	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info("
-	    "'events')"), 18);
+	    "'events')"), 19);
 	/* opening again is a no-op */
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	store_close(s);
-	assert_int_equal(count_rows(""), 3);
+	assert_int_equal(count_rows(""), 4);
 }
 
 static struct store_admin *admin_open(enum store_admin_mode);
@@ -743,9 +803,9 @@ test_migrate_v2(void **state)
 	store_admin_close(a);
 
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
-	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("PRAGMA user_version"), 5);
 	assert_int_equal(sql_int("SELECT count(*) FROM pragma_table_info("
-	    "'events')"), 18);
+	    "'events')"), 19);
 	assert_int_equal(count_rows("WHERE signature IS NULL AND order_key IS "
 	    "NULL AND target IS NULL"), 3);
 	assert_int_equal(count_rows("WHERE seq = 1 AND webhook_id = 'v2-1' AND"
@@ -823,7 +883,7 @@ test_migrate_v2_atomic(void **state)
 	sql_exec("ALTER TABLE events DROP COLUMN target;");
 	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
 	store_close(s);
-	assert_int_equal(sql_int("PRAGMA user_version"), 3);
+	assert_int_equal(sql_int("PRAGMA user_version"), 5);
 	assert_int_equal(count_rows("WHERE target IS NULL"), 3);
 }
 
@@ -833,9 +893,9 @@ test_newer_schema_refused(void **state)
 	char err[256];
 
 	(void)state;
-	sql_exec("PRAGMA user_version=4;");
+	sql_exec("PRAGMA user_version=6;");
 	assert_null(store_open(uri, &opts, err, sizeof(err)));
-	assert_non_null(strstr(err, "schema version 4 is newer"));
+	assert_non_null(strstr(err, "schema version 6 is newer"));
 }
 
 static int
@@ -852,8 +912,8 @@ retained_ok(const struct store_stats *st)
 static void
 test_retention_seen(void **state)
 {
-	const struct store_options ropts = { 86400000, 1, "streamgate",
-	    "test", 1 };
+	const struct store_options ropts = { .dedup_window_ms = 86400000, .retention_ms = 1, .redis_prefix = "streamgate",
+	    .consumer = "test", .deliver = 1, .dedup_max_ids = 0 };
 	struct store *s;
 	struct store_stats st;
 	char err[256], sql[256];
@@ -862,7 +922,8 @@ test_retention_seen(void **state)
 	(void)state;
 	assert_non_null(s = store_open(uri, &ropts, err, sizeof(err)));
 	store_submit(s, event_in("r-old", STORE_PENDING, NULL, old));
-	store_submit(s, event_in("r-new", STORE_PENDING, NULL, now - 10000));
+	store_submit(s, hashed(event_in("r-new", STORE_PENDING, NULL,
+	    now - 10000), 'c'));
 	store_submit(s, event_in("r-dead", STORE_PENDING, NULL, now - 10000));
 	store_submit(s, event_in("r-wait", STORE_PENDING, NULL, now - 10000));
 	store_submit(s, event_in("r-kept", STORE_KEPT, NULL, old));
@@ -871,28 +932,465 @@ test_retention_seen(void **state)
 	mark(s, seq_of("r-new"), STORE_DELIVERED, 1, 0, now, "");
 	mark(s, seq_of("r-dead"), STORE_DEAD, 9, 0, now, "no");
 	store_close(s);
-	snprintf(sql, sizeof(sql), "INSERT INTO seen VALUES ('stale', %lld);",
-	    (long long)old);
+	snprintf(sql, sizeof(sql), "INSERT INTO seen VALUES ('stale', 'key1', "
+	    "%lld, NULL);", (long long)old);
 	sql_exec(sql);
 
 	/* retention runs at open */
 	assert_non_null(s = store_open(uri, &ropts, err, sizeof(err)));
 	assert_true(stats_wait(s, &st, retained_ok));
+	/* another key's r-new is its own; this key's is a duplicate that
+	 * still knows the deleted copy's hash */
+	store_submit(s, keyed(event_in("r-new", STORE_PENDING, NULL, now),
+	    "key2"));
+	wait_all();
+	assert_int_equal(W.stored, 5 + 1);
 	store_submit(s, event_in("r-new", STORE_PENDING, NULL, now));
 	wait_all();
 	assert_int_equal(W.duplicate, 1);
+	assert_string_equal(W.first, FIRST_C);
 	store_submit(s, event_in("r-old", STORE_PENDING, NULL, now));
 	wait_all();
-	assert_int_equal(W.stored, 5 + 1);	/* past the window: new */
+	assert_int_equal(W.stored, 5 + 2);	/* past the window: new */
 	store_stats(s, &st);
 	store_close(s);
 	assert_int_equal(st.duplicates, 1);
-	assert_int_equal(count_rows("WHERE webhook_id = 'r-new'"), 0);
+	assert_int_equal(count_rows("WHERE webhook_id = 'r-new'"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'r-new' AND "
+	    "api_key = 'key2'"), 1);
 	assert_int_equal(count_rows("WHERE webhook_id IN ('r-dead', 'r-wait', "
 	    "'r-kept')"), 3);
 	assert_int_equal(sql_int("SELECT count(*) FROM seen WHERE webhook_id ="
-	    " 'r-new'"), 1);
+	    " 'r-new' AND api_key = 'key1' AND body_sha256 LIKE 'ccc%'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM seen"), 1);
+}
+
+/*
+ * An id is one event per API key: the same id from two keys is stored
+ * twice, also when both come in one batch; each key's copy of it again
+ * is that key's duplicate.
+ */
+static void
+test_dedup_per_api_key(void **state)
+{
+	struct store *s;
+	char err[256];
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_submit(s, event("shared", "{\"a\":1}"));
+	store_submit(s, keyed(event("shared", "{\"a\":2}"), "key2"));
+	store_submit(s, event("shared", "{\"a\":1}"));
+	store_submit(s, keyed(event("shared", "{\"a\":2}"), "key2"));
+	wait_all();
+	assert_int_equal(W.stored, 2);
+	assert_int_equal(W.duplicate, 2);
+	store_close(s);
+	/* and after a restart, the store alone decides the same */
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_submit(s, keyed(event("shared", "{}"), "key2"));
+	store_submit(s, keyed(event("shared", "{}"), "key3"));
+	wait_all();
+	store_close(s);
+	assert_int_equal(W.stored, 3);
+	assert_int_equal(W.duplicate, 3);
+	assert_int_equal(count_rows("WHERE webhook_id = 'shared'"), 3);
+	assert_int_equal(count_rows("WHERE webhook_id = 'shared' AND "
+	    "api_key = 'key2' AND body = CAST('{\"a\":2}' AS BLOB)"), 1);
+}
+
+/*
+ * The body's hash is stored with the event, and a duplicate is told the
+ * stored copy's: in the same batch, from an earlier one, after a
+ * restart; none for an event stored without one.
+ */
+static void
+test_hash_stored(void **state)
+{
+	struct store *s;
+	char err[256];
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_submit(s, hashed(event("h-1", "{}"), 'a'));
+	store_submit(s, hashed(event("h-1", "{\"x\":1}"), 'b'));
+	wait_all();
+	assert_int_equal(W.stored, 1);
+	assert_int_equal(W.duplicate, 1);
+	assert_string_equal(W.first, FIRST_A);
+	store_submit(s, event("h-2", "{}"));		/* no hash */
+	wait_all();
+	store_close(s);
+	assert_int_equal(count_rows("WHERE webhook_id = 'h-1' AND "
+	    "body_sha256 = printf('%.64c', 'a') AND body = x'7b7d'"), 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'h-2' AND "
+	    "body_sha256 IS NULL"), 1);
+
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	store_submit(s, hashed(event("h-1", "{}"), 'c'));
+	wait_all();
+	assert_string_equal(W.first, FIRST_A);
+	store_submit(s, hashed(event("h-2", "{}"), 'c'));
+	wait_all();
+	assert_string_equal(W.first, "");
+	store_close(s);
+	assert_int_equal(W.duplicate, 3);
+}
+
+/* Version 3, as streamgated wrote it: an id unique across API keys. */
+static const char *v3_schema =
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE events (seq INTEGER PRIMARY KEY,"
+	" webhook_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL CHECK (kind ="
+	" 'push' OR kind = 'before_message_send' OR kind = 'custom_command'),"
+	" event_type TEXT, api_key TEXT NOT NULL, attempt INTEGER NOT NULL,"
+	" command TEXT, received_at INTEGER NOT NULL, body BLOB NOT NULL,"
+	" cid TEXT, state TEXT NOT NULL DEFAULT 'kept' CHECK (state = 'kept'"
+	" OR state = 'pending' OR state = 'delivered' OR state = 'dead'),"
+	" tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+	" delivered_at INTEGER, last_error TEXT, signature TEXT,"
+	" order_key TEXT, target TEXT);"
+	"CREATE TABLE seen (webhook_id TEXT PRIMARY KEY,"
+	" received_at INTEGER NOT NULL);"
+	"CREATE INDEX seen_received ON seen(received_at);"
+	"CREATE INDEX events_pending ON events(seq) WHERE state = 'pending';"
+	"CREATE INDEX events_dead ON events(seq) WHERE state = 'dead';"
+	"CREATE INDEX events_delivered ON events(received_at)"
+	" WHERE state = 'delivered';"
+	"INSERT INTO events VALUES (3, 'v3-1', 'push', 'message.new', 'k', 2,"
+	" NULL, 1000, x'7b7d', 'messaging:a', 'pending', 1, 5000, NULL,"
+	" 'status 500', 'ab12', 'cid:messaging:a', '/webhooks/stream/push');"
+	"INSERT INTO events VALUES (9, 'v3-2', 'custom_command', NULL, 'k2', 1,"
+	" 'giphy', 1001, x'7b7d', NULL, 'delivered', 1, 0, 1500, NULL, 'cd34',"
+	" '', '/c?type=giphy');"
+	"PRAGMA user_version=3;";
+
+/*
+ * Version 3 to 5: both tables made anew in one transaction, every row and
+ * column kept (seq too), the indexes back, no UNIQUE left; an id is now
+ * one per API key; an id `seen` kept from before is a duplicate for every
+ * key.
+ */
+static void
+test_migrate_v3(void **state)
+{
+	struct store *s;
+	struct store_record r;
+	char err[256], sql[160], where[512];
+
+	(void)state;
+	sql_exec(v3_schema);
+	snprintf(sql, sizeof(sql), "INSERT INTO seen VALUES ('v3-gone', %lld);",
+	    (long long)clock_unix_ms());
+	sql_exec(sql);
+	/* both arrived within the dedup window */
+	snprintf(sql, sizeof(sql), "UPDATE events SET received_at = %lld "
+	    "+ seq;", (long long)t0 - 1000);
+	sql_exec(sql);
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_int_equal(sql_int("PRAGMA user_version"), 5);
+	assert_int_equal(count_rows(""), 2);
+	snprintf(where, sizeof(where), "WHERE seq = 3 AND webhook_id = 'v3-1' "
+	    "AND kind = 'push' AND event_type = 'message.new' AND api_key = 'k' "
+	    "AND attempt = 2 AND command IS NULL AND received_at = %lld AND "
+	    "body = x'7b7d' AND cid = 'messaging:a' AND state = 'pending' AND "
+	    "tries = 1 AND next_at = 5000 AND delivered_at IS NULL AND "
+	    "last_error = 'status 500' AND signature = 'ab12' AND "
+	    "order_key = 'cid:messaging:a' AND target = "
+	    "'/webhooks/stream/push' AND body_sha256 IS NULL",
+	    (long long)t0 - 1000 + 3);
+	assert_int_equal(count_rows(where), 1);
+	assert_int_equal(count_rows("WHERE seq = 9 AND webhook_id = 'v3-2' AND"
+	    " api_key = 'k2' AND command = 'giphy' AND state = 'delivered' AND"
+	    " delivered_at = 1500 AND target = '/c?type=giphy'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM seen WHERE webhook_id ="
+	    " 'v3-gone' AND api_key = ''"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "type = 'index' AND name IN ('seen_received', 'events_pending', "
+	    "'events_dead', 'events_delivered')"), 4);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "name IN ('events_old', 'seen_old')"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "sql LIKE '%UNIQUE%' OR sql LIKE '%PRIMARY KEY (%' OR "
+	    "name LIKE 'sqlite_autoindex%'"), 0);
+	/* the delivery side reads the old rows as before */
+	assert_string_equal(pending_keys(s), "3:cid:messaging:a");
+	assert_int_equal(store_fetch(s, 3, &r), 0);
+	assert_string_equal(r.signature, "ab12");
+	store_record_free(&r);
+
+	store_submit(s, keyed(event("v3-1", "{}"), "k"));	/* its key */
+	store_submit(s, keyed(event("v3-1", "{}"), "k2"));	/* another */
+	store_submit(s, keyed(event("v3-gone", "{}"), "any"));
+	wait_all();
+	assert_int_equal(W.stored, 1);
+	assert_int_equal(W.duplicate, 2);
+	assert_int_equal(count_rows("WHERE webhook_id = 'v3-1' AND "
+	    "api_key = 'k2' AND seq = 10"), 1);
+	store_close(s);
+	/* the CHECKs came along */
+	assert_int_equal(sql_try("UPDATE events SET kind = 'other'"),
+	    SQLITE_CONSTRAINT);
+	assert_int_equal(sql_try("INSERT INTO events (webhook_id, kind, "
+	    "api_key, attempt, received_at, body) VALUES ('v3-1', 'nope', "
+	    "'k', 1, 1, x'')"), SQLITE_CONSTRAINT);
+}
+
+/* Version 4, as streamgated wrote it: the id unique per API key. */
+static const char *v4_schema =
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE events (seq INTEGER PRIMARY KEY,"
+	" webhook_id TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind ="
+	" 'push' OR kind = 'before_message_send' OR kind = 'custom_command'),"
+	" event_type TEXT, api_key TEXT NOT NULL, attempt INTEGER NOT NULL,"
+	" command TEXT, received_at INTEGER NOT NULL, body BLOB NOT NULL,"
+	" cid TEXT, state TEXT NOT NULL DEFAULT 'kept' CHECK (state = 'kept'"
+	" OR state = 'pending' OR state = 'delivered' OR state = 'dead'),"
+	" tries INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+	" delivered_at INTEGER, last_error TEXT, signature TEXT,"
+	" order_key TEXT, target TEXT, body_sha256 TEXT,"
+	" UNIQUE (webhook_id, api_key));"
+	"CREATE TABLE seen (webhook_id TEXT NOT NULL, api_key TEXT NOT NULL,"
+	" received_at INTEGER NOT NULL, body_sha256 TEXT,"
+	" PRIMARY KEY (webhook_id, api_key));"
+	"CREATE INDEX seen_received ON seen(received_at);"
+	"CREATE INDEX events_pending ON events(seq) WHERE state = 'pending';"
+	"CREATE INDEX events_dead ON events(seq) WHERE state = 'dead';"
+	"CREATE INDEX events_delivered ON events(received_at)"
+	" WHERE state = 'delivered';"
+	"INSERT INTO events VALUES (4, 'v4-2', 'push', 'message.new', 'k', 1,"
+	" NULL, 1001, x'7b7d', NULL, 'kept', 0, 0, NULL, NULL, 'cd34', '',"
+	" '/webhooks/stream/push', NULL);"
+	"INSERT INTO events VALUES (7, 'v4-1', 'push', 'message.new', 'k', 1,"
+	" NULL, 1000, x'7b7d', 'messaging:a', 'pending', 0, 0, NULL, NULL,"
+	" 'ab12', 'cid:messaging:a', '/webhooks/stream/push',"
+	" printf('%.64c', 'd'));"
+	"PRAGMA user_version=4;";
+
+/*
+ * Version 4 to 5: both tables made anew in one transaction without their
+ * UNIQUE and PRIMARY KEY, every row and column kept (seq, the hash, the
+ * key of a `seen` id); the ids of the window are in memory at once: a
+ * copy is a duplicate that knows the stored hash, per API key.
+ */
+static void
+test_migrate_v4(void **state)
+{
+	struct store *s;
+	char err[256], sql[192];
+
+	(void)state;
+	sql_exec(v4_schema);
+	snprintf(sql, sizeof(sql), "UPDATE events SET received_at = %lld "
+	    "WHERE seq = 7; INSERT INTO seen VALUES ('v4-gone', 'k', %lld, "
+	    "printf('%%.64c', 'e'));", (long long)t0 - 1000,
+	    (long long)t0 - 2000);
+	sql_exec(sql);
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_int_equal(sql_int("PRAGMA user_version"), 5);
+	assert_int_equal(count_rows("WHERE seq = 7 AND webhook_id = 'v4-1' AND"
+	    " state = 'pending' AND signature = 'ab12' AND body_sha256 = "
+	    "printf('%.64c', 'd')"), 1);
+	assert_int_equal(count_rows("WHERE seq = 4 AND body_sha256 IS NULL"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM seen WHERE webhook_id ="
+	    " 'v4-gone' AND api_key = 'k' AND body_sha256 LIKE 'eee%'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "sql LIKE '%UNIQUE%' OR sql LIKE '%PRIMARY KEY (%' OR "
+	    "name LIKE 'sqlite_autoindex%'"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_schema WHERE "
+	    "type = 'index' AND name IN ('seen_received', 'events_pending', "
+	    "'events_dead', 'events_delivered')"), 4);
+	/* a 4 KiB-page store keeps its pages (README: VACUUM) */
+	assert_int_equal(sql_int("PRAGMA page_size"), 4096);
+	assert_string_equal(pending_keys(s), "7:cid:messaging:a");
+
+	store_submit(s, keyed(event("v4-1", "{}"), "k"));
+	wait_all();
+	assert_int_equal(W.duplicate, 1);
+	assert_string_equal(W.first, "dddddddddddddddd");
+	store_submit(s, keyed(event("v4-gone", "{}"), "k"));
+	wait_all();
+	assert_int_equal(W.duplicate, 2);
+	assert_string_equal(W.first, "eeeeeeeeeeeeeeee");
+	store_submit(s, keyed(event("v4-1", "{}"), "k2"));	/* another key */
+	store_submit(s, keyed(event("v4-gone", "{}"), "k2"));
+	store_submit(s, keyed(event("v4-2", "{}"), "k"));	/* past the window */
+	wait_all();
+	assert_int_equal(W.stored, 3);
+	assert_int_equal(W.duplicate, 2);
+	store_close(s);
+	assert_int_equal(count_rows("WHERE seq = 8 AND webhook_id = 'v4-1' AND "
+	    "api_key = 'k2'"), 1);
+	assert_int_equal(count_rows(""), 5);
+}
+
+static int
+broken_ok(const struct store_stats *st)
+{
+	return st->up == 0;
+}
+
+/* Submit one event and wait for its fate: 1 stored, 0 not. */
+static int
+store_one(struct store *s, const char *id)
+{
+	int before;
+
+	pthread_mutex_lock(&W.lock);
+	before = W.stored;
+	pthread_mutex_unlock(&W.lock);
+	store_submit(s, event(id, "{}"));
+	wait_all();
+	return W.stored > before;
+}
+
+/* Remove the store's files, as `rm events.db*` would. */
+static void
+files_remove(const char *which)
+{
+	char p[192];
+	const char *sfx[] = { "", "-wal", "-shm" };
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (strchr(which, "dws"[i]) != NULL) {
+			snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+			assert_int_equal(unlink(p), 0);
+		}
+}
+
+/*
+ * The database, its WAL or -shm deleted, or the database replaced, under
+ * the open store: the next commit (or, idle, the next second) breaks it
+ * for good: nothing is acknowledged, /healthz's store_broken says so,
+ * the stats say up 0.  A new store at the path takes events again.
+ */
+static void
+test_files_gone(void **state)
+{
+	struct store *s;
+	struct store_stats st;
+	char err[256], cmd[4 * sizeof(path) + 64];
+
+	(void)state;
+	/* everything deleted: the next commit is not acknowledged */
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_true(store_one(s, "before"));
+	assert_int_equal(store_broken(s), 0);
+	files_remove("dws");
+	assert_false(store_one(s, "after-1"));
+	assert_int_equal(store_broken(s), 1);
+	assert_false(store_one(s, "after-2"));	/* and none after */
+	store_stats(s, &st);
+	assert_int_equal(st.up, 0);
+	assert_int_equal(st.failures, 2);
+	/* what is at the path now (a restore, say) is not this store's:
+	 * closing leaves it alone */
+	snprintf(cmd, sizeof(cmd), "echo restored >%s-wal && echo restored "
+	    ">%s-shm", path, path);
+	assert_int_equal(system(cmd), 0);
+	store_close(s);
+	snprintf(cmd, sizeof(cmd), "grep -q restored %s-wal && grep -q "
+	    "restored %s-shm && rm %s-wal %s-shm", path, path, path, path);
+	assert_int_equal(system(cmd), 0);
+	/* a restart opens what is at the path: the events not acknowledged
+	 * are taken when Stream sends them again */
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_int_equal(store_broken(s), 0);
+	assert_true(store_one(s, "after-1"));
+	assert_true(store_one(s, "after-2"));
+	store_close(s);
+	assert_int_equal(count_rows(""), 2);
+
+	/* the WAL alone */
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	files_remove("w");
+	assert_false(store_one(s, "w-1"));
+	assert_int_equal(store_broken(s), 1);
+	store_close(s);
+
+	/* the database replaced by a copy (a restore): another inode */
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_true(store_one(s, "r-1"));
+	snprintf(cmd, sizeof(cmd), "cp %s %s.new && mv %s.new %s", path, path,
+	    path, path);
+	assert_int_equal(system(cmd), 0);
+	assert_false(store_one(s, "r-2"));
+	assert_int_equal(store_broken(s), 1);
+	store_close(s);
+
+	/* the -shm alone, and no traffic: the chores see it */
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_true(store_one(s, "s-1"));
+	files_remove("s");
+	assert_true(stats_wait(s, &st, broken_ok));
+	assert_int_equal(store_broken(s), 1);
+	assert_false(store_one(s, "s-2"));
+	store_close(s);
+}
+
+/*
+ * One daemon per store (its dedup set is the only record of the window's
+ * ids): a second open of the same file is refused, naming the file and
+ * the process that holds it; once closed, it opens.
+ */
+static void
+test_one_writer(void **state)
+{
+	struct store *s;
+	char err[512], pid[32];
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_null(store_open(uri, &opts, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "in use by another streamgated"));
+	snprintf(pid, sizeof(pid), "(pid %ld)", (long)getpid());
+	assert_non_null(strstr(err, pid));
+	store_close(s);
+	assert_non_null(s = store_open(uri, &opts, err, sizeof(err)));
+	assert_true(store_one(s, "w-1"));
+	store_close(s);
+}
+
+static int
+evicted_ok(const struct store_stats *st)
+{
+	return st->ids_evicted == 5;
+}
+
+/*
+ * At dedup_max_ids the oldest id leaves memory before its window: counted
+ * (ids_evicted) and no longer a duplicate, while the younger ones are.
+ */
+static void
+test_dedup_cap(void **state)
+{
+	const struct store_options copts = { .dedup_window_ms = 86400000, .retention_ms = 0, .redis_prefix = "streamgate",
+	    .consumer = "test", .deliver = 0, .dedup_max_ids = 4096 };
+	struct store *s;
+	struct store_stats st;
+	char err[256], id[32];
+	int i;
+
+	(void)state;
+	assert_non_null(s = store_open(uri, &copts, err, sizeof(err)));
+	for (i = 0; i < 4101; i++) {
+		snprintf(id, sizeof(id), "cap-%d", i);
+		store_submit(s, event(id, "{}"));
+	}
+	wait_all();
+	assert_true(stats_wait(s, &st, evicted_ok));
+	assert_int_equal(st.ids, 4096);
+	assert_true(st.ids_bytes >= 4096 * 40);
+	store_submit(s, event("cap-5", "{}"));		/* kept */
+	store_submit(s, event("cap-4", "{}"));		/* evicted: new (and
+							 * cap-5 goes now) */
+	wait_all();
+	store_close(s);
+	assert_int_equal(W.stored, 4102);
+	assert_int_equal(W.duplicate, 1);
+	assert_int_equal(count_rows("WHERE webhook_id = 'cap-4'"), 2);
 }
 
 static void
@@ -902,7 +1400,7 @@ test_open_errors(void **state)
 
 	(void)state;
 	assert_null(store_open("redis-ish:x", &opts, err, sizeof(err)));
-	assert_non_null(strstr(err, "neither sqlite:PATH nor redis:"));
+	assert_non_null(strstr(err, "is not sqlite:PATH, redis://"));
 	assert_null(store_open("sqlite:/nonexistent-dir/x.db", &opts, err,
 	    sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
@@ -1063,7 +1561,7 @@ test_admin_counts(void **state)
 	assert_int_equal(store_admin_counts(a, &c, err, sizeof(err)),
 	    STORE_ADMIN_OK);
 	store_admin_close(a);
-	assert_int_equal(c.schema, 3);
+	assert_int_equal(c.schema, 5);
 	assert_int_equal(c.total, 5);
 	assert_int_equal(c.state[STORE_KEPT], 1);
 	assert_int_equal(c.state[STORE_PENDING], 2);
@@ -1274,6 +1772,10 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_reported, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_one_writer, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_dedup_cap, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pending_fetch_mark, setup,
@@ -1290,6 +1792,16 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dedup_per_api_key, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_hash_stored, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v4, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v3, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_files_gone, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_retention_seen, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_admin_list_get, setup,

@@ -6,7 +6,9 @@
  * cache, Redis killed and restarted under an open store, the delivery side
  * (consumer group, tries, dead, hooks never returned, autoclaim), what is
  * kept to forward an event (order key, signature, target; an entry from
- * before keys ordered by its channel) and the seq <-> stream id mapping.
+ * before keys ordered by its channel) and the seq <-> stream id mapping;
+ * an id claimed per API key, and the body's hash in the entry and the
+ * claim, told back with a duplicate.
  * Without /usr/bin/redis-server every test is skipped (CI counts a skip
  * as a failure).
  */
@@ -57,6 +59,10 @@ static const char bin_body[] = "{\"text\":\"caf\xc3\xa9\"}\0\xff\x01 tail";
 #define SIG	"0123456789abcdef0123456789abcdef" \
 		"0123456789abcdef0123456789abcdef"
 #define TARGET	"/webhooks/stream/push?x=1"
+#define HASH_A	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" \
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 static void
 sleep_ms(int ms)
@@ -275,6 +281,7 @@ tev_init(struct tev *t, const char *id, enum store_kind kind,
 	t->ev.order_key = "cid:messaging:general";
 	t->ev.signature = SIG;
 	t->ev.target = TARGET;
+	t->ev.body_sha256 = HASH_A;
 	t->ev.received_at = 1700000000123LL;
 	t->ev.body = (const uint8_t *)body;
 	t->ev.body_len = len;
@@ -308,6 +315,23 @@ put(struct store *s, const char *id, enum store_kind kind, int64_t *seq)
 	return t.res;
 }
 
+/* The same for api_key's id with a body hash; the duplicate's first
+ * hash into first. */
+static enum store_result
+put_as(struct store *s, const char *api_key, const char *id,
+    const char *hash, char first[STORE_SHA256_HEX + 1])
+{
+	struct tev t;
+
+	tev_init(&t, id, STORE_PUSH, bin_body, BIN_LEN);
+	t.ev.api_key = api_key;
+	t.ev.body_sha256 = hash;
+	store_submit(s, &t.ev);
+	tev_wait(&t, 1);
+	snprintf(first, STORE_SHA256_HEX + 1, "%s", t.ev.first_sha256);
+	return t.res;
+}
+
 static void
 on_notify(void *arg)
 {
@@ -337,7 +361,8 @@ notified_wait(int want)
 static struct store *
 open_store(int deliver, const char *consumer)
 {
-	struct store_options o = { 86400000, 0, "sg", consumer, deliver };
+	struct store_options o = { .dedup_window_ms = 86400000, .retention_ms = 0, .redis_prefix = "sg",
+	    .consumer = consumer, .deliver = deliver, .dedup_max_ids = 0 };
 	struct store *s;
 	char err[256];
 
@@ -376,7 +401,7 @@ test_stored_then_duplicate(void **state)
 	struct store *s;
 	redisReply *r, *f;
 	int64_t seq;
-	char want[64];
+	char want[160];
 
 	(void)state;
 	need_redis();
@@ -386,7 +411,7 @@ test_stored_then_duplicate(void **state)
 	assert_int_equal(r->elements, 1);
 	assert_int_equal(seq, seq_of(r->element[0]->element[0]->str));
 	f = r->element[0]->element[1];
-	assert_int_equal(f->elements, 24);
+	assert_int_equal(f->elements, 26);
 	assert_string_equal(f->element[0]->str, "webhook_id");
 	assert_string_equal(f->element[1]->str, "id-1");
 	assert_string_equal(f->element[3]->str, "push");
@@ -404,13 +429,17 @@ test_stored_then_duplicate(void **state)
 	assert_string_equal(f->element[21]->str, SIG);
 	assert_string_equal(f->element[22]->str, "target");
 	assert_string_equal(f->element[23]->str, TARGET);
-	snprintf(want, sizeof(want), "s:%s", r->element[0]->element[0]->str);
+	assert_string_equal(f->element[24]->str, "body_sha256");
+	assert_string_equal(f->element[25]->str, HASH_A);
+	snprintf(want, sizeof(want), "s:%s:" HASH_A,
+	    r->element[0]->element[0]->str);
 	freeReplyObject(r);
-	r = rcmd("GET sg:id:id-1");
+	/* the claim is the API key's and the id's, with the body's hash */
+	r = rcmd("GET sg:id:key1:id-1");
 	assert_string_equal(r->str, want);
 	freeReplyObject(r);
 	/* the claim lives the dedup window */
-	assert_true(rnum("PTTL sg:id:id-1") > 86000000);
+	assert_true(rnum("PTTL sg:id:key1:id-1") > 86000000);
 	/* one script per event: no command of the writer's outside one */
 	r = rcmd("INFO commandstats");
 	assert_non_null(strstr(r->str, "cmdstat_evalsha:calls=1,"));
@@ -510,7 +539,7 @@ test_claim_released_when_xadd_fails(void **state)
 	s = open_store(0, "c1");
 	freeReplyObject(rcmd("SET sg:events not-a-stream"));
 	assert_int_equal(put(s, "r", STORE_PUSH, NULL), STORE_FAILED);
-	assert_int_equal(rnum("EXISTS sg:id:r"), 0);
+	assert_int_equal(rnum("EXISTS sg:id:key1:r"), 0);
 
 	/* two copies in one batch: the first failed, so does the second */
 	writer_hold(s, &blocker, "blocker", 300);
@@ -522,7 +551,7 @@ test_claim_released_when_xadd_fails(void **state)
 	tev_wait(t, 2);
 	assert_int_equal(t[0].res, STORE_FAILED);
 	assert_int_equal(t[1].res, STORE_FAILED);
-	assert_int_equal(rnum("EXISTS sg:id:twin"), 0);
+	assert_int_equal(rnum("EXISTS sg:id:key1:twin"), 0);
 
 	freeReplyObject(rcmd("DEL sg:events"));
 	assert_int_equal(put(s, "r", STORE_PUSH, NULL), STORE_STORED);
@@ -534,30 +563,98 @@ test_claim_released_when_xadd_fails(void **state)
 	assert_true(st.errors >= 2);
 }
 
-/* A claim there before: stored ("s:") is a duplicate; anything else (an
- * older streamgated's unfinished claim) is not known to be stored: 503. */
+/* A claim there before: stored ("s:") is a duplicate, which learns the
+ * stored body's hash when the claim has one; anything else (an older
+ * streamgated's unfinished claim) is not known to be stored: 503. */
 static void
 test_claim_there_before(void **state)
 {
 	struct store *s;
 	redisReply *r;
+	char first[STORE_SHA256_HEX + 1];
 
 	(void)state;
 	need_redis();
 	s = open_store(0, "c1");
-	freeReplyObject(rcmd("SET sg:id:q s:1-1 PX 60000"));
-	assert_int_equal(put(s, "q", STORE_PUSH, NULL), STORE_DUPLICATE);
-	r = rcmd("GET sg:id:q");
+	freeReplyObject(rcmd("SET sg:id:key1:q s:1-1 PX 60000"));
+	assert_int_equal(put_as(s, "key1", "q", HASH_A, first),
+	    STORE_DUPLICATE);
+	assert_string_equal(first, "");		/* no hash in that claim */
+	r = rcmd("GET sg:id:key1:q");
 	assert_string_equal(r->str, "s:1-1");
 	freeReplyObject(r);
-	assert_true(rnum("PTTL sg:id:q") <= 60000);	/* untouched */
-	freeReplyObject(rcmd("SET sg:id:p p:otherhost-1 PX 60000"));
+	assert_true(rnum("PTTL sg:id:key1:q") <= 60000);	/* untouched */
+	freeReplyObject(rcmd("SET sg:id:key1:h s:1-2:" HASH_B " PX 60000"));
+	assert_int_equal(put_as(s, "key1", "h", HASH_A, first),
+	    STORE_DUPLICATE);
+	assert_string_equal(first, HASH_B);
+	/* the old form of a claim, without the API key, is not this one */
+	freeReplyObject(rcmd("SET sg:id:old s:1-3 PX 60000"));
+	assert_int_equal(put(s, "old", STORE_PUSH, NULL), STORE_STORED);
+	freeReplyObject(rcmd("SET sg:id:key1:p p:otherhost-1 PX 60000"));
 	assert_int_equal(put(s, "p", STORE_PUSH, NULL), STORE_FAILED);
-	r = rcmd("GET sg:id:p");
+	r = rcmd("GET sg:id:key1:p");
 	assert_string_equal(r->str, "p:otherhost-1");	/* not ours to drop */
 	freeReplyObject(r);
 	store_close(s);
-	assert_int_equal(rnum("EXISTS sg:events"), 0);
+	assert_int_equal(rnum("XLEN sg:events"), 1);
+}
+
+/*
+ * One id from two API keys is two events, each with its own claim; an API
+ * key with ':' in it cannot make its claim another pair's ("a:b" + "c" is
+ * not "a" + "b:c").  A duplicate learns the stored copy's hash, also a
+ * twin in the same batch.
+ */
+static void
+test_claims_per_api_key(void **state)
+{
+	struct tev blocker, t[4];
+	struct store *s;
+	char first[STORE_SHA256_HEX + 1];
+	static const char *const keys[4] = { "key1", "key2", "key1", "key2" };
+	static const char *const hashes[4] = { HASH_A, HASH_B, HASH_B,
+	    HASH_A };
+	int i;
+
+	(void)state;
+	need_redis();
+	s = open_store(0, "c1");
+	assert_int_equal(put_as(s, "key1", "x", HASH_A, first), STORE_STORED);
+	assert_int_equal(put_as(s, "key2", "x", HASH_B, first), STORE_STORED);
+	assert_int_equal(put_as(s, "key1", "x", HASH_B, first),
+	    STORE_DUPLICATE);
+	assert_string_equal(first, HASH_A);
+	assert_int_equal(put_as(s, "key2", "x", HASH_B, first),
+	    STORE_DUPLICATE);
+	assert_string_equal(first, HASH_B);
+	assert_int_equal(rnum("EXISTS sg:id:key1:x sg:id:key2:x"), 2);
+
+	assert_int_equal(put_as(s, "a:b", "c", HASH_A, first), STORE_STORED);
+	assert_int_equal(put_as(s, "a", "b:c", HASH_A, first), STORE_STORED);
+	assert_int_equal(put_as(s, "a%3Ab", "c", HASH_A, first),
+	    STORE_STORED);
+	assert_int_equal(rnum("EXISTS sg:id:a%%3Ab:c sg:id:a:b:c "
+	    "sg:id:a%%253Ab:c"), 3);
+
+	/* one batch: each key's first copy stored, its twin told its hash */
+	writer_hold(s, &blocker, "blocker", 300);
+	for (i = 0; i < 4; i++) {
+		tev_init(&t[i], "batch", STORE_PUSH, "{}", 2);
+		t[i].ev.api_key = keys[i];
+		t[i].ev.body_sha256 = hashes[i];
+		store_submit(s, &t[i].ev);
+	}
+	tev_wait(&blocker, 1);
+	tev_wait(t, 4);
+	store_close(s);
+	assert_int_equal(t[0].res, STORE_STORED);
+	assert_int_equal(t[1].res, STORE_STORED);
+	assert_int_equal(t[2].res, STORE_DUPLICATE);
+	assert_string_equal(t[2].ev.first_sha256, HASH_A);
+	assert_int_equal(t[3].res, STORE_DUPLICATE);
+	assert_string_equal(t[3].ev.first_sha256, HASH_B);
+	assert_int_equal(rnum("XLEN sg:events"), 2 + 3 + 1 + 2);
 }
 
 /* The script gone from Redis's cache (SCRIPT FLUSH, a failover): NOSCRIPT,
@@ -718,17 +815,19 @@ test_delivery_round_trip(void **state)
 	id[0] = '\0';
 	r = rcmd("XRANGE sg:dead - +");
 	assert_int_equal(r->elements, 1);
-	assert_int_equal(r->element[0]->element[1]->elements, 28);
+	assert_int_equal(r->element[0]->element[1]->elements, 30);
 	assert_string_equal(r->element[0]->element[1]->element[1]->str, "e2");
 	assert_memory_equal(r->element[0]->element[1]->element[17]->str,
 	    bin_body, BIN_LEN);
 	assert_string_equal(r->element[0]->element[1]->element[21]->str, SIG);
-	assert_string_equal(r->element[0]->element[1]->element[24]->str,
-	    "error");
 	assert_string_equal(r->element[0]->element[1]->element[25]->str,
+	    HASH_A);
+	assert_string_equal(r->element[0]->element[1]->element[26]->str,
+	    "error");
+	assert_string_equal(r->element[0]->element[1]->element[27]->str,
 	    "HTTP 500");
 	snprintf(id, sizeof(id), "%s",
-	    r->element[0]->element[1]->element[27]->str);
+	    r->element[0]->element[1]->element[29]->str);
 	freeReplyObject(r);
 	assert_int_equal(seq_of(id), seq[1]);
 	assert_int_equal(rnum("HLEN sg:tries"), 1);
@@ -858,7 +957,8 @@ test_seq_mapping(void **state)
 static void
 test_open_errors(void **state)
 {
-	struct store_options o = { 1000, 0, "sg", "c1", 0 };
+	struct store_options o = { .dedup_window_ms = 1000, .retention_ms = 0, .redis_prefix = "sg",
+	    .consumer = "c1", .deliver = 0, .dedup_max_ids = 0 };
 	char err[256], bad[64];
 	int64_t t0;
 	int p;
@@ -906,6 +1006,7 @@ main(void)
 		cmocka_unit_test_setup(test_claim_released_when_xadd_fails,
 		    setup),
 		cmocka_unit_test_setup(test_claim_there_before, setup),
+		cmocka_unit_test_setup(test_claims_per_api_key, setup),
 		cmocka_unit_test_setup(test_script_flushed, setup),
 		cmocka_unit_test_setup(test_delivery_round_trip, setup),
 		cmocka_unit_test_setup(test_autoclaim, setup),

@@ -1,6 +1,8 @@
 /*
  * test_webhook.c: one request's fate: route, method, API key, signature
- * (gzip, rotation, case), JSON, dedup, and the answers for each webhook type.
+ * (gzip, rotation, case), JSON, dedup (per API key; a copy with another
+ * body told apart, from memory and from the store), and the answers for
+ * each webhook type.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#include <openssl/evp.h>
 
 #include "jsonarena.h"
 #include "verify.h"
@@ -27,11 +31,13 @@ setup(void **state)
 	(void)state;
 	jsonarena_init();	/* as streamgated runs it */
 	config_defaults(&cfg);
-	cfg.nkeys = 2;
+	cfg.nkeys = 3;
 	strcpy(cfg.keys[0].api_key, "key1");
 	strcpy(cfg.keys[1].api_key, "key1");	/* rotation: two secrets */
+	strcpy(cfg.keys[2].api_key, "app-2");	/* another app */
 	if (secret_from("old-secret", 10, &cfg.keys[0].secret) != 0 ||
-	    secret_from("new-secret", 10, &cfg.keys[1].secret) != 0)
+	    secret_from("new-secret", 10, &cfg.keys[1].secret) != 0 ||
+	    secret_from("app2-secret", 11, &cfg.keys[2].secret) != 0)
 		return -1;
 	dd = dedup_new(86400, 1000);
 	return dd ? 0 : -1;
@@ -437,6 +443,170 @@ test_headers_decide_early(void **state)
 	}
 }
 
+/* SHA-256 of s in hex, as OpenSSL says. */
+static const char *
+sha256_hex(const char *s)
+{
+	static char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	assert_int_equal(EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL),
+	    1);
+	for (i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
+}
+
+/* A push of key with secret through decide; stored when the store is
+ * asked.  The status decide gave. */
+static int
+push_as(const char *key, const char *secret, const char *id,
+    const char *body, struct webhook_job *j)
+{
+	struct http_request r;
+	int status;
+
+	request(&r, HTTP_POST, PUSH, id, key, secret, body);
+	if ((status = decide(&r, j)) == 0)
+		webhook_finish(j, dd, STORE_STORED, 1000);
+	return status;
+}
+
+/* The event carries its body's SHA-256, for the store. */
+static void
+test_body_hash(void **state)
+{
+	struct http_request r;
+	struct webhook_job j;
+
+	(void)state;
+	request(&r, HTTP_POST, PUSH, "h-1", "key1", "new-secret", EVENT);
+	assert_int_equal(decide(&r, &j), 0);
+	assert_string_equal(j.body_sha256, sha256_hex(EVENT));
+	assert_string_equal(j.ev.body_sha256, sha256_hex(EVENT));
+	webhook_job_free(&j);
+}
+
+/* One id from two apps is two events: the second is not answered from
+ * the first's memory. */
+static void
+test_dedup_per_api_key(void **state)
+{
+	struct webhook_job j;
+
+	(void)state;
+	assert_int_equal(push_as("key1", "new-secret", "shared-1", EVENT, &j),
+	    0);
+	webhook_job_free(&j);
+	assert_int_equal(push_as("app-2", "app2-secret", "shared-1", EVENT,
+	    &j), 0);			/* to the store, not a duplicate */
+	assert_string_equal(j.ev.api_key, "app-2");
+	webhook_job_free(&j);
+	/* each app's retry is its own duplicate */
+	assert_int_equal(push_as("app-2", "app2-secret", "shared-1", EVENT,
+	    &j), 200);
+	assert_string_equal(j.reason, WEBHOOK_DUPLICATE);
+	webhook_job_free(&j);
+	assert_int_equal(push_as("key1", "old-secret", "shared-1", EVENT, &j),
+	    200);
+	assert_string_equal(j.reason, WEBHOOK_DUPLICATE);
+	webhook_job_free(&j);
+}
+
+#define OTHER	"{\"type\":\"message.new\",\"cid\":\"messaging:b\"}"
+
+/* The reason key1's push of id with body got (a constant: it outlives the
+ * job); a duplicate must have been answered as one. */
+static const char *
+reason_of(const char *id, const char *body)
+{
+	struct webhook_job j;
+	const char *reason;
+
+	push_as("key1", "new-secret", id, body, &j);
+	if (j.status == 200 && strcmp(j.reason, "stored") != 0)
+		assert_string_equal(j.reply, "{\"status\":\"duplicate\"}");
+	reason = j.reason;
+	webhook_job_free(&j);
+	return reason;
+}
+
+/* The same, answered by the store as a duplicate of a copy whose hash is
+ * first (NULL: the store kept none). */
+static const char *
+store_duplicate(const char *id, const char *body, const char *first)
+{
+	struct http_request r;
+	struct webhook_job j;
+	const char *reason;
+
+	request(&r, HTTP_POST, PUSH, id, "key1", "new-secret", body);
+	assert_int_equal(decide(&r, &j), 0);
+	if (first != NULL)
+		snprintf(j.ev.first_sha256, sizeof(j.ev.first_sha256), "%s",
+		    first);
+	webhook_finish(&j, dd, STORE_DUPLICATE, 1000);
+	assert_int_equal(j.status, 200);
+	assert_string_equal(j.reply, "{\"status\":\"duplicate\"}");
+	reason = j.reason;
+	webhook_job_free(&j);
+	return reason;
+}
+
+/*
+ * The same key's id with another body, validly signed: answered as a
+ * duplicate (Stream stops), with its own reason (counted apart), from
+ * memory; the same body again is a plain retry.
+ */
+static void
+test_mismatch_from_memory(void **state)
+{
+	(void)state;
+	assert_string_equal(reason_of("mm-1", EVENT), "stored");
+	assert_string_equal(reason_of("mm-1", OTHER), WEBHOOK_MISMATCH);
+	assert_string_equal(reason_of("mm-1", EVENT), WEBHOOK_DUPLICATE);
+}
+
+/*
+ * The store answers the duplicate (after a restart: nothing in memory)
+ * with the stored copy's hash; a copy of another body is told apart, and
+ * the cache learns the stored hash, not this copy's.  The same body, or a
+ * store that kept no hash, make plain duplicates.
+ */
+static void
+test_mismatch_from_store(void **state)
+{
+	(void)state;
+	assert_string_equal(store_duplicate("ms-1", OTHER, sha256_hex(EVENT)),
+	    WEBHOOK_MISMATCH);
+	assert_string_equal(reason_of("ms-1", EVENT), WEBHOOK_DUPLICATE);
+	assert_string_equal(reason_of("ms-1", OTHER), WEBHOOK_MISMATCH);
+	assert_string_equal(store_duplicate("ms-2", EVENT, sha256_hex(EVENT)),
+	    WEBHOOK_DUPLICATE);
+	assert_string_equal(store_duplicate("ms-3", OTHER, NULL),
+	    WEBHOOK_DUPLICATE);
+	/* the cache knows no hash for it either */
+	assert_string_equal(reason_of("ms-3", EVENT), WEBHOOK_DUPLICATE);
+}
+
+/* A store broken until a restart: /healthz 503. */
+static void
+test_unhealthy(void **state)
+{
+	struct http_request r;
+	struct webhook_job j;
+
+	(void)state;
+	request(&r, HTTP_GET, "/healthz", NULL, "", NULL, "");
+	assert_int_equal(decide(&r, &j), 200);
+	assert_int_equal(j.route, WR_HEALTH);
+	webhook_unhealthy(&j);
+	assert_int_equal(j.status, 503);
+	assert_string_equal(j.reply, "{\"error\":\"store unavailable\"}");
+	webhook_job_free(&j);
+}
+
 /* No X-Webhook-Id: the signature is the key, in one case whatever came. */
 static void
 test_signature_key_is_case_folded(void **state)
@@ -468,6 +638,11 @@ main(void)
 		cmocka_unit_test(test_command_by_path_or_query),
 		cmocka_unit_test(test_event_order_key_signature_target),
 		cmocka_unit_test(test_headers_decide_early),
+		cmocka_unit_test(test_body_hash),
+		cmocka_unit_test(test_dedup_per_api_key),
+		cmocka_unit_test(test_mismatch_from_memory),
+		cmocka_unit_test(test_mismatch_from_store),
+		cmocka_unit_test(test_unhealthy),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
