@@ -80,8 +80,13 @@ mkdir -p "$U" "$T/man/man8" "$T/man/man5"
 cp "$BUILD/man/streamgate.8" daemon/streamgated/streamgated.8 "$T/man/man8/"
 cp daemon/streamgated/streamgated.json.5 "$T/man/man5/"
 export MANPATH=$T/man:
+# the daemon the units start runs as an unprivileged user, who may not
+# search the checkout's directories (a CI clone under /root or a 0700 temp
+# dir): it runs from a copy in $T (0755)
+install -d -m 0755 "$T/bin"
+install -m 0755 "$BUILD/streamgated" "$T/bin/streamgated"
 for u in $UNITS; do
-	sed -e "s#/usr/local/sbin/streamgated #$ROOT/$BUILD/streamgated #" \
+	sed -e "s#/usr/local/sbin/streamgated #$T/bin/streamgated #" \
 		-e "s#/usr/local/sbin/streamgate-regen #$ROOT/scripts/streamgate-regen #" \
 		-e "s#/usr/local/sbin/streamgate-regen\$#$ROOT/scripts/streamgate-regen#" \
 		"scripts/systemd/$u" >"$U/$u"
