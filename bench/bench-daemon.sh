@@ -40,14 +40,19 @@
 #
 # The end-to-end row: wrk pushes for BENCH_E2E (20 s) while the same daemon
 # delivers every event to nginx as the app; ingest req/s against events
-# delivered per second, and events pending sampled every second.
+# delivered per second within the load, and the events pending, both read
+# from the store's received_at and delivered_at afterwards (run_e2e); the
+# CPU time of the delivery thread and of the writer (which also commits
+# the delivery outcomes) per delivered event; every 200 a row, as above.
 #
 #   BUILD=build bench/bench-daemon.sh     (make bench-daemon builds and runs it)
 #   env: BENCH_DURATION (default 10s), BENCH_CONNS (32), BENCH_THREADS (2),
 #        BENCH_BODIES (signed bodies to precompute, default 800000),
 #        BENCH_BIG (events in the big store, 1000000), BENCH_E2E (20s),
 #        BENCH_QUICK=1 (only the nginx and SQLite rows: for working on the
-#        daemon's hot path; the targets are judged on a full run)
+#        daemon's hot path; the targets are judged on a full run),
+#        BENCH_ONLY=e2e (only the end-to-end row and its target: for working
+#        on delivery; about a minute)
 set -euo pipefail
 
 BUILD=${BUILD:-build}
@@ -63,6 +68,11 @@ E2E=${BENCH_E2E:-20s}
 API_KEY=benchkey
 
 die() { echo "bench-daemon: $*" >&2; exit 1; }
+ONLY=${BENCH_ONLY:-}
+case $ONLY in
+''|e2e) ;;
+*) die "BENCH_ONLY=$ONLY: only e2e is known" ;;
+esac
 
 for t in wrk nginx python3 redis-server redis-cli; do
 	command -v "$t" >/dev/null || die "$t not found (scripts/install-deps.sh)"
@@ -85,8 +95,10 @@ stop_pid() {	# stop_pid PID: TERM, up to 5 s, then KILL
 	kill -KILL "$p" 2>/dev/null || true
 	wait "$p" 2>/dev/null || true
 }
+NPIDS=(0 0 0)
 cleanup() {
 	set +e
+	for p in "${NPIDS[@]}"; do [ "$p" != 0 ] && stop_pid "$p"; done
 	stop_pid "$SG_PID"
 	stop_pid "$NGX_PID"
 	stop_pid "$RDS_PID"
@@ -182,6 +194,8 @@ HZ=$(getconf CLK_TCK)
 # streamgated), and the machine's idle share during the run as RES_idle_pct.
 run_wrk() {
 	local out=$DIR/wrk-$1.txt c0 w0 s0 m0 c1 w1 s1 m1
+	local p x0=0 x1=0
+	for p in ${STORE_PIDS:-}; do x0=$((x0 + $(cpu_ticks "$p"))); done
 	c0=$(cpu_ticks "$SRV_PID"); w0=$(cpu_ticks "$SRV_PID" sg-worker)
 	s0=$(cpu_ticks "$SRV_PID" sg-writer); m0=$(machine_busy)
 	timeout 60 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
@@ -194,6 +208,9 @@ run_wrk() {
 	for kv in ${line#SG_RESULT }; do
 		printf -v "RES_${kv%%=*}" '%s' "${kv#*=}"
 	done
+	for p in ${STORE_PIDS:-}; do x1=$((x1 + $(cpu_ticks "$p"))); done
+	RES_store_cpu_us=$(awk -v x="$((x1 - x0))" -v hz="$HZ" -v n="$RES_requests" \
+		'BEGIN { printf "%.1f", x * 1e6 / hz / (n > 0 ? n : 1) }')
 	c1=$(cpu_ticks "$SRV_PID"); w1=$(cpu_ticks "$SRV_PID" sg-worker)
 	s1=$(cpu_ticks "$SRV_PID" sg-writer); m1=$(machine_busy)
 	read -r RES_cpu_us RES_cpu_worker_us RES_cpu_writer_us RES_idle_pct < <(awk \
@@ -207,6 +224,106 @@ run_wrk() {
 # rows_match ROWS OK: every 200 is a row, and a request still in flight
 # when wrk stops (at most one per connection) may be a row without its 200
 rows_match() { [ "$1" -ge "$2" ] && [ "$1" -le $(($2 + CONNS)) ]; }
+
+# keep NAME: the last run's results as NAME_RPS, _P50, _P99, _OK, _NON, _ERR
+keep() {
+	printf -v "$1_RPS" '%s' "$RES_rps"
+	printf -v "$1_P50" '%s' "$RES_p50_us"
+	printf -v "$1_P99" '%s' "$RES_p99_us"
+	printf -v "$1_OK" '%s' "$RES_ok"
+	printf -v "$1_NON" '%s' "$RES_non200"
+	printf -v "$1_ERR" '%s' "c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
+	printf -v "$1_CPU" '%s' "$RES_cpu_us"
+}
+
+# run_e2e: the end-to-end row.  wrk pushes for BENCH_E2E (20 s) while the
+# daemon delivers every event to nginx (`return 200`) as the app.  The
+# rates come from the store afterwards, over wrk's own clock: the window
+# of its duration that ends at the last event's received_at.  (wrk starts
+# its clock once every thread has read its bodies, and its first thread
+# sends while the second still reads: what is stored before the window
+# is the warm-up, and wrk's req/s counts it over the window's length.)
+# Ingest is the events received within the window; delivered, those whose
+# delivered_at falls within it; pending at time t, the events received by
+# t and not delivered by t (each second in e2e-samples.txt: seconds into
+# the window, pending, delivered).  Leaves EE_* (keep), E_WIN (s), E_PRE
+# (warm-up events), E_IN, E_DEL, E_P5, E_PEND, E_PMAX, E_ROWS, E_DALL (all
+# delivered by the end), and the CPU per delivered event, over the whole
+# run, of the delivery thread (E_CPU_DELIVER) and of the writer, which
+# also commits the delivery outcomes (E_CPU_WRITER).
+run_e2e() {
+	local d0 d1 s0 s1 saved=$DURATION
+	E2E_DB=$DIR/e2e.db
+	SG_PORT=$(free_port)
+	"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
+		--user root --store "sqlite:$E2E_DB" --upstream "http://127.0.0.1:$NGX_PORT/app" \
+		2>"$DIR/streamgated-e2e.log" &
+	SG_PID=$!
+	wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated-e2e.log" >&2; die "streamgated (e2e) did not come up"; }
+	RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")
+	SRV_PID=$SG_PID
+	d0=$(cpu_ticks "$SG_PID" sg-deliver); s0=$(cpu_ticks "$SG_PID" sg-writer)
+	DURATION=$E2E
+	run_wrk streamgated-e2e "$SG_PORT"
+	DURATION=$saved
+	keep EE
+	d1=$(cpu_ticks "$SG_PID" sg-deliver); s1=$(cpu_ticks "$SG_PID" sg-writer)
+	kill -0 "$SG_PID" 2>/dev/null || die "streamgated (e2e) died under load"
+	stop_pid "$SG_PID"; SG_PID=
+	read -r E_WIN E_PRE E_IN E_DEL E_P5 E_PEND E_PMAX E_ROWS E_DALL < <(python3 - "$E2E_DB" \
+		"$RES_duration_us" "$DIR/e2e-samples.txt" <<'PY'
+import bisect, sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+ev = db.execute("select received_at, delivered_at from events").fetchall()
+rec = sorted(r for r, _ in ev)
+dlv = sorted(d for _, d in ev if d is not None)
+t1 = rec[-1] if rec else 0
+t0 = t1 - int(sys.argv[2]) // 1000
+def upto(v, t):
+    return bisect.bisect_right(v, t)
+def pending(t):	# received by t, not delivered by t
+    return upto(rec, t) - upto(dlv, t)
+with open(sys.argv[3], "w") as f:
+    for k in range((t1 - t0) // 1000 + 1):
+        t = t0 + 1000 * k
+        f.write("%d %d %d\n" % (k, pending(t), upto(dlv, t) - upto(dlv, t0)))
+pmax = max(pending(t) for t in list(range(t0, t1, 100)) + [t1])
+print("%.3f %d %d %d %d %d %d %d %d" % ((t1 - t0) / 1000, upto(rec, t0), len(rec) - upto(rec, t0),
+      upto(dlv, t1) - upto(dlv, t0), pending(t0 + 5000), pending(t1), pmax, len(rec), upto(dlv, t1)))
+PY
+)
+	read -r E_CPU_DELIVER E_CPU_WRITER < <(awk -v d="$((d1 - d0))" -v s="$((s1 - s0))" \
+		-v hz="$HZ" -v n="$E_DALL" 'BEGIN { us = 1e6 / hz / (n > 0 ? n : 1)
+		printf "%.1f %.1f\n", d * us, s * us }')
+}
+
+# e2e_report: the end-to-end row's lines; every 200 must be a row there too.
+e2e_report() {
+	awk -v r="$EE_RPS" -v c="$EE_CPU" -v d="$E_DEL" -v t="$E_WIN" -v n="$E_IN" -v pre="$E_PRE" -v p5="$E_P5" \
+		-v pe="$E_PEND" -v pm="$E_PMAX" -v ok="$EE_OK" -v non="$EE_NON" -v dur="$E2E" -v dc="$E_CPU_DELIVER" \
+		-v wc="$E_CPU_WRITER" 'BEGIN {
+		t = t > 0 ? t : 1
+		printf "end to end (%s, push upstream nginx): ingest %.0f events/s, delivered %.0f events/s (%.2fx ingest);" \
+		    " pending %d at 5 s, %d at the end (max %d); %d 200s, %d non-200; CPU %.1f us per ingested event, delivery included\n",
+		    dur, n / t, d / t, d / n, p5, pe, pm, ok, non, c
+		printf "(within wrk'"'"'s %.1f s: %d events received, %d delivered; %d more before its clock started, which its %.0f req/s counts;" \
+		    " per delivered event: delivery thread %.1f us CPU, the writer (events and outcomes) %.1f us)\n", t, n, d, pre, r, dc, wc }'
+	[ "$EE_NON" -eq 0 ] || DURABLE=NO
+	if ! rows_match "$E_ROWS" "$EE_OK"; then
+		DURABLE=NO
+		echo "E2E STORE MISMATCH: $E_ROWS rows for $EE_OK answers of 200" >&2
+	fi
+}
+
+# e2e_target: issue 14's end-to-end target, judged.
+e2e_target() {
+	awk -v n="$E_IN" -v d="$E_DEL" -v p5="$E_P5" -v pe="$E_PEND" -v eok="$EE_OK" '
+	function v(c) { return c ? "met" : "MISSED" }
+	BEGIN {
+		printf "target: end to end delivered/s >= 0.95x ingest, pending not growing: %s (%.2fx; pending %d at 5 s, %d at the end)\n", \
+		    v(d >= 0.95 * n && pe <= p5 + 0.01 * eok), d / (n > 0 ? n : 1), p5, pe
+	}'
+}
 
 # ---- one certificate for both TLS servers ----
 TLS_DIR=$DIR/tls
@@ -254,6 +371,19 @@ EOF
 nginx -e "$NGX/error.log" -c "$NGX/nginx.conf" -p "$NGX" &
 NGX_PID=$!
 wait_ready "$NGX_PID" "$NGX_PORT" || { cat "$NGX/error.log" >&2; die "nginx did not come up"; }
+if [ "$ONLY" = e2e ]; then
+	run_e2e
+	stop_pid "$NGX_PID"; NGX_PID=
+	DURABLE=yes
+	echo "wrk -t$THREADS -c$CONNS -d$E2E --latency, signed ${BODIES} distinct bodies" \
+		"of $(stat -c %s "$DIR/reqs/probe.json") B, fresh X-Webhook-Id each; $(nproc) cores shared by wrk, streamgated and nginx"
+	e2e_report
+	e2e_target
+	rm -f "$DIR"/reqs/vars.*
+	echo "(bench wall time $(( $(date +%s) - T0 )) s; logs and wrk output in $DIR)"
+	[ "$DURABLE" = yes ] || exit 1
+	exit 0
+fi
 SRV_PID=$NGX_PID
 run_wrk nginx "$NGX_PORT"
 N_RPS=$RES_rps N_P50=$RES_p50_us N_P99=$RES_p99_us N_OK=$RES_ok N_NON=$RES_non200
@@ -321,29 +451,57 @@ st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-r-$RUNTAG")
 [ "$st" = 200 ] || { tail -20 "$DIR/streamgated-redis.log" >&2; die "signed probe (redis) answered $st, not 200"; }
 XLEN0=$(rcli xlen streamgate:events)
 RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")	# fresh ids: none claimed before
-SRV_PID=$SG_PID
+SRV_PID=$SG_PID STORE_PIDS=$RDS_PID
 run_wrk streamgated-redis "$SG_PORT"
+STORE_PIDS=
 kill -0 "$SG_PID" 2>/dev/null || die "streamgated (redis) died under load"
 R_RPS=$RES_rps R_P50=$RES_p50_us R_P99=$RES_p99_us R_OK=$RES_ok R_NON=$RES_non200
 R_CPU=$RES_cpu_us
 R_ERR="c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
 R_ROWS=$(( $(rcli xlen streamgate:events) - XLEN0 ))
 R_RSS1=$(rss_kb "$SG_PID")
+R_SRV_CPU=$RES_store_cpu_us
 stop_pid "$SG_PID"; SG_PID=
 stop_pid "$RDS_PID"; RDS_PID=
 
+# ---- streamgated with the NATS JetStream store: a 3-node cluster on
+# ---- loopback, a stream of 3 replicas (an ack means a quorum holds it) ----
+NATS_DIR=$DIR/nats
+NATS_SERVER=$(command -v nats-server || echo /usr/sbin/nats-server)
+mkdir -p "$NATS_DIR"
+read -r -a NP <<<"$(free_port) $(free_port) $(free_port)"
+read -r -a RP <<<"$(free_port) $(free_port) $(free_port)"
+. tests/daemon/nats_cluster.sh
+nats_cluster_start
+SG_PORT=$(free_port)
+# the first start may meet a cluster still electing its JetStream leader
+for k in $(seq 10); do
+	"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
+		--user root --store "$NATS_URL" 2>"$DIR/streamgated-nats.log" &
+	SG_PID=$!
+	wait_ready "$SG_PID" "$SG_PORT" && break
+	stop_pid "$SG_PID"; SG_PID=
+	sleep 1
+done
+[ -n "$SG_PID" ] || { tail -20 "$DIR/streamgated-nats.log" >&2; die "streamgated (nats) did not come up"; }
+st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-n-$RUNTAG")
+[ "$st" = 200 ] || { tail -20 "$DIR/streamgated-nats.log" >&2; die "signed probe (nats) answered $st, not 200"; }
+nmsgs() { "$BUILD/streamgate" inbox stats --json --store "$NATS_URL" |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["events"])'; }
+NMSG0=$(nmsgs)
+RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")
+SRV_PID=$SG_PID STORE_PIDS="${NPIDS[*]}"
+run_wrk streamgated-nats "$SG_PORT"
+STORE_PIDS=
+kill -0 "$SG_PID" 2>/dev/null || die "streamgated (nats) died under load"
+keep NS
+NS_SRV_CPU=$RES_store_cpu_us
+NS_ROWS=$(( $(nmsgs) - NMSG0 ))
+stop_pid "$SG_PID"; SG_PID=
+for k in 0 1 2; do stop_pid "${NPIDS[$k]}"; NPIDS[$k]=0; done
+
 # ---- TLS: nginx and streamgated over https, keep-alive and new
 # ---- connections ----
-# keep NAME: the last run's results as NAME_RPS, _P50, _P99, _OK, _NON, _ERR
-keep() {
-	printf -v "$1_RPS" '%s' "$RES_rps"
-	printf -v "$1_P50" '%s' "$RES_p50_us"
-	printf -v "$1_P99" '%s' "$RES_p99_us"
-	printf -v "$1_OK" '%s' "$RES_ok"
-	printf -v "$1_NON" '%s' "$RES_non200"
-	printf -v "$1_ERR" '%s' "c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
-	printf -v "$1_CPU" '%s' "$RES_cpu_us"
-}
 negotiated() {	# negotiated PORT: "TLSv1.3, Cipher is ..." as a default client gets it
 	openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null |
 		sed -n 's/^New, //p' | head -1
@@ -441,43 +599,7 @@ B_RSS1=$(rss_kb "$SG_PID")
 stop_pid "$SG_PID"; SG_PID=
 rm -f "$BIG_DB" "$BIG_DB-wal" "$BIG_DB-shm"	# 2 GB
 
-# ---- end to end: wrk pushes for BENCH_E2E (20 s) while the daemon
-# ---- delivers every event to nginx (`return 200`) as the app ----
-# pending is sampled every second from the store; delivered/s counts the
-# events that reached the app during the load, against wrk's 200s per second.
-E2E_DB=$DIR/e2e.db
-SG_PORT=$(free_port)
-"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
-	--user root --store "sqlite:$E2E_DB" --upstream "http://127.0.0.1:$NGX_PORT/app" \
-	2>"$DIR/streamgated-e2e.log" &
-SG_PID=$!
-wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated-e2e.log" >&2; die "streamgated (e2e) did not come up"; }
-RUNTAG=$(python3 -c "import secrets; print(secrets.token_hex(4))")
-python3 - "$E2E_DB" "${E2E%s}" >"$DIR/e2e-samples.txt" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
-t0 = time.time()
-while time.time() - t0 < float(sys.argv[2]) + 1:
-    p = db.execute("select count(*) from events where state = 'pending'").fetchone()[0]
-    d = db.execute("select count(*) from events where state = 'delivered'").fetchone()[0]
-    print("%.1f %d %d" % (time.time() - t0, p, d), flush=True)
-    time.sleep(1)
-PY
-E_SAMPLER=$!
-SRV_PID=$SG_PID
-DURATION_SAVED=$DURATION
-DURATION=$E2E
-run_wrk streamgated-e2e "$SG_PORT"
-DURATION=$DURATION_SAVED
-keep EE
-wait "$E_SAMPLER" || true
-kill -0 "$SG_PID" 2>/dev/null || die "streamgated (e2e) died under load"
-stop_pid "$SG_PID"; SG_PID=
-# first sample at about 1 s, last at about the end of the load
-# E_P5: pending about 5 s in; E_PEND, E_DEL, E_SECS: at the load's end
-read -r E_P5 E_PEND E_PMAX E_DEL E_SECS < <(awk -v dur="${E2E%s}" '
-	$1 <= 5.5 { p5 = $2 } $1 <= dur + 0.5 { pend = $2; del = $3; t = $1; if ($2 > pmax) pmax = $2 }
-	END { print p5 + 0, pend + 0, pmax + 0, del + 0, t + 0 }' "$DIR/e2e-samples.txt")
+run_e2e
 
 # ---- delivery: pending events drained into nginx ----
 pending() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True).execute("select count(*) from events where state = \x27pending\x27").fetchone()[0])' "$DB"; }
@@ -517,6 +639,10 @@ awk -v r="$S_RPS" -v a="$S_P50" -v b="$S_P99" -v o="$S_OK" -v x="$S_NON" -v e="$
 	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %8.1f %.1f MiB idle, %.1f MiB after\n", "streamgated", r, a / 1000, b / 1000, o, x, e, c, m0 / 1024, m1 / 1024 }'
 awk -v r="$R_RPS" -v a="$R_P50" -v b="$R_P99" -v o="$R_OK" -v x="$R_NON" -v e="$R_ERR" -v m0="$R_RSS0" -v m1="$R_RSS1" -v c="$R_CPU" \
 	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %8.1f %.1f MiB idle, %.1f MiB after\n", "sg+redis", r, a / 1000, b / 1000, o, x, e, c, m0 / 1024, m1 / 1024 }'
+awk -v r="$NS_RPS" -v a="$NS_P50" -v b="$NS_P99" -v o="$NS_OK" -v x="$NS_NON" -v e="$NS_ERR" -v c="$NS_CPU" \
+	'BEGIN { printf "%-12s %10.0f %9.3f %9.3f %9d %8d %-12s %8.1f\n", "sg+nats R3", r, a / 1000, b / 1000, o, x, e, c }'
+awk -v r="$R_SRV_CPU" -v n="$NS_SRV_CPU" 'BEGIN {
+	printf "(the store servers'"'"' own CPU per request on top: redis-server %.1f us, the three nats-servers %.1f us)\n", r, n }'
 awk -v w="$S_CPUW" -v s="$S_CPUS" -v c="$S_CPU" -v ni="$N_IDLE" -v si="$S_IDLE" 'BEGIN {
 	printf "(CPU us: the server'"'"'s own CPU time per request, all its threads and processes; streamgated: workers %.1f + writer %.1f + the rest %.1f;\n", w, s, c - w - s
 	printf " the machine'"'"'s cores idle during the run: nginx %d%%, streamgated %d%%: wrk has the rest)\n", ni, si }'
@@ -541,6 +667,11 @@ if ! rows_match "$R_ROWS" "$R_OK"; then
 	echo "REDIS MISMATCH: $R_ROWS stream entries for $R_OK answers of 200" >&2
 fi
 echo "redis (appendfsync always): stream entries added: $R_ROWS; 200 answers: $R_OK"
+if ! rows_match "$NS_ROWS" "$NS_OK"; then
+	DURABLE=NO
+	echo "NATS MISMATCH: $NS_ROWS stream messages for $NS_OK answers of 200" >&2
+fi
+echo "nats (R3, acked by a quorum): stream messages added: $NS_ROWS; 200 answers: $NS_OK"
 awk -v s="$R_RPS" -v n="$N_RPS" -v q="$S_RPS" 'BEGIN { printf "sg+redis/nginx req/s: %.2fx (sg+redis/sg+sqlite %.2fx)\n", s / n, s / q }'
 awk -v n="$D_N" -v left="$D_LEFT" -v t0="$D_T0" -v t1="$D_T1" 'BEGIN {
 	printf "delivery: %d pending events to nginx (return 200) in %.2f s (incl. start): %.0f events/s delivered%s\n",
@@ -578,17 +709,11 @@ big_row "sg 1M" BP "$S_CPU"
 big_row "sg https 1M" BT "$ST_CPU"
 echo "(rows added by seq: $([ -z "${B_BAD:-}" ] && echo "one per 200: durable" || echo MISMATCH))"
 [ -z "${B_BAD:-}" ] || DURABLE=NO
-awk -v r="$EE_RPS" -v c="$EE_CPU" -v d="$E_DEL" -v t="$E_SECS" -v p5="$E_P5" -v pe="$E_PEND" -v pm="$E_PMAX" \
-	-v ok="$EE_OK" -v non="$EE_NON" -v dur="$E2E" 'BEGIN {
-	printf "end to end (%s, push upstream nginx): ingest %.0f req/s (%d 200s, %d non-200), delivered %.0f events/s (%.2fx ingest);" \
-	    " pending %d at 5 s, %d at the end (max %d); CPU %.1f us per ingested event, delivery included\n",
-	    dur, r, ok, non, d / (t > 0 ? t : 1), d / (t > 0 ? t : 1) / r, p5, pe, pm, c }'
-[ "$EE_NON" -eq 0 ] || DURABLE=NO
+e2e_report
 
 echo
 awk -v s="$S_RPS" -v n="$N_RPS" -v sc="$S_CPU" -v nc="$N_CPU" -v tc="$ST_CPU" -v ntc="$NT_CPU" \
-	-v bc="$BP_CPU" -v btc="$BT_CPU" -v br="$BP_RPS" -v rss="$S_RSS0" -v d="$DURABLE" -v non="$S_NON" \
-	-v er="$EE_RPS" -v ed="$E_DEL" -v et="$E_SECS" -v p5="$E_P5" -v pe="$E_PEND" -v eok="$EE_OK" '
+	-v bc="$BP_CPU" -v btc="$BT_CPU" -v br="$BP_RPS" '
 	function v(c) { return c ? "met" : "MISSED" }
 	BEGIN {
 		printf "streamgated/nginx req/s: %.2fx; CPU per request: plaintext %.2fx nginx, TLS %.2fx nginx\n", s / n, sc / nc, tc / ntc
@@ -596,9 +721,11 @@ awk -v s="$S_RPS" -v n="$N_RPS" -v sc="$S_CPU" -v nc="$N_CPU" -v tc="$ST_CPU" -v
 		printf "target: CPU per request <= 2.0x nginx, TLS keep-alive: %s (%.2fx; stretch 1.5x: %s)\n", v(tc <= 2 * ntc), tc / ntc, v(tc <= 1.5 * ntc)
 		printf "target: 1M-event store within 10%% of the empty one (CPU per request): %s (plaintext %+.0f%%, TLS %+.0f%%; req/s %+.0f%%)\n", \
 		    v(bc <= 1.1 * sc && btc <= 1.1 * tc), 100 * (bc / sc - 1), 100 * (btc / tc - 1), 100 * (br / s - 1)
-		dr = ed / (et > 0 ? et : 1)
-		printf "target: end to end delivered/s >= 0.95x ingest, pending not growing: %s (%.2fx; pending %d at 5 s, %d at the end)\n", \
-		    v(dr >= 0.95 * er && pe <= p5 + 0.01 * eok), dr / er, p5, pe
+	}'
+e2e_target
+awk -v s="$S_RPS" -v n="$N_RPS" -v rss="$S_RSS0" -v d="$DURABLE" -v non="$S_NON" '
+	function v(c) { return c ? "met" : "MISSED" }
+	BEGIN {
 		printf "target: every 200 durable: %s (%d non-200)\n", v(d == "yes" && non == 0), non
 		printf "target: RSS <= 16 MiB idle: %s (%.1f MiB)\n", v(rss <= 16384), rss / 1024
 		printf "(issue 4: >= 1.0x nginx req/s: %s, %.2fx)\n", v(s >= n), s / n

@@ -67,9 +67,9 @@ PKGS=(
 	libbpf-dev libcjson-dev libnftnl-dev libmnl-dev libssl-dev zlib1g-dev
 	libsqlite3-dev libhiredis-dev libnats-dev libcurl4-openssl-dev libseccomp-dev
 	node-llhttp
-	# tests
+	# tests (python3-cryptography: tests/daemon/nats_jwt.py's Ed25519)
 	libcmocka-dev libclang-rt-14-dev iproute2 nftables bpftool python3 redis-server
-	nats-server
+	nats-server python3-cryptography
 	procps psmisc iputils-ping util-linux openssl gzip systemd curl man-db groff-base
 	# tests/ops: promtool (prometheus), the package (dpkg-dev, lintian),
 	# the dashboard and rules checks (python3-yaml)

@@ -39,6 +39,7 @@
  *				tokens			(streamgate)
  *   nats.replicas		1 .. 5			(3)
  *   nats.creds			a file, or null		(null)
+ *   nats.ca			a file, or null: the system's CAs (null)
  *   routes			1 .. 255 printable ASCII, starting with '/',
  *				no space, '?' or '#' (never part of a path
  *				the server compares), all four different
@@ -706,6 +707,7 @@ static const struct field nats_fields[] = {
 	    nats.subject_prefix),
 	FIELD_NUM("replicas", nats.replicas, 1, 5),
 	FIELD_STR("creds", set_ca_file, struct config, nats.creds),
+	FIELD_STR("ca", set_ca_file, struct config, nats.ca),
 };
 
 /* Stream lets an app wait up to 5 s for Before-Message-Send. */

@@ -27,7 +27,8 @@
  *   "retention_s": 604800,                       delivered events; 0: keep
  *   "redis_prefix": "streamgate",
  *   "nats": {"stream": "STREAMGATE", "subject_prefix": "streamgate",
- *            "replicas": 3, "creds": null},
+ *            "replicas": 3, "creds": null,
+ *            "ca": null},                        tls://: the servers' CA
  *   "metrics":  null,                            or "127.0.0.1:9100"
  *   "routes":   {"push": "/webhooks/stream/push",
  *                "before_message_send": "/webhooks/stream/before-message-send",
@@ -110,6 +111,7 @@ struct config_nats {
 	char		subject_prefix[64];	/* "streamgate" */
 	unsigned	replicas;		/* 1 .. 5 (3) */
 	char		creds[CONFIG_PATH_LEN];	/* "": none */
+	char		ca[CONFIG_PATH_LEN];	/* tls://; "": the system's */
 };
 
 struct config {

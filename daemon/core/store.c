@@ -82,6 +82,27 @@ store_fetch(struct store *s, int64_t seq, struct store_record *out)
 }
 
 void
+store_fetch_many(struct store *s, const int64_t *seqs, size_t n,
+    struct store_record *out, int *rc)
+{
+	size_t i;
+
+	memset(out, 0, n * sizeof(*out));
+	if (s->ops->fetch_many != NULL) {
+		s->ops->fetch_many(s, seqs, n, out, rc);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		rc[i] = s->ops->fetch(s, seqs[i], &out[i]);
+}
+
+int
+store_fetch_batches(struct store *s)
+{
+	return s->ops->fetch_many != NULL;
+}
+
+void
 store_record_free(struct store_record *r)
 {
 	free(r->body);

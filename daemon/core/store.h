@@ -162,14 +162,18 @@ struct store_options {
 	int		deliver;		/* a delivery worker will run */
 	size_t		dedup_max_ids;		/* SQLite: ids kept in memory,
 						 * at most; 0: the default */
-	/* NATS (store_nats.h): names, replicas, credentials file ("" or
-	 * NULL none); the consumer's MaxDeliver and AckWait */
+	/* NATS (store_nats.h): names, replicas, credentials file and CA
+	 * bundle ("" or NULL none); the consumer's MaxDeliver and AckWait */
 	const char	*nats_stream;		/* "STREAMGATE" */
 	const char	*nats_prefix;		/* "streamgate" */
 	const char	*nats_creds;
+	const char	*nats_ca;		/* tls://: none, the system's */
 	int		nats_replicas;		/* 0: 3 */
 	unsigned	max_attempts;		/* 0: 12 */
 	unsigned	ack_wait_ms;		/* 0: 30000 */
+	unsigned	backoff_base_ms;	/* the retry waits (config.h):
+						 * the consumer's BackOff */
+	unsigned	backoff_cap_ms;
 };
 
 /* dedup_max_ids's default: 160 MiB at 40 bytes an id, a day of 48 events
@@ -255,6 +259,19 @@ int	store_pending(struct store *s, int64_t after, struct store_pending *out,
 	    size_t max);
 /* The event seq: 0, 1 when there is none, -1 on error (logged). */
 int	store_fetch(struct store *s, int64_t seq, struct store_record *out);
+/*
+ * The events seqs[0..n-1] into out[], each one's store_fetch result in
+ * rc[].  SQLite reads them all in one read transaction, so the pages they
+ * share are read once, not once per event (every commit of the writer
+ * drops the reader's page cache at its next transaction); the other
+ * backends fetch them one by one.
+ */
+void	store_fetch_many(struct store *s, const int64_t *seqs, size_t n,
+	    struct store_record *out, int *rc);
+/* 1 when store_fetch_many reads a batch in one go (SQLite), so reading
+ * events before they are due costs next to nothing; 0 (one round trip
+ * each: Redis, NATS). */
+int	store_fetch_batches(struct store *s);
 void	store_record_free(struct store_record *r);
 /* Record an outcome; no answer.  SQLite: queued to the writer and
  * committed with its next batch.  Redis: written at once on the delivery

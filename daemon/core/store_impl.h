@@ -24,6 +24,9 @@ struct store_ops {
 	int	(*pending)(struct store *, int64_t, struct store_pending *,
 		    size_t);
 	int	(*fetch)(struct store *, int64_t, struct store_record *);
+	/* NULL: store_fetch_many calls fetch for each */
+	void	(*fetch_many)(struct store *, const int64_t *, size_t,
+		    struct store_record *, int *);
 	void	(*mark)(struct store *, const struct store_mark *);
 };
 

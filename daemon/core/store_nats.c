@@ -23,8 +23,15 @@
  * Outages: while the connection is not up (the library reconnects by
  * itself, forever) a batch fails at once; one line is logged when the
  * link goes and one when it is back.  A lost node that led the stream
- * costs the acks of an election (PUB_WAIT_MS at most each); then the new
- * leader answers.
+ * costs an election (seconds: nats-server's Raft waits out its election
+ * timeout first); the connection stays up meanwhile, and an event whose
+ * publish gets no ack is carried into the writer's next round and
+ * published again, with the same Nats-Msg-Id, until HOLD_MS after it was
+ * received; only then is it answered 503.  So the new leader's first ack
+ * answers what arrived during most of the election, and Stream sees a
+ * slower 200 instead of a 503 and a retry.  (A publish that timed out may
+ * still have been stored: its second publish is then a Duplicate, which
+ * is a 200 as well, and the stream holds it once.)
  *
  * Delivery: the delivery thread (and the hook thread's marks) share the
  * pull subscription under dlock.  Messages fetched are held until marked,
@@ -51,12 +58,19 @@
 
 #define BATCH_MAX	1024		/* events in flight per round */
 #define PUB_WAIT_MS	1000		/* an ack, at most: well above the
-					 * milliseconds one takes, short enough
-					 * for an election's 503s to end soon */
+					 * milliseconds one takes */
+#define HOLD_MS		4000		/* an event unacked for want of a
+					 * leader is published again until
+					 * this long after it was received */
+#define RETRY_WAIT_MS	500		/* an ack, at most, in such a round:
+					 * answered by ~4.7 s at the latest,
+					 * inside Stream's 6 s per attempt */
+#define RETRY_MS	100		/* between two such rounds */
 #define API_WAIT_MS	5000		/* stream and consumer requests */
 #define IDLE_MS		1000		/* gauges */
 #define FETCH_MS	50		/* a pull that finds nothing */
 #define HELD_MAX	65536
+#define BACKOFF_MAX	16		/* the consumer's BackOff, at most */
 #define ID_MAX		1024
 
 static const uint64_t ack_bounds[STORE_ACK_NBUCKETS] = STORE_ACK_BUCKETS;
@@ -65,6 +79,9 @@ struct slot {
 	struct store_event *ev;
 	natsMsg		*msg;		/* in flight; NULL once answered */
 	enum store_result res;
+	int		 final;		/* no message made: no retry */
+	int		 sent;		/* published, this round or one
+					 * before */
 	int64_t		 t0_us;
 };
 
@@ -85,6 +102,7 @@ struct nats_store {
 	int			 deliver;
 	int64_t			 window_ns;
 	unsigned		 max_attempts, ack_wait_ms;
+	unsigned		 backoff_base_ms, backoff_cap_ms;
 
 	/* the batch in flight: the ack handler's too */
 	pthread_mutex_t		 alock;
@@ -92,6 +110,10 @@ struct nats_store {
 	struct slot		*slots;
 	size_t			 nslots, waiting;
 	char			 ack_err[128];	/* the batch's first error */
+	struct store_event	*carry;		/* held for the next round */
+	size_t			 ncarry, ncarried; /* at the batch's head */
+	int64_t			 retry_at;	/* mono ms: that round */
+	int			 stopping;	/* the writer's copy */
 	int			 failing;	/* for the log: state changes */
 	int64_t			 gauges_at;
 
@@ -264,9 +286,10 @@ publish_one(struct nats_store *s, size_t i, jsPubOptions *po)
 	natsStatus st;
 
 	if ((m = msg_of_event(s, sl->ev)) == NULL) {
-		store_queue_error(&s->base.q);
+		sl->final = 1;
 		return;
 	}
+	sl->sent = 1;
 	pthread_mutex_lock(&s->alock);
 	sl->msg = m;		/* before: the ack may come at once */
 	sl->t0_us = mono_us();
@@ -288,9 +311,9 @@ publish_one(struct nats_store *s, size_t i, jsPubOptions *po)
 
 /* Wait for every ack; what never came is given up on (STORE_FAILED). */
 static void
-acks_wait(struct nats_store *s)
+acks_wait(struct nats_store *s, int64_t wait_ms)
 {
-	int64_t until = clock_mono_ms() + PUB_WAIT_MS + 500;
+	int64_t until = clock_mono_ms() + wait_ms + 200;
 	struct timespec ts;
 	size_t i;
 
@@ -318,8 +341,9 @@ batch_log(struct nats_store *s, size_t n)
 {
 	if (s->ack_err[0] != '\0' && !s->failing) {
 		s->failing = 1;
-		log_warnx("store: nats: stream %s: %s; answering 503 until an "
-		    "event is acknowledged again", s->c.stream, s->ack_err);
+		log_warnx("store: nats: stream %s: %s; publishing again for "
+		    "up to %d s, then 503, until an event is acknowledged",
+		    s->c.stream, s->ack_err, HOLD_MS / 1000);
 	} else if (s->failing && s->ack_err[0] == '\0' && n > 0) {
 		s->failing = 0;
 		log_warnx("store: nats: stream %s acknowledges events again",
@@ -327,21 +351,71 @@ batch_log(struct nats_store *s, size_t n)
 	}
 }
 
+/* An event that failed for want of an ack, young enough: published again
+ * next round rather than answered 503.  On a lost link only what was
+ * published before it went (a node gone: the library is reconnecting to
+ * another); what arrives while it is down is answered 503 at once. */
+static int
+batch_carries(struct nats_store *s, const struct slot *sl, int64_t now_ms)
+{
+	return sl->res == STORE_FAILED && !sl->final && !s->stopping &&
+	    (sl->sent || link_up(s)) && now_ms - sl->ev->received_at < HOLD_MS;
+}
+
+/* Split the batch: what is settled is reported, the rest carried. */
+static void
+batch_settle(struct nats_store *s, size_t n)
+{
+	enum store_result res[BATCH_MAX];
+	struct store_event *done = NULL, **dt = &done, **ct = &s->carry;
+	struct slot *sl;
+	int64_t now = clock_unix_ms();
+	size_t i, nd = 0;
+	int pushes = 0, stored = 0;
+
+	s->carry = NULL;
+	s->ncarry = 0;
+	for (i = 0; i < n; i++) {
+		sl = &s->slots[i];
+		sl->ev->next = NULL;
+		if (batch_carries(s, sl, now)) {
+			*ct = sl->ev;
+			ct = &sl->ev->next;
+			s->ncarry++;
+			continue;
+		}
+		*dt = sl->ev;
+		dt = &sl->ev->next;
+		res[nd++] = sl->res;
+		stored += sl->res == STORE_STORED;
+		pushes += sl->res == STORE_STORED && sl->ev->kind == STORE_PUSH;
+		/* the servers kept no body hash of the first copy */
+		sl->ev->first_sha256[0] = '\0';
+		if (sl->res == STORE_FAILED)
+			store_queue_error(&s->base.q);
+	}
+	batch_log(s, n);
+	s->retry_at = clock_mono_ms() + RETRY_MS;
+	if (done != NULL)
+		store_queue_report(&s->base.q, done, res, stored > 0,
+		    pushes > 0);
+}
+
 static void
 batch_run(struct nats_store *s, struct store_event *batch)
 {
-	enum store_result res[BATCH_MAX];
 	struct store_event *ev;
 	jsPubOptions po;
 	size_t i, n = 0;
-	int pushes = 0, stored = 0;
 
 	jsPubOptions_Init(&po);
-	po.MaxWait = PUB_WAIT_MS;
+	po.MaxWait = s->ncarried > 0 ? RETRY_WAIT_MS : PUB_WAIT_MS;
 	pthread_mutex_lock(&s->alock);
 	for (ev = batch; ev != NULL; ev = ev->next) {
 		s->slots[n].ev = ev;
 		s->slots[n].msg = NULL;
+		s->slots[n].final = 0;
+		s->slots[n].sent = n < s->ncarried;
 		s->slots[n++].res = STORE_FAILED;
 	}
 	s->nslots = n;
@@ -352,20 +426,25 @@ batch_run(struct nats_store *s, struct store_event *batch)
 	if (link_up(s)) {
 		for (i = 0; i < n; i++)
 			publish_one(s, i, &po);
-		acks_wait(s);
+		acks_wait(s, po.MaxWait);
 	}
-	for (i = 0; i < n; i++) {
-		res[i] = s->slots[i].res;
-		stored += res[i] == STORE_STORED;
-		pushes += res[i] == STORE_STORED &&
-		    s->slots[i].ev->kind == STORE_PUSH;
-		/* the servers kept no body hash of the first copy */
-		s->slots[i].ev->first_sha256[0] = '\0';
-		if (res[i] == STORE_FAILED)
-			store_queue_error(&s->base.q);
-	}
-	batch_log(s, n);
-	store_queue_report(&s->base.q, batch, res, stored > 0, pushes > 0);
+	batch_settle(s, n);
+}
+
+/* The next round: what was carried, then what is queued (lock held). */
+static struct store_event *
+batch_next(struct nats_store *s)
+{
+	struct store_event *batch = s->carry, **t = &batch;
+
+	while (*t != NULL)
+		t = &(*t)->next;
+	if (s->ncarry < BATCH_MAX)
+		*t = store_queue_take(&s->base.q, BATCH_MAX - s->ncarry);
+	s->ncarried = s->ncarry;
+	s->carry = NULL;
+	s->ncarry = 0;
+	return batch;
 }
 
 /* ---------------------------------------------------------------- gauges */
@@ -398,12 +477,20 @@ writer(void *arg)
 
 	pthread_mutex_lock(&s->base.q.lock);
 	for (;;) {
-		if (s->base.q.head == NULL && !s->base.q.stopping)
+		/* a carried round waits RETRY_MS whatever arrives: an
+		 * election's failures may be instant ("no responders") */
+		while (s->carry != NULL && !s->base.q.stopping &&
+		    clock_mono_ms() < s->retry_at)
+			store_queue_wait(&s->base.q, s->retry_at);
+		if (s->carry == NULL && s->base.q.head == NULL &&
+		    !s->base.q.stopping)
 			store_queue_wait(&s->base.q, clock_mono_ms() +
 			    IDLE_MS);
-		if (s->base.q.head == NULL && s->base.q.stopping)
+		if (s->base.q.head == NULL && s->carry == NULL &&
+		    s->base.q.stopping)
 			break;
-		batch = store_queue_take(&s->base.q, BATCH_MAX);
+		s->stopping = s->base.q.stopping;
+		batch = batch_next(s);
 		pthread_mutex_unlock(&s->base.q.lock);
 		if (batch != NULL)
 			batch_run(s, batch);
@@ -752,10 +839,35 @@ out:
 	return rc;
 }
 
+/*
+ * The consumer's BackOff: the servers redeliver a message only when the
+ * host that held it went silent (a live host keeps what it holds with
+ * "in progress" and retries it itself, in its channel's order), and then
+ * after our backoff for the attempts made so far, never sooner than the
+ * AckWait, which "in progress" is sent well within.  At most BACKOFF_MAX
+ * waits, and fewer than MaxDeliver (nats-server requires it); the last
+ * one repeats.
+ */
+static int
+consumer_backoff(const struct nats_store *s, int64_t *ns, int max)
+{
+	uint64_t d = s->backoff_base_ms;
+	int i, n = (int)s->max_attempts - 1 < max ?
+	    (int)s->max_attempts - 1 : max;
+
+	for (i = 0; i < n; i++) {
+		ns[i] = (int64_t)(d > s->ack_wait_ms ? d : s->ack_wait_ms) *
+		    1000000;
+		d = d * 2 < s->backoff_cap_ms ? d * 2 : s->backoff_cap_ms;
+	}
+	return n;
+}
+
 /* The shared durable pull consumer, and our subscription bound to it. */
 static int
 consumer_ensure(struct nats_store *s, char *err, size_t errlen)
 {
+	int64_t backoff[BACKOFF_MAX];
 	jsConsumerInfo *ci = NULL;
 	char filter[96];
 	jsConsumerConfig cc;
@@ -770,6 +882,8 @@ consumer_ensure(struct nats_store *s, char *err, size_t errlen)
 	cc.AckPolicy = js_AckExplicit;
 	cc.AckWait = (int64_t)s->ack_wait_ms * 1000000;
 	cc.MaxDeliver = s->max_attempts;
+	cc.BackOffLen = consumer_backoff(s, backoff, BACKOFF_MAX);
+	cc.BackOff = cc.BackOffLen > 0 ? backoff : NULL;
 	cc.FilterSubject = filter;
 	/* as Redis's group at "$": what comes from now on */
 	cc.DeliverPolicy = js_DeliverNew;
@@ -852,6 +966,10 @@ setup(struct nats_store *s, const char *uri, const struct store_options *opt,
 	s->deliver = opt->deliver;
 	s->max_attempts = opt->max_attempts > 0 ? opt->max_attempts : 12;
 	s->ack_wait_ms = opt->ack_wait_ms > 0 ? opt->ack_wait_ms : 30000;
+	s->backoff_base_ms = opt->backoff_base_ms > 0 ?
+	    opt->backoff_base_ms : 1000;
+	s->backoff_cap_ms = opt->backoff_cap_ms > 0 ?
+	    opt->backoff_cap_ms : 300000;
 	s->window_ns = window_ns(opt, s->c.stream);
 	jsOptions_Init(&s->jo);
 	s->jo.Wait = API_WAIT_MS;

@@ -49,12 +49,14 @@ struct store_nats_conf {
 	char		 subj_events[96];	/* <prefix>.event.> */
 	char		 subj_dead[96];		/* <prefix>.dead.push */
 	char		 creds[1024];	/* "" none */
+	char		 ca[1024];	/* "" the system's CAs */
 	int		 replicas;
 };
 
 /* nats://H:P[,H:P...] or tls://...: 1 when uri is one of ours. */
 int	store_nats_uri(const char *uri);
-/* The URI and the options into c: 0, or -1 with err. */
+/* The URI and the options into c: 0, or -1 with err, which names the
+ * config key (nats.creds, nats.ca) of a file that cannot serve. */
 int	store_nats_conf(struct store_nats_conf *c, const char *uri,
 	    const struct store_options *opt, char *err, size_t errlen);
 /*

@@ -2,9 +2,14 @@
  * store_nats_conn.c: the NATS store's URI, connection and headers, shared
  * by the daemon's backend and the control tool (store_nats.h).
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store_nats.h"
@@ -18,6 +23,9 @@ const char *const store_nats_hdr_names[SNH_N] = {
 #define CONNECT_MS	2000
 #define RECONNECT_MS	250	/* between rounds of the server list */
 #define PING_MS		2000	/* a silent server is found dead in ~4 s */
+#define CREDS_MAX	65536	/* a user JWT and a seed: a few KiB */
+#define CREDS_JWT	"-----BEGIN NATS USER JWT-----"
+#define CREDS_SEED	"-----BEGIN USER NKEY SEED-----"
 
 int
 store_nats_uri(const char *uri)
@@ -67,6 +75,91 @@ uri_parse(struct store_nats_conf *c, const char *uri)
 	}
 }
 
+/*
+ * The files of nats.ca and nats.creds are checked here, so that a wrong
+ * one stops the start naming its key; libnats reads them itself (the
+ * CA bundle once, the creds at every connect, reconnects too).
+ */
+static int
+file_open(const char *key, const char *path, struct stat *st, char *err,
+    size_t errlen)
+{
+	int fd;
+
+	/* O_NONBLOCK: a FIFO must not hang the open; fstat refuses it */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		log_errbuf(err, errlen, "store: %s: %s: %s", key, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
+		log_errbuf(err, errlen, "store: %s: %s: not a regular file",
+		    key, path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The creds hold the user's seed: a secret, kept as a key's secret_file
+ * is (mode 0600), and with both parts, so that a truncated copy is told
+ * apart from a refused user.  What was read is wiped, never logged. */
+static int
+creds_check(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	const char *why = NULL;
+	char *buf;
+	mode_t m;
+	ssize_t n;
+	int fd;
+
+	if ((fd = file_open("nats.creds", path, &st, err, errlen)) == -1)
+		return -1;
+	if (((m = st.st_mode & 07777) & 077) != 0) {
+		log_errbuf(err, errlen, "store: nats.creds: %s: %s by group or "
+		    "others (mode %04o): chmod 600 %s", path, (m & 044) ?
+		    "readable" : (m & 022) ? "writable" : "executable",
+		    (unsigned int)m, path);
+		close(fd);
+		return -1;
+	}
+	if ((buf = malloc(CREDS_MAX)) == NULL)
+		fatal("%s", __func__);
+	n = read(fd, buf, CREDS_MAX);
+	close(fd);
+	if (n == -1)
+		why = strerror(errno);
+	else if (memmem(buf, (size_t)n, CREDS_JWT, strlen(CREDS_JWT)) == NULL)
+		why = "no user JWT (a " CREDS_JWT " block)";
+	else if (memmem(buf, (size_t)n, CREDS_SEED,
+	    strlen(CREDS_SEED)) == NULL)
+		why = "no user seed (a " CREDS_SEED " block)";
+	explicit_bzero(buf, CREDS_MAX);
+	free(buf);
+	if (why != NULL) {
+		log_errbuf(err, errlen, "store: nats.creds: %s: %s", path, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+files_check(const struct store_nats_conf *c, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (c->ca[0] != '\0') {
+		if ((fd = file_open("nats.ca", c->ca, &st, err, errlen)) == -1)
+			return -1;
+		close(fd);
+	}
+	if (c->creds[0] != '\0' && creds_check(c->creds, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
 int
 store_nats_conf(struct store_nats_conf *c, const char *uri,
     const struct store_options *opt, char *err, size_t errlen)
@@ -91,8 +184,15 @@ store_nats_conf(struct store_nats_conf *c, const char *uri,
 	snprintf(c->subj_dead, sizeof(c->subj_dead), "%s.dead.push", prefix);
 	snprintf(c->creds, sizeof(c->creds), "%s",
 	    opt->nats_creds ? opt->nats_creds : "");
+	snprintf(c->ca, sizeof(c->ca), "%s", opt->nats_ca ? opt->nats_ca : "");
 	c->replicas = opt->nats_replicas > 0 ? opt->nats_replicas : 3;
-	return 0;
+	/* a CA for a link without TLS would be a silent no-op */
+	if (c->ca[0] != '\0' && !c->tls) {
+		log_errbuf(err, errlen, "store: nats.ca is set but the store "
+		    "is nats://: TLS to NATS is tls://");
+		return -1;
+	}
+	return files_check(c, err, errlen);
 }
 
 const char *
@@ -109,20 +209,22 @@ store_nats_why(natsStatus st, char *buf, size_t len)
 	return buf;
 }
 
-static natsStatus
+/* 0, or -1 with err: a CA bundle that does not load names nats.ca. */
+static int
 options_make(const struct store_nats_conf *c, const char *name,
     natsConnectionHandler down, natsConnectionHandler back, void *arg,
-    natsOptions **o)
+    natsOptions **o, char *err, size_t errlen)
 {
 	const char *srv[STORE_NATS_SERVERS_MAX];
 	natsStatus st;
+	char why[256];
 	int i;
 
 	for (i = 0; i < c->nservers; i++)
 		srv[i] = c->servers[i];
-	if ((st = natsOptions_Create(o)) != NATS_OK)
-		return st;
-	st = natsOptions_SetServers(*o, srv, c->nservers);
+	st = natsOptions_Create(o);
+	if (st == NATS_OK)
+		st = natsOptions_SetServers(*o, srv, c->nservers);
 	if (st == NATS_OK)
 		st = natsOptions_SetName(*o, name);
 	if (st == NATS_OK)
@@ -139,6 +241,15 @@ options_make(const struct store_nats_conf *c, const char *name,
 		st = natsOptions_SetMaxPingsOut(*o, 2);
 	if (st == NATS_OK && c->tls)
 		st = natsOptions_SetSecure(*o, true);
+	/* loaded now, beside the system's CAs: a bad bundle is told here */
+	if (st == NATS_OK && c->ca[0] != '\0' &&
+	    (st = natsOptions_LoadCATrustedCertificates(*o, c->ca)) !=
+	    NATS_OK) {
+		log_errbuf(err, errlen, "store: nats.ca: %s: no CA "
+		    "certificate loaded: %s", c->ca,
+		    store_nats_why(st, why, sizeof(why)));
+		return -1;
+	}
 	if (st == NATS_OK && c->creds[0] != '\0')
 		st = natsOptions_SetUserCredentialsFromFiles(*o, c->creds,
 		    NULL);
@@ -146,7 +257,40 @@ options_make(const struct store_nats_conf *c, const char *name,
 		st = natsOptions_SetDisconnectedCB(*o, down, arg);
 	if (st == NATS_OK && back != NULL)
 		st = natsOptions_SetReconnectedCB(*o, back, arg);
-	return st;
+	if (st != NATS_OK) {
+		log_errbuf(err, errlen, "store: nats: options: %s",
+		    store_nats_why(st, why, sizeof(why)));
+		return -1;
+	}
+	return 0;
+}
+
+/* The setting a refused connect points at, if any: TLS, credentials. */
+static const char *
+connect_hint(const struct store_nats_conf *c, natsStatus st, char *buf,
+    size_t len)
+{
+	int auth = st == NATS_CONNECTION_AUTH_FAILED ||
+	    st == NATS_NOT_PERMITTED;
+
+	buf[0] = '\0';
+	if (st == NATS_SSL_ERROR && !c->tls)
+		/* libnats turns to TLS by itself when a server demands it */
+		snprintf(buf, len, ": the servers require TLS: give "
+		    "tls://HOST:PORT (and nats.ca for a private CA)");
+	else if (st == NATS_SSL_ERROR && c->ca[0] == '\0')
+		snprintf(buf, len, ": checked against the system's CAs; name "
+		    "a private CA in nats.ca");
+	else if (st == NATS_SSL_ERROR)
+		snprintf(buf, len, ": checked against nats.ca (%s) and the "
+		    "system's CAs", c->ca);
+	else if (auth && c->creds[0] == '\0')
+		snprintf(buf, len, ": the servers want credentials: "
+		    "nats.creds");
+	else if (auth)
+		snprintf(buf, len, ": the servers refused the user of "
+		    "nats.creds (%s)", c->creds);
+	return buf;
 }
 
 int
@@ -156,21 +300,24 @@ store_nats_connect(const struct store_nats_conf *c, const char *name,
 {
 	natsOptions *o = NULL;
 	natsStatus st;
-	char why[256];
+	char why[256], hint[1200];
 
 	*nc = NULL;
 	*js = NULL;
-	st = options_make(c, name, down, back, arg, &o);
-	if (st == NATS_OK)
-		st = natsConnection_Connect(nc, o);
+	if (options_make(c, name, down, back, arg, &o, err, errlen) == -1) {
+		natsOptions_Destroy(o);
+		return -1;
+	}
+	st = natsConnection_Connect(nc, o);
 	natsOptions_Destroy(o);
 	if (st == NATS_OK)
 		st = natsConnection_JetStream(js, *nc, jo);
 	if (st != NATS_OK) {
 		/* the URI is not repeated: a user may put a token in it */
 		log_errbuf(err, errlen, "store: nats: cannot connect (%d "
-		    "server%s): %s", c->nservers, c->nservers > 1 ? "s" : "",
-		    store_nats_why(st, why, sizeof(why)));
+		    "server%s): %s%s", c->nservers, c->nservers > 1 ? "s" : "",
+		    store_nats_why(st, why, sizeof(why)),
+		    connect_hint(c, st, hint, sizeof(hint)));
 		natsConnection_Destroy(*nc);
 		*nc = NULL;
 		return -1;

@@ -448,8 +448,8 @@ out_flush(FILE *fp)
 }
 
 int
-inbox_list(FILE *fp, const char *store, int64_t since, int state,
-    unsigned limit, int json)
+inbox_list(FILE *fp, const char *store, const struct config_nats *nats,
+    int64_t since, int state, unsigned limit, int json)
 {
 	struct store_admin *a;
 	enum store_admin_status st;
@@ -457,7 +457,8 @@ inbox_list(FILE *fp, const char *store, int64_t since, int state,
 	int rc;
 
 	if (store_nats_uri(store))
-		return inbox_nats_list(fp, store, since, state, limit, json);
+		return inbox_nats_list(fp, store, nats, since, state, limit,
+		    json);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_READ)) != 0)
 		return rc;
 	if ((st = store_admin_list(a, since, state, limit, err,
@@ -526,7 +527,8 @@ show_print(FILE *fp, const struct event *e, const uint8_t *body, size_t len,
 }
 
 int
-inbox_show(FILE *fp, const char *store, int64_t seq, int json)
+inbox_show(FILE *fp, const char *store, const struct config_nats *nats,
+    int64_t seq, int json)
 {
 	struct store_admin *a;
 	struct store_admin_event ev;
@@ -536,7 +538,7 @@ inbox_show(FILE *fp, const char *store, int64_t seq, int json)
 	int rc;
 
 	if (store_nats_uri(store))
-		return inbox_nats_show(fp, store, seq, json);
+		return inbox_nats_show(fp, store, nats, seq, json);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_READ)) != 0)
 		return rc;
 	if ((st = store_admin_get(a, seq, &ev, err,
@@ -562,7 +564,8 @@ replay_report(FILE *fp, int64_t n)
 }
 
 int
-inbox_replay(FILE *fp, const char *store, int64_t seq)
+inbox_replay(FILE *fp, const char *store, const struct config_nats *nats,
+    int64_t seq)
 {
 	struct store_admin *a;
 	enum store_admin_status st;
@@ -570,7 +573,7 @@ inbox_replay(FILE *fp, const char *store, int64_t seq)
 	int rc;
 
 	if (store_nats_uri(store))
-		return inbox_nats_replay(fp, store, seq);
+		return inbox_nats_replay(fp, store, nats, seq);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_REPLAY)) != 0)
 		return rc;
 	if ((st = store_admin_replay(a, seq, err,
@@ -585,7 +588,7 @@ inbox_replay(FILE *fp, const char *store, int64_t seq)
 }
 
 int
-inbox_replay_dead(FILE *fp, const char *store)
+inbox_replay_dead(FILE *fp, const char *store, const struct config_nats *nats)
 {
 	struct store_admin *a;
 	enum store_admin_status st;
@@ -594,7 +597,7 @@ inbox_replay_dead(FILE *fp, const char *store)
 	int rc;
 
 	if (store_nats_uri(store))
-		return inbox_nats_replay_dead(fp, store);
+		return inbox_nats_replay_dead(fp, store, nats);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_REPLAY)) != 0)
 		return rc;
 	st = store_admin_replay_dead(a, &n, err, sizeof(err));
@@ -682,7 +685,8 @@ stats_text(FILE *fp, const struct store_admin_counts *c)
 }
 
 int
-inbox_stats(FILE *fp, const char *store, int json)
+inbox_stats(FILE *fp, const char *store, const struct config_nats *nats,
+    int json)
 {
 	struct store_admin *a;
 	struct store_admin_counts c;
@@ -691,7 +695,7 @@ inbox_stats(FILE *fp, const char *store, int json)
 	int rc;
 
 	if (store_nats_uri(store))
-		return inbox_nats_stats(fp, store, json);
+		return inbox_nats_stats(fp, store, nats, json);
 	if ((rc = admin_open(&a, store, STORE_ADMIN_READ)) != 0)
 		return rc;
 	if ((st = store_admin_counts(a, &c, err,

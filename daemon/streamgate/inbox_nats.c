@@ -9,8 +9,9 @@
  * still reads pending until the floor passes it).  Replay publishes the
  * event again, without a Nats-Msg-Id (a replay is not a duplicate), so
  * the shared consumer delivers it as a new event with a new seq; a dead
- * copy replayed leaves STREAM_DEAD.  The stream and subject names are the
- * defaults (nats.stream, nats.subject_prefix).
+ * copy replayed leaves STREAM_DEAD.  The stream and subject names, the
+ * credentials and the CA are the config's (nats.stream,
+ * nats.subject_prefix, nats.creds, nats.ca: main.c's inbox_store).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,19 +35,28 @@ struct nats_admin {
 };
 
 static int
-admin_open(struct nats_admin *a, const char *uri)
+admin_open(struct nats_admin *a, const char *uri,
+    const struct config_nats *nats)
 {
 	struct store_options opt;
 	char err[1024];
 
 	memset(a, 0, sizeof(*a));
 	memset(&opt, 0, sizeof(opt));
+	opt.nats_stream = nats->stream;
+	opt.nats_prefix = nats->subject_prefix;
+	opt.nats_creds = nats->creds;
+	opt.nats_ca = nats->ca;
 	jsOptions_Init(&a->jo);
 	a->jo.Wait = 5000;
 	if (store_nats_conf(&a->c, uri, &opt, err, sizeof(err)) == -1 ||
 	    store_nats_connect(&a->c, "streamgate inbox", NULL, NULL, NULL,
 	    &a->jo, &a->nc, &a->js, err, sizeof(err)) == -1) {
 		log_warnx("--store: %s", err);
+		/* the daemon's may be in a config this call did not read */
+		if (nats->creds[0] == '\0' && nats->ca[0] == '\0')
+			log_info("note: nats.creds and nats.ca come from the "
+			    "daemon's config: --config FILE");
 		return -1;
 	}
 	return 0;
@@ -166,8 +176,8 @@ row(FILE *fp, const struct nats_admin *a, natsMsg *m, int64_t seq,
 }
 
 int
-inbox_nats_list(FILE *fp, const char *store, int64_t since, int state,
-    unsigned limit, int json)
+inbox_nats_list(FILE *fp, const char *store, const struct config_nats *nats,
+    int64_t since, int state, unsigned limit, int json)
 {
 	struct nats_admin a;
 	natsMsg *m;
@@ -175,7 +185,7 @@ inbox_nats_list(FILE *fp, const char *store, int64_t since, int state,
 	unsigned n = 0;
 	int rc = 1;
 
-	if (admin_open(&a, store) == -1 || admin_state(&a) == -1)
+	if (admin_open(&a, store, nats) == -1 || admin_state(&a) == -1)
 		goto cleanup;
 	if (!json)
 		fprintf(fp, "%-8s %-9s %-14s %-22s %s\n", "SEQ", "STATE",
@@ -198,14 +208,15 @@ cleanup:
 }
 
 int
-inbox_nats_show(FILE *fp, const char *store, int64_t seq, int json)
+inbox_nats_show(FILE *fp, const char *store, const struct config_nats *nats,
+    int64_t seq, int json)
 {
 	struct nats_admin a;
 	natsMsg *m = NULL;
 	char v[2048];
 	int i, rc = 1;
 
-	if (admin_open(&a, store) == -1 || admin_state(&a) == -1)
+	if (admin_open(&a, store, nats) == -1 || admin_state(&a) == -1)
 		goto cleanup;
 	if (js_GetMsg(&m, a.js, a.c.stream, (uint64_t)seq, &a.jo, NULL) !=
 	    NATS_OK) {
@@ -236,7 +247,8 @@ cleanup:
 }
 
 int
-inbox_nats_stats(FILE *fp, const char *store, int json)
+inbox_nats_stats(FILE *fp, const char *store, const struct config_nats *nats,
+    int json)
 {
 	struct nats_admin a;
 	jsConsumerInfo *ci = NULL;
@@ -244,7 +256,7 @@ inbox_nats_stats(FILE *fp, const char *store, int json)
 	uint64_t pending = 0, acks = 0, redelivered = 0;
 	int rc = 1;
 
-	if (admin_open(&a, store) == -1 || admin_state(&a) == -1 ||
+	if (admin_open(&a, store, nats) == -1 || admin_state(&a) == -1 ||
 	    stream_info(&a, a.c.stream, &si) == -1)
 		goto cleanup;
 	if (js_GetConsumerInfo(&ci, a.js, a.c.stream, STORE_NATS_CONSUMER,
@@ -333,7 +345,8 @@ replay_dead_one(struct nats_admin *a, uint64_t dseq, int64_t seq)
 }
 
 static int
-replay(FILE *fp, const char *store, int64_t seq)
+replay(FILE *fp, const char *store, const struct config_nats *nats,
+    int64_t seq)
 {
 	struct nats_admin a;
 	jsStreamInfo *si = NULL;
@@ -342,8 +355,8 @@ replay(FILE *fp, const char *store, int64_t seq)
 	int64_t n = 0;
 	int r, rc = 1;
 
-	if (admin_open(&a, store) == -1 || stream_info(&a, a.c.dead, &si) ==
-	    -1)
+	if (admin_open(&a, store, nats) == -1 ||
+	    stream_info(&a, a.c.dead, &si) == -1)
 		goto cleanup;
 	for (q = si->State.FirstSeq; q > 0 && q <= si->State.LastSeq; q++) {
 		if ((r = replay_dead_one(&a, q, seq)) == -1)
@@ -381,13 +394,15 @@ cleanup:
 }
 
 int
-inbox_nats_replay(FILE *fp, const char *store, int64_t seq)
+inbox_nats_replay(FILE *fp, const char *store, const struct config_nats *nats,
+    int64_t seq)
 {
-	return replay(fp, store, seq);
+	return replay(fp, store, nats, seq);
 }
 
 int
-inbox_nats_replay_dead(FILE *fp, const char *store)
+inbox_nats_replay_dead(FILE *fp, const char *store,
+    const struct config_nats *nats)
 {
-	return replay(fp, store, 0);
+	return replay(fp, store, nats, 0);
 }

@@ -246,21 +246,50 @@ cmd_verify(const struct cli_args *a)
 	return rc == 0 ? 0 : 1;
 }
 
-/* inbox: --store, else the daemon's, from its config. */
+/* Two store URIs name one store: the same text, or sqlite: paths that
+ * resolve to the same file. */
+static int
+store_same(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	return strncmp(a, "sqlite:", 7) == 0 && strncmp(b, "sqlite:", 7) == 0 &&
+	    realpath(a + 7, ra) != NULL && realpath(b + 7, rb) != NULL &&
+	    strcmp(ra, rb) == 0;
+}
+
+/*
+ * inbox: --store, else the daemon's, from its config; and the settings of
+ * the store from that config (a NATS store's "nats" section: names,
+ * creds, ca): --config's, else the default config's.  With --store alone
+ * the default config serves only when it names that store (another
+ * cluster's credentials are not for this one) and loads; otherwise nats
+ * is zeroed: the defaults.
+ */
 static const char *
-inbox_store(const struct cli_args *a, char *buf, size_t len)
+inbox_store(const struct cli_args *a, char *buf, size_t len,
+    struct config_nats *nats)
 {
 	struct probe_where w;
 	struct config *c;
 	char err[1024];
+	int given = cli_has(a, CF_STORE);
 
-	if (cli_has(a, CF_STORE))
-		return a->v[CF_STORE];
+	memset(nats, 0, sizeof(*nats));
+	snprintf(buf, len, "%s", given ? a->v[CF_STORE] : "");
 	probe_where(a, &w);
-	if (probe_config(&w, &c, err, sizeof(err)) != 0)
-		cli_usage_error("--config: %s (or name the store: --store URI)",
-		    err);
-	snprintf(buf, len, "%s", c->store);
+	if (probe_config(&w, &c, err, sizeof(err)) != 0) {
+		if (given && !w.config_given)
+			return buf;
+		cli_usage_error("--config: %s%s", err, given ? "" :
+		    " (or name the store: --store URI)");
+	}
+	if (!given)
+		snprintf(buf, len, "%s", c->store);
+	if (w.config_given || store_same(c->store, buf))
+		*nats = c->nats;
 	probe_config_free(c);
 	return buf;
 }
@@ -279,6 +308,7 @@ inbox_seq(const char *arg, const char *what)
 static int
 cmd_inbox_list(const struct cli_args *a)
 {
+	struct config_nats nats;
 	char store[CONFIG_PATH_LEN];
 	const char *since = a->v[CF_SINCE], *limit = a->v[CF_LIMIT];
 	const char *state = a->v[CF_STATE];
@@ -291,33 +321,20 @@ cmd_inbox_list(const struct cli_args *a)
 	if (state && store_state_parse(state, &st) != 0)
 		cli_usage_error("--state: '%.64s' is not kept, pending, "
 		    "delivered or dead", state);
-	return inbox_list(stdout, inbox_store(a, store, sizeof(store)),
-	    since ? inbox_seq(since, "--since") : 0, state ? (int)st : -1, n,
-	    cli_has(a, CF_JSON));
+	return inbox_list(stdout, inbox_store(a, store, sizeof(store), &nats),
+	    &nats, since ? inbox_seq(since, "--since") : 0,
+	    state ? (int)st : -1, n, cli_has(a, CF_JSON));
 }
 
 static int
 cmd_inbox_show(const struct cli_args *a)
 {
+	struct config_nats nats;
 	char store[CONFIG_PATH_LEN];
 	int64_t seq = inbox_seq(a->pos[0], "inbox show");
 
-	return inbox_show(stdout, inbox_store(a, store, sizeof(store)), seq,
-	    cli_has(a, CF_JSON));
-}
-
-/* Two store URIs name one store: the same text, or sqlite: paths that
- * resolve to the same file. */
-static int
-store_same(const char *a, const char *b)
-{
-	char ra[PATH_MAX], rb[PATH_MAX];
-
-	if (strcmp(a, b) == 0)
-		return 1;
-	return strncmp(a, "sqlite:", 7) == 0 && strncmp(b, "sqlite:", 7) == 0 &&
-	    realpath(a + 7, ra) != NULL && realpath(b + 7, rb) != NULL &&
-	    strcmp(ra, rb) == 0;
+	return inbox_show(stdout, inbox_store(a, store, sizeof(store), &nats),
+	    &nats, seq, cli_has(a, CF_JSON));
 }
 
 /*
@@ -378,6 +395,7 @@ replay_upstream_check(const struct cli_args *a, const char *store)
 static int
 cmd_inbox_replay(const struct cli_args *a)
 {
+	struct config_nats nats;
 	char buf[CONFIG_PATH_LEN];
 	const char *store;
 	int64_t seq = 0;
@@ -387,20 +405,21 @@ cmd_inbox_replay(const struct cli_args *a)
 		    "--dead: inbox replay SEQ|--dead [--store URI]");
 	if (!cli_has(a, CF_DEAD))
 		seq = inbox_seq(a->pos[0], "inbox replay");
-	store = inbox_store(a, buf, sizeof(buf));
+	store = inbox_store(a, buf, sizeof(buf), &nats);
 	replay_upstream_check(a, store);
 	if (cli_has(a, CF_DEAD))
-		return inbox_replay_dead(stdout, store);
-	return inbox_replay(stdout, store, seq);
+		return inbox_replay_dead(stdout, store, &nats);
+	return inbox_replay(stdout, store, &nats, seq);
 }
 
 static int
 cmd_inbox_stats(const struct cli_args *a)
 {
+	struct config_nats nats;
 	char store[CONFIG_PATH_LEN];
 
-	return inbox_stats(stdout, inbox_store(a, store, sizeof(store)),
-	    cli_has(a, CF_JSON));
+	return inbox_stats(stdout, inbox_store(a, store, sizeof(store), &nats),
+	    &nats, cli_has(a, CF_JSON));
 }
 
 static int

@@ -6,9 +6,10 @@
  * the store says they committed (store_notify), more as the window drains,
  * and a rescan from the start every RESCAN_MS, which finds what someone
  * else made pending again (`streamgate inbox replay`, Redis re-claims).
- * Each chosen event is fetched whole, sent with the exact stored body, and
- * its outcome is given back to the store with store_mark, which persists
- * tries and next_at: a restart resumes where this one stopped.
+ * Each chosen event is fetched whole (with the next ones, in one read:
+ * "fetching ahead"), sent with the exact stored body, and its outcome is
+ * given back to the store with store_mark, which persists tries and
+ * next_at: a restart resumes where this one stopped.
  *
  * A mark is queued to the store's writer, so for a moment after an event
  * finished the store may still list it as pending; a rescan ignores events
@@ -41,6 +42,9 @@
 #define STOP_GRACE_MS	2000	/* for requests in flight at SIGTERM */
 #define POLL_MAX_MS	1000
 #define FETCH_RETRY_MS	1000	/* the store could not be read */
+#define AHEAD		32	/* events fetched in one read */
+#define AHEAD_MS	1000	/* one fetched ahead and not sent by then is
+				 * read again */
 
 /* ---- backoff ---- */
 
@@ -56,292 +60,6 @@ deliver_backoff(unsigned base_ms, unsigned cap_ms, unsigned tries,
 	if (d > cap_ms)
 		d = cap_ms;
 	return d - d / 2 + rnd % (d / 2 + 1);
-}
-
-/* ---- the ordering window ---- */
-
-#define KEY_LEN		sizeof(((struct store_pending *)0)->order_key)
-
-struct order_key {
-	char			 key[KEY_LEN];
-	struct order_entry	*head, *tail;	/* by seq */
-	int			 inflight;
-	struct order_key	*hnext;
-};
-
-struct order {
-	struct order_entry	**v;		/* by seq, with holes */
-	size_t			 n, cap;
-	size_t			 live, max;
-	struct order_key	**tab;		/* key hash, chained */
-	size_t			 nbuckets;
-};
-
-static uint32_t
-key_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
-static struct order_key *
-key_get(struct order *o, const char *key, int create)
-{
-	struct order_key **b = &o->tab[key_hash(key) & (o->nbuckets - 1)], *k;
-
-	for (k = *b; k != NULL; k = k->hnext)
-		if (strcmp(k->key, key) == 0)
-			return k;
-	if (!create || (k = calloc(1, sizeof(*k))) == NULL)
-		return NULL;
-	snprintf(k->key, sizeof(k->key), "%s", key);
-	k->hnext = *b;
-	*b = k;
-	return k;
-}
-
-static void
-key_drop(struct order *o, struct order_key *k)
-{
-	struct order_key **b = &o->tab[key_hash(k->key) & (o->nbuckets - 1)];
-
-	while (*b != k)
-		b = &(*b)->hnext;
-	*b = k->hnext;
-	free(k);
-}
-
-/* Into its key's list, by seq: nearly always at the tail. */
-static void
-key_link(struct order_key *k, struct order_entry *e)
-{
-	struct order_entry **pp;
-
-	e->kq = k;
-	if (k->tail == NULL || k->tail->p.seq < e->p.seq) {
-		if (k->tail != NULL)
-			k->tail->knext = e;
-		else
-			k->head = e;
-		k->tail = e;
-		return;
-	}
-	for (pp = &k->head; (*pp)->p.seq < e->p.seq; pp = &(*pp)->knext)
-		;
-	e->knext = *pp;
-	*pp = e;
-}
-
-static void
-key_unlink(struct order *o, struct order_entry *e)
-{
-	struct order_key *k = e->kq;
-	struct order_entry **pp, *prev = NULL;
-
-	for (pp = &k->head; *pp != e; pp = &(*pp)->knext)
-		prev = *pp;
-	*pp = e->knext;
-	if (k->tail == e)
-		k->tail = prev;
-	if (k->head == NULL)
-		key_drop(o, k);
-}
-
-struct order *
-order_new(size_t max)
-{
-	struct order *o = calloc(1, sizeof(*o));
-
-	if (o == NULL)
-		return NULL;
-	o->max = max;
-	o->cap = max + max / 4 + 1;	/* room for holes between scans */
-	for (o->nbuckets = 64; o->nbuckets < max; o->nbuckets *= 2)
-		;
-	o->v = calloc(o->cap, sizeof(*o->v));
-	o->tab = calloc(o->nbuckets, sizeof(*o->tab));
-	if (o->v == NULL || o->tab == NULL) {
-		order_free(o);
-		return NULL;
-	}
-	return o;
-}
-
-void
-order_free(struct order *o)
-{
-	struct order_key *k, *next;
-	size_t i;
-
-	if (o == NULL)
-		return;
-	for (i = 0; i < o->n; i++)
-		free(o->v[i]);
-	for (i = 0; o->tab != NULL && i < o->nbuckets; i++)
-		for (k = o->tab[i]; k != NULL; k = next) {
-			next = k->hnext;
-			free(k);
-		}
-	free(o->v);
-	free(o->tab);
-	free(o);
-}
-
-/* Drop the holes. */
-static void
-order_compact(struct order *o)
-{
-	size_t i, w = 0;
-
-	for (i = 0; i < o->n; i++) {
-		if (o->v[i]->removed)
-			free(o->v[i]);
-		else
-			o->v[w++] = o->v[i];
-	}
-	o->n = w;
-}
-
-/* The first index whose seq is >= seq. */
-static size_t
-order_search(const struct order *o, int64_t seq)
-{
-	size_t lo = 0, hi = o->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (o->v[mid]->p.seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-int
-order_holds(const struct order *o, int64_t seq)
-{
-	size_t i = order_search(o, seq);
-
-	return i < o->n && o->v[i]->p.seq == seq && !o->v[i]->removed;
-}
-
-size_t
-order_held(const struct order *o)
-{
-	return o->live;
-}
-
-int
-order_add(struct order *o, const struct store_pending *p)
-{
-	struct order_entry *e;
-	struct order_key *k = NULL;
-	size_t i;
-
-	if (order_holds(o, p->seq))
-		return 0;
-	if (o->live >= o->max)
-		return -1;
-	if (o->n == o->cap)
-		order_compact(o);
-	e = calloc(1, sizeof(*e));
-	if (e == NULL)
-		return -1;
-	e->p = *p;
-	e->p.order_key[sizeof(e->p.order_key) - 1] = '\0';
-	if (e->p.order_key[0] != '\0' &&
-	    (k = key_get(o, e->p.order_key, 1)) == NULL) {
-		free(e);
-		return -1;
-	}
-	if (k != NULL)
-		key_link(k, e);
-	i = order_search(o, p->seq);
-	if (i < o->n && o->v[i]->p.seq == p->seq)	/* a hole: reuse */
-		free(o->v[i]);
-	else {
-		memmove(&o->v[i + 1], &o->v[i], (o->n - i) * sizeof(*o->v));
-		o->n++;
-	}
-	o->v[i] = e;
-	o->live++;
-	return 1;
-}
-
-static int
-order_eligible(const struct order_entry *e)
-{
-	if (e->inflight)
-		return 0;
-	return e->kq == NULL || (e->kq->head == e && e->kq->inflight == 0);
-}
-
-size_t
-order_ready(struct order *o, int64_t now, struct order_entry **out,
-    size_t max, int64_t *next_due)
-{
-	struct order_entry *e;
-	size_t i, w = 0, k = 0;
-
-	*next_due = INT64_MAX;
-	for (i = 0; i < o->n; i++) {
-		e = o->v[i];
-		if (e->removed) {
-			free(e);
-			continue;
-		}
-		o->v[w++] = e;
-		if (!order_eligible(e))
-			continue;
-		if (e->p.next_at > now) {
-			if (e->p.next_at < *next_due)
-				*next_due = e->p.next_at;
-			continue;
-		}
-		if (k == max)
-			continue;
-		e->inflight = 1;
-		if (e->kq != NULL)
-			e->kq->inflight++;
-		out[k++] = e;
-	}
-	o->n = w;
-	return k;
-}
-
-static void
-order_landed(struct order_entry *e)
-{
-	if (!e->inflight)
-		return;
-	e->inflight = 0;
-	if (e->kq != NULL)
-		e->kq->inflight--;
-}
-
-void
-order_retry(struct order *o, struct order_entry *e, int tries,
-    int64_t next_at)
-{
-	(void)o;
-	order_landed(e);
-	e->p.tries = tries;
-	e->p.next_at = next_at;
-}
-
-void
-order_done(struct order *o, struct order_entry *e)
-{
-	order_landed(e);
-	if (e->kq != NULL)
-		key_unlink(o, e);
-	e->kq = NULL;
-	e->removed = 1;
-	o->live--;
 }
 
 /* ---- the worker ---- */
@@ -361,6 +79,21 @@ struct job {
 	struct order_entry	*e;
 	struct store_record	 rec;
 	struct job		*prev, *next;	/* in flight, or spares */
+};
+
+/*
+ * Events fetched ahead: the one about to go, the others chosen with it,
+ * and (SQLite) the next ones held, read in one go (store_fetch_many).
+ * One busy channel sends one event at a time, so without this every event
+ * was a read of its own.  A record is taken once; what is not taken
+ * within AHEAD_MS is dropped, so no record older than that goes out.
+ */
+struct ahead {
+	int64_t			 seq[AHEAD];	/* 0: taken, or none */
+	int			 rc[AHEAD];
+	struct store_record	 rec[AHEAD];
+	size_t			 n;
+	int64_t			 at;		/* read at (monotonic ms) */
 };
 
 struct guard {
@@ -396,6 +129,7 @@ struct deliver {
 	int			 failing;	/* for the log: state changes */
 	struct store_pending	 buf[WINDOW];
 	struct order_entry	*ready[CHUNK];
+	struct ahead		 ahead;
 	struct guard		 guard;
 };
 
@@ -665,13 +399,71 @@ job_finish(struct deliver *d, struct job *j, const char *reason)
 	job_put(d, j);
 }
 
-/* Fetch the event; 0 to send it, -1 when it was dealt with here. */
+/* ---- fetching ahead ---- */
+
+static void
+ahead_drop(struct ahead *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (a->seq[i] != 0)
+			store_record_free(&a->rec[i]);
+	a->n = 0;
+}
+
+/* Read e, the events chosen after it (more[0..nmore-1]) and, from a store
+ * that reads them in one go, the next ones the window holds, up to AHEAD
+ * in all. */
+static void
+ahead_fill(struct deliver *d, struct order_entry *e,
+    struct order_entry **more, size_t nmore)
+{
+	struct ahead *a = &d->ahead;
+	size_t i;
+
+	ahead_drop(a);
+	a->seq[a->n++] = e->p.seq;
+	for (i = 0; i < nmore && a->n < AHEAD; i++)
+		a->seq[a->n++] = more[i]->p.seq;
+	if (a->n < AHEAD && store_fetch_batches(d->store))
+		a->n += order_next(d->order, e->p.seq, a->seq + a->n,
+		    AHEAD - a->n);
+	store_fetch_many(d->store, a->seq, a->n, a->rec, a->rc);
+	a->at = clock_mono_ms();
+}
+
+/* The record of seq, if read ahead and fresh: store_fetch's result, its
+ * record moved to out; -2 when not there. */
 static int
-job_fetch(struct deliver *d, struct job *j)
+ahead_take(struct ahead *a, int64_t seq, struct store_record *out)
+{
+	size_t i;
+
+	if (a->n > 0 && clock_mono_ms() - a->at >= AHEAD_MS)
+		ahead_drop(a);
+	for (i = 0; i < a->n; i++)
+		if (a->seq[i] == seq) {
+			a->seq[i] = 0;
+			*out = a->rec[i];
+			return a->rc[i];
+		}
+	return -2;
+}
+
+/* Fetch the event (more: the others chosen with it); 0 to send it, -1
+ * when it was dealt with here. */
+static int
+job_fetch(struct deliver *d, struct job *j, struct order_entry **more,
+    size_t nmore)
 {
 	struct order_entry *e = j->e;
-	int rc = store_fetch(d->store, e->p.seq, &j->rec);
+	int rc;
 
+	if ((rc = ahead_take(&d->ahead, e->p.seq, &j->rec)) == -2) {
+		ahead_fill(d, e, more, nmore);
+		rc = ahead_take(&d->ahead, e->p.seq, &j->rec);
+	}
 	if (rc < 0) {		/* the store's trouble, not the app's */
 		order_retry(d->order, e, e->p.tries,
 		    clock_unix_ms() + FETCH_RETRY_MS);
@@ -686,7 +478,8 @@ job_fetch(struct deliver *d, struct job *j)
 }
 
 static void
-job_start(struct deliver *d, struct order_entry *e)
+job_start(struct deliver *d, struct order_entry *e, struct order_entry **more,
+    size_t nmore)
 {
 	struct upstream_msg m;
 	struct job *j;
@@ -698,7 +491,7 @@ job_start(struct deliver *d, struct order_entry *e)
 		return;
 	}
 	j->e = e;
-	if (job_fetch(d, j) != 0) {
+	if (job_fetch(d, j, more, nmore) != 0) {
 		job_put(d, j);
 		return;
 	}
@@ -729,7 +522,7 @@ start_ready(struct deliver *d)
 		slots = 0;
 	n = order_ready(d->order, clock_unix_ms(), d->ready, slots, &next_due);
 	for (i = 0; i < n; i++)
-		job_start(d, d->ready[i]);
+		job_start(d, d->ready[i], d->ready + i + 1, n - i - 1);
 	return next_due;
 }
 
@@ -785,6 +578,7 @@ deliver_main(void *arg)
 {
 	struct deliver *d = arg;
 	int64_t next_due, stop_at = 0;
+	size_t was;
 	int running;
 
 	for (;;) {
@@ -799,9 +593,13 @@ deliver_main(void *arg)
 				break;
 		} else {
 			loads(d);
+			was = d->inflight;
 			next_due = start_ready(d);
+			/* what was just added goes out now: a poll would
+			 * return at once (curl's timeout is 0), for nothing */
+			if (d->inflight > was)
+				continue;
 		}
-		/* a handle just added makes curl's own timeout 0 */
 		curl_multi_poll(d->multi, NULL, 0, stop_at ? 100 :
 		    poll_timeout(d, next_due), NULL);
 	}
@@ -890,6 +688,7 @@ deliver_free(struct deliver *d)
 	}
 	if (d->multi != NULL)
 		curl_multi_cleanup(d->multi);
+	ahead_drop(&d->ahead);
 	order_free(d->order);
 	pthread_mutex_destroy(&d->lock);
 	free(d);

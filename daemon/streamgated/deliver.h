@@ -6,7 +6,7 @@
  * until delivery.max_attempts, then dead.
  *
  * The pure parts are exposed for the unit tests: the backoff, the per-key
- * ordering window ("order"), and the request made of an event.
+ * ordering window (order.h), and the request made of an event.
  */
 #ifndef SG_DELIVER_H
 #define SG_DELIVER_H
@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "order.h"
 #include "store.h"
 #include "upstream.h"
 
@@ -29,44 +30,6 @@
  */
 uint64_t deliver_backoff(unsigned base_ms, unsigned cap_ms, unsigned tries,
 	    uint32_t rnd);
-
-/* ---- the ordering window ---- */
-
-/*
- * The events the worker holds, by seq.  An event may be sent when it is
- * not in flight, its next_at has come, and it is the lowest-seq event held
- * for its order key while no event of that key is in flight.  Events
- * without a key, and events of other keys, never wait for each other.
- */
-struct order;
-
-struct order_entry {
-	struct store_pending	 p;
-	int			 inflight;
-	int			 removed;	/* delivered or dead: a hole */
-	struct order_key	*kq;		/* NULL: no order key */
-	struct order_entry	*knext;		/* same key, higher seq */
-};
-
-struct order	*order_new(size_t max);
-void		 order_free(struct order *o);
-/* 1 added, 0 already held, -1 full or out of memory. */
-int		 order_add(struct order *o, const struct store_pending *p);
-int		 order_holds(const struct order *o, int64_t seq);
-size_t		 order_held(const struct order *o);	/* excluding holes */
-/*
- * Up to max entries that may be sent at now, lowest seq first; each is
- * marked in flight.  *next_due: the earliest next_at of an entry that is
- * only waiting for its time (INT64_MAX when none).
- */
-size_t		 order_ready(struct order *o, int64_t now,
-		    struct order_entry **out, size_t max, int64_t *next_due);
-/* The attempt failed: wait until next_at (the entry keeps its place). */
-void		 order_retry(struct order *o, struct order_entry *e, int tries,
-		    int64_t next_at);
-/* Delivered or dead: the entry goes, its key's next event may go out.
- * The pointer is not valid after this. */
-void		 order_done(struct order *o, struct order_entry *e);
 
 /* ---- the request ---- */
 

@@ -480,12 +480,15 @@ main(int argc, char **argv)
 	sopt.nats_stream = cfg->nats.stream;
 	sopt.nats_prefix = cfg->nats.subject_prefix;
 	sopt.nats_creds = cfg->nats.creds;
+	sopt.nats_ca = cfg->nats.ca;
 	sopt.nats_replicas = (int)cfg->nats.replicas;
 	sopt.max_attempts = cfg->delivery.max_attempts;
 	/* a message held this long without word is another host's: three
 	 * attempts' worth, so a slow app is not mistaken for a lost host */
 	sopt.ack_wait_ms = cfg->delivery.timeout_ms * 3 < 5000 ? 5000 :
 	    cfg->delivery.timeout_ms * 3;
+	sopt.backoff_base_ms = cfg->delivery.backoff_base_ms;
+	sopt.backoff_cap_ms = cfg->delivery.backoff_cap_ms;
 	if ((d.store = store_open(cfg->store, &sopt, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((dedup = dedup_new(cfg->dedup_window_s, DEDUP_MAX)) == NULL)

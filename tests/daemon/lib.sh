@@ -27,6 +27,7 @@ cleanup() {
 	for p in "${PIDS[@]}" $(extra_pids); do
 		wait "$p" 2>/dev/null
 	done
+	[ -n "${SG_KEEP_T:-}" ] && cp -a "$T" "$SG_KEEP_T" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -62,9 +63,24 @@ time.sleep(float(sys.argv[2])); os.kill(int(sys.argv[1]), signal.SIGTERM)' \
 	$$ "$SUITE_SECONDS" &
 PIDS+=($!)
 
+# free_port [N]: N (1) distinct free TCP ports on 127.0.0.1, one line
 free_port() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	python3 -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "${1:-1}"
+}
+
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT (a
+# server just started in the background); 1 when nothing did in time.
+wait_port() {
+	local i
+	for ((i = 0; i < ${2:-5} * 20; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
 }
 
 # start_daemon ERRLOG PORT ARGS...: start $SGD on 127.0.0.1:PORT in the

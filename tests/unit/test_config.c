@@ -413,9 +413,15 @@ test_store_upstream(void **state)
 	refused("{\"store\": \"nats://a:4222,\"}", "store: must be");
 	refused("{\"store\": \"nats://a\"}", "store: must be");
 	accepted("{\"nats\": {\"stream\": \"SG_1\", \"subject_prefix\": "
-	    "\"acme.sg\", \"replicas\": 5, \"creds\": null}}", c);
+	    "\"acme.sg\", \"replicas\": 5, \"creds\": null, \"ca\": null}}",
+	    c);
 	assert_int_equal(c->nats.replicas, 5);
 	assert_string_equal(c->nats.subject_prefix, "acme.sg");
+	assert_string_equal(c->nats.ca, "");
+	accepted("{\"nats\": {\"creds\": \"/etc/sg/u.creds\", "
+	    "\"ca\": \"/etc/sg/nats-ca.pem\"}}", c);
+	assert_string_equal(c->nats.creds, "/etc/sg/u.creds");
+	assert_string_equal(c->nats.ca, "/etc/sg/nats-ca.pem");
 	config_free(c);
 	free(c);
 	refused("{\"nats\": {\"replicas\": 6}}", "nats.replicas: ");
@@ -423,6 +429,8 @@ test_store_upstream(void **state)
 	refused("{\"nats\": {\"subject_prefix\": \"a..b\"}}",
 	    "nats.subject_prefix: must be");
 	refused("{\"nats\": {\"replica\": 3}}", "nats.replica: unknown key");
+	refused("{\"nats\": {\"ca\": 1}}", "nats.ca: must be a string or null");
+	refused("{\"nats\": {\"ca\": \"a\\nb\"}}", "nats.ca: ");
 	refused("{\"store\": null}", "store: must be a string");
 	for (i = 0; i < sizeof(bad_up) / sizeof(bad_up[0]); i++) {
 		snprintf(buf, sizeof(buf), "{\"upstream\": %s}", bad_up[i]);

@@ -327,6 +327,112 @@ test_order_many_channels(void **state)
 	order_free(o);
 }
 
+/*
+ * The window against a model that scans everything, as the window did
+ * before it kept its candidates apart: random adds (older events made
+ * pending again among them), turns, retries and ends, the same choices
+ * and the same next time at every turn.
+ */
+struct model_ev {
+	int64_t	seq, next_at;
+	int	key;			/* 0: none */
+	int	held, inflight;
+	struct order_entry *e;		/* while in flight */
+};
+
+#define MODEL_SEQS	64
+
+static int
+model_eligible(const struct model_ev *m, int i)
+{
+	int j;
+
+	if (!m[i].held || m[i].inflight)
+		return 0;
+	if (m[i].key == 0)
+		return 1;
+	for (j = 0; j < MODEL_SEQS; j++)
+		if (m[j].held && m[j].key == m[i].key &&
+		    (m[j].inflight || j < i))
+			return 0;
+	return 1;
+}
+
+static void
+test_order_matches_scan(void **state)
+{
+	struct model_ev m[MODEL_SEQS];
+	struct order_entry *out[8];
+	struct store_pending p;
+	struct order *o = order_new(40);
+	int64_t now = 0, due, mdue;
+	size_t n, k, live = 0, max;
+	unsigned seed = 14;
+	int i, step, r;
+
+	(void)state;
+	memset(m, 0, sizeof(m));
+	for (i = 0; i < MODEL_SEQS; i++)
+		m[i].seq = i + 1;
+	for (step = 0; step < 200000; step++) {
+		r = rand_r(&seed) % 10;
+		i = rand_r(&seed) % MODEL_SEQS;
+		if (r < 4) {			/* add */
+			if (!m[i].held)
+				m[i].key = rand_r(&seed) % 4;
+			p = ev(m[i].seq, m[i].key ? (char[]){ 'k',
+			    (char)('0' + m[i].key), '\0' } : "");
+			p.next_at = m[i].held ? m[i].next_at : now +
+			    rand_r(&seed) % 3;
+			r = order_add(o, &p);
+			if (m[i].held)
+				assert_int_equal(r, 0);
+			else if (live == 40)
+				assert_int_equal(r, -1);
+			else {
+				assert_int_equal(r, 1);
+				m[i].held = 1;
+				m[i].next_at = p.next_at;
+				live++;
+			}
+		} else if (r < 7) {		/* a turn */
+			now += rand_r(&seed) % 3;
+			max = rand_r(&seed) % 4;
+			n = order_ready(o, now, out, max, &due);
+			mdue = INT64_MAX;
+			for (k = 0, i = 0; i < MODEL_SEQS; i++) {
+				if (!model_eligible(m, i))
+					continue;
+				if (m[i].next_at > now) {
+					if (m[i].next_at < mdue)
+						mdue = m[i].next_at;
+					continue;
+				}
+				if (k == max)
+					continue;
+				assert_true(k < n);
+				assert_int_equal(out[k]->p.seq, m[i].seq);
+				m[i].inflight = 1;
+				m[i].e = out[k++];
+			}
+			assert_int_equal(k, n);
+			assert_int_equal(due, mdue);
+		} else if (m[i].inflight) {	/* an answer */
+			m[i].inflight = 0;
+			if (r < 9) {
+				m[i].next_at = now + 1 + rand_r(&seed) % 5;
+				order_retry(o, m[i].e, 1, m[i].next_at);
+			} else {
+				order_done(o, m[i].e);
+				m[i].held = 0;
+				live--;
+			}
+		}
+		assert_int_equal(order_held(o), live);
+	}
+	order_free(o);
+}
+
 /* ---- the webhook side ---- */
 
 static void
@@ -549,6 +655,7 @@ main(void)
 		cmocka_unit_test(test_order_replay_and_limits),
 		cmocka_unit_test(test_order_done_then_readd),
 		cmocka_unit_test(test_order_many_channels),
+		cmocka_unit_test(test_order_matches_scan),
 		cmocka_unit_test(test_webhook_cid_and_state),
 		cmocka_unit_test(test_msg_headers),
 		cmocka_unit_test(test_upstream_redact),

@@ -466,6 +466,30 @@ test_failure_reported(void **state)
 	store_close(s);
 }
 
+/* Several at once, one missing among them: each as store_fetch has it. */
+static void
+fetch_many_check(struct store *s, int64_t p1, int64_t p2)
+{
+	int64_t seqs[3] = { p2, 999999, p1 };
+	struct store_record r[3];
+	int rc[3], i;
+
+	store_fetch_many(s, seqs, 3, r, rc);
+	assert_int_equal(rc[0], 0);
+	assert_int_equal(rc[1], 1);
+	assert_int_equal(rc[2], 0);
+	assert_int_equal(r[0].seq, p2);
+	assert_string_equal(r[0].signature, SIG_B);
+	assert_int_equal(r[2].seq, p1);
+	assert_string_equal(r[2].webhook_id, "p1");
+	assert_int_equal(r[2].state, STORE_PENDING);
+	assert_int_equal(r[2].body_len, strlen("{\"type\":\"message.new\"}"));
+	assert_memory_equal(r[2].body, "{\"type\":\"message.new\"}",
+	    r[2].body_len);
+	for (i = 0; i < 3; i++)
+		store_record_free(&r[i]);
+}
+
 /* Pending push events in seq order, whole records, outcomes recorded. */
 static void
 test_pending_fetch_mark(void **state)
@@ -550,9 +574,11 @@ test_pending_fetch_mark(void **state)
 	assert_string_equal(r.target, "");
 	store_record_free(&r);
 	assert_int_equal(store_fetch(s, 999999, &r), 1);
+	fetch_many_check(s, p1, p2);
 
 	/* marks ride with the next transaction: once a later event is
-	 * committed, they are too */
+	 * committed, they are too (and the batch's read transaction above
+	 * is over: store_pending below sees them) */
 	mark(s, p1, STORE_DELIVERED, 1, 0, 4242, "");
 	mark(s, p2, STORE_PENDING, 1, 5000, 4243, "HTTP 503");
 	store_submit(s, event("after", "{}"));

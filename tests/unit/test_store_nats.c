@@ -1,7 +1,8 @@
 /*
  * test_store_nats.c: the NATS JetStream store.  The headers' encoding (no
  * CR or LF from the network ever reaches a header) and the dedup id; the
- * URI; then against a real nats-server of its own (JetStream, 127.0.0.1,
+ * URI; the files of nats.ca and nats.creds checked before any connect;
+ * then against a real nats-server of its own (JetStream, 127.0.0.1,
  * a free port, a temp dir): 3 replicas refused by a single node, stored
  * then duplicate, one id per API key, and the delivery side (pending,
  * fetch with every field, delivered, a retry kept, dead copied).
@@ -16,6 +17,7 @@
 
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 
@@ -187,6 +189,75 @@ test_conf(void **state)
 	    sizeof(err)), -1);
 }
 
+/* write_file PATH MODE TEXT */
+static void
+write_file(const char *path, mode_t mode, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* conf_err URI CREDS CA WANT: store_nats_conf refuses, err has WANT */
+static void
+conf_err(const char *u, const char *creds, const char *ca, const char *want)
+{
+	struct store_options opt = { .nats_creds = creds, .nats_ca = ca };
+	struct store_nats_conf c;
+	char err[512];
+
+	assert_int_equal(store_nats_conf(&c, u, &opt, err, sizeof(err)), -1);
+	if (strstr(err, want) == NULL)
+		fail_msg("want '%s' in '%s'", want, err);
+}
+
+/* Missing, unreadable, malformed: refused naming the key, no connect. */
+static void
+test_conf_files(void **state)
+{
+	static const char jwt[] = "-----BEGIN NATS USER JWT-----\nx.y.z\n"
+	    "------END NATS USER JWT------\n";
+	static const char seed[] = "-----BEGIN USER NKEY SEED-----\nSUA\n"
+	    "------END USER NKEY SEED------\n";
+	struct store_options opt = { 0 };
+	struct store_nats_conf c;
+	char tmp[] = "/tmp/test_store_nats.XXXXXX", creds[64], ca[64];
+	char both[256], err[512], none[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(tmp));
+	snprintf(creds, sizeof(creds), "%s/u.creds", tmp);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", tmp);
+	snprintf(none, sizeof(none), "%s/none", tmp);
+	snprintf(both, sizeof(both), "%s%s", jwt, seed);
+	write_file(creds, 0600, both);
+	write_file(ca, 0644, "a CA bundle: libnats reads it\n");
+	opt.nats_creds = creds;
+	opt.nats_ca = ca;
+	assert_int_equal(store_nats_conf(&c, "tls://a:1", &opt, err,
+	    sizeof(err)), 0);
+	assert_string_equal(c.creds, creds);
+	assert_string_equal(c.ca, ca);
+	conf_err("nats://a:1", NULL, ca, "nats.ca is set but the store is "
+	    "nats://");
+	conf_err("tls://a:1", NULL, none, "nats.ca: ");
+	conf_err("tls://a:1", NULL, tmp, "not a regular file");
+	conf_err("nats://a:1", none, NULL, "nats.creds: ");
+	write_file(creds, 0600, jwt);
+	conf_err("nats://a:1", creds, NULL, "no user seed");
+	write_file(creds, 0600, seed);
+	conf_err("nats://a:1", creds, NULL, "no user JWT");
+	write_file(creds, 0640, both);
+	conf_err("nats://a:1", creds, NULL, "readable by group or others "
+	    "(mode 0640)");
+	assert_int_equal(unlink(creds), 0);
+	assert_int_equal(unlink(ca), 0);
+	assert_int_equal(rmdir(tmp), 0);
+}
+
 /* ---- against nats-server ---- */
 
 struct waiter {
@@ -338,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_hdr_codec),
 		cmocka_unit_test(test_msg_id),
 		cmocka_unit_test(test_conf),
+		cmocka_unit_test(test_conf_files),
 		cmocka_unit_test(test_replicas_refused),
 		cmocka_unit_test(test_store_dup),
 		cmocka_unit_test(test_delivery),
