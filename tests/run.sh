@@ -11,7 +11,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR"
 
