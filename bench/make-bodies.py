@@ -8,7 +8,7 @@ SECRET_FILE).  Writes OUT_DIR/template (the fixed pieces), OUT_DIR/vars.T
 (one "signature<TAB>vars..." line per body, split over THREADS files) and
 OUT_DIR/probe.json (the first body).
 """
-import hashlib, hmac, json, sys
+import hashlib, hmac, json, sys, uuid
 secret = open(sys.argv[1]).readline().strip().encode()
 out, n, nthreads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 MID, TS = "@@MID@@", "@@TS@@"
@@ -60,7 +60,7 @@ idx = [kinds.index(p) for p in order]
 outs = [open("%s/vars.%d" % (out, t), "w") for t in range(nthreads)]
 base = 1741000000000
 for i in range(n):
-    mid = "5eed0000-0000-4000-8000-%012x" % i
+    mid = str(uuid.uuid4())	# Stream's message ids: random, like its webhook ids
     ms = base + i * 7
     ts = "2025-03-03T%02d:%02d:%02d.%03dZ" % ((ms // 3600000) % 24, (ms // 60000) % 60, (ms // 1000) % 60, ms % 1000)
     vals = (mid, ts)

@@ -189,10 +189,13 @@ sleep 3
 node_kill "$leader"
 wait "$LOADPID"
 echo "nats: leader n$leader killed under load: $(cat "$T/load.json" 2>/dev/null)"
-longest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["longest_503_s"])' "$T/load.json" 2>/dev/null || echo 99)
-tail_ok=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tail_ok"])' "$T/load.json" 2>/dev/null)
-slowest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["slowest_200_s"])' "$T/load.json" 2>/dev/null || echo 99)
-gap=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["longest_gap_s"])' "$T/load.json" 2>/dev/null || echo 99)
+# the load's figures, or 99 (and not True) when it left none
+read -r longest tail_ok slowest gap < <(python3 -c 'import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+    print(r["longest_503_s"], r["tail_ok"], r["slowest_200_s"], r["longest_gap_s"])
+except (OSError, ValueError, KeyError):
+    print(99, "None", 99, 99)' "$T/load.json")
 if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 5 else 1)' "$longest" &&
     [ "$tail_ok" = True ]; then
 	pass "leader killed: the longest run of 503s ${longest}s (<= 5 s), then 200 again"
