@@ -369,16 +369,23 @@ marks_requeue(struct sqlite_store *s, struct mark_node *marks)
 	pthread_mutex_unlock(&s->base.q.lock);
 }
 
-/* path's device and inode: 0, or -1 with errno. */
+/*
+ * path's device and inode: 0, or -1 with errno.  statx asking for the
+ * inode only, not stat: since Linux 6.13 a query of a file's times makes
+ * its next write stamp a fine-grained time, so a stat of the log after each
+ * commit dirtied its inode at every commit, and fdatasync wrote the inode
+ * too: a second synchronous I/O per commit (+27 µs CPU, +55 µs wall a
+ * commit on ext4, README: Benchmarks).  The device is filled in always.
+ */
 static int
 file_id_of(const char *path, struct file_id *id)
 {
-	struct stat sb;
+	struct statx sx;
 
-	if (stat(path, &sb) == -1)
+	if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_INO, &sx) == -1)
 		return -1;
-	id->dev = sb.st_dev;
-	id->ino = sb.st_ino;
+	id->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	id->ino = sx.stx_ino;
 	return 0;
 }
 

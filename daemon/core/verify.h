@@ -1,8 +1,9 @@
 /*
- * verify.h: Stream's webhook signature.  X-Signature is the hex (64 chars)
- * HMAC-SHA256 of the raw, uncompressed body, keyed with the API secret's
- * UTF-8 bytes.  We accept either case and compare in constant time
- * (CRYPTO_memcmp); an API key may have several secrets during a rotation.
+ * verify.h: Stream's webhook signature, and the body digest kept with it.
+ * X-Signature is the hex (64 chars) HMAC-SHA256 of the raw, uncompressed
+ * body, keyed with the API secret's UTF-8 bytes.  We accept either case and
+ * compare in constant time (CRYPTO_memcmp); an API key may have several
+ * secrets during a rotation.
  */
 #ifndef SG_VERIFY_H
 #define SG_VERIFY_H
@@ -17,6 +18,11 @@
 
 /* Lower-case hex of HMAC-SHA256(secret, body) into hex[65]. */
 void	verify_sign(const struct secret *s, const void *body, size_t len,
+	    char hex[VERIFY_HEX_LEN + 1]);
+
+/* Lower-case hex of SHA-256(body) into hex[65]; "" only when OpenSSL
+ * cannot allocate. */
+void	verify_sha256_hex(const void *body, size_t len,
 	    char hex[VERIFY_HEX_LEN + 1]);
 
 /* 64 hex digits, either case, into 32 bytes; -1 on wrong length or a

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "inflate.h"
 #include "jsonarena.h"
@@ -327,30 +326,6 @@ state_of(const struct config *cfg, enum webhook_route route)
 	return STORE_KEPT;
 }
 
-/*
- * The body's SHA-256 in hex: stored with the event, and kept short in the
- * dedup cache, so a copy of an id with another body is told apart.  Only
- * an allocation failure inside OpenSSL fails; the body is then stored
- * without a hash ("" compares with nothing).
- */
-static void
-body_hash(const uint8_t *body, size_t len, char hex[STORE_SHA256_HEX + 1])
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-
-	hex[0] = '\0';
-	if (EVP_Digest(body ? body : (const uint8_t *)"", len, md, &mdlen,
-	    EVP_sha256(), NULL) != 1 || mdlen * 2 != STORE_SHA256_HEX)
-		return;
-	for (i = 0; i < mdlen; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 0xf];
-	}
-	hex[STORE_SHA256_HEX] = '\0';
-}
-
 /* The first DEDUP_HASH_LEN bytes of a hex SHA-256; -1 unless it is 64 hex
  * digits (none, or a store's odd value). */
 static int
@@ -386,7 +361,10 @@ event_fill(const struct config *cfg, struct http_request *req,
 	job->body_len = req->body_len;
 	req->body = NULL;
 	req->body_len = 0;
-	body_hash(job->body, job->body_len, job->body_sha256);
+	_Static_assert(STORE_SHA256_HEX == VERIFY_HEX_LEN, "a SHA-256 in hex");
+	/* stored with the event, and kept short in the dedup cache, so a copy
+	 * of an id with another body is told apart ("" compares with nothing) */
+	verify_sha256_hex(job->body, job->body_len, job->body_sha256);
 
 	ev->kind = job->route == WR_PUSH ? STORE_PUSH : job->route == WR_BMS ?
 	    STORE_BEFORE_MESSAGE_SEND : STORE_CUSTOM_COMMAND;

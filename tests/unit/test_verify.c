@@ -1,4 +1,5 @@
-/* test_verify.c: verify_sign, verify_hex_decode, verify_body. */
+/* test_verify.c: verify_sign, verify_hex_decode, verify_body,
+ * verify_sha256_hex. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -6,6 +7,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "secret.h"
@@ -310,6 +312,82 @@ test_secret_from(void **state)
 	secret_free(&s);	/* twice is harmless */
 }
 
+/* FIPS 180-2 appendix B.1 and the empty message. */
+static void
+test_sha256_hex(void **state)
+{
+	char hex[VERIFY_HEX_LEN + 1];
+
+	(void)state;
+	verify_sha256_hex("abc", 3, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+	verify_sha256_hex(NULL, 0, hex);
+	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855");
+}
+
+/*
+ * Each thread keeps its own keyed context: threads signing under different
+ * secrets at once must never see another's key (a shared context would mix
+ * them), and a thread that ends frees its context (ASan's leak check).
+ */
+struct signer {
+	const char	*secret;
+	char		 want[VERIFY_HEX_LEN + 1];
+	int		 wrong;
+};
+
+static void *
+signer_run(void *arg)
+{
+	struct signer *sg = arg;
+	struct secret s;
+	char hex[VERIFY_HEX_LEN + 1];
+	int i;
+
+	if (secret_from(sg->secret, strlen(sg->secret), &s) != 0) {
+		sg->wrong = -1;
+		return NULL;
+	}
+	for (i = 0; i < 2000; i++) {
+		verify_sign(&s, body, strlen(body), hex);
+		sg->wrong += strcmp(hex, sg->want) != 0;
+		sg->wrong += verify_body(&s, 1, body, strlen(body), sg->want,
+		    VERIFY_HEX_LEN) != 0;
+	}
+	secret_free(&s);
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	static const char *secrets[] = { "alpha", "beta", "gamma", "delta" };
+	struct signer sg[4];
+	pthread_t t[4];
+	struct secret s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		memset(&sg[i], 0, sizeof(sg[i]));
+		sg[i].secret = secrets[i];
+		assert_int_equal(secret_from(secrets[i], strlen(secrets[i]),
+		    &s), 0);
+		verify_sign(&s, body, strlen(body), sg[i].want);
+		secret_free(&s);
+	}
+	assert_string_not_equal(sg[0].want, sg[1].want);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, signer_run,
+		    &sg[i]), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(sg[i].wrong, 0);
+	}
+}
+
 int
 main(void)
 {
@@ -323,6 +401,8 @@ main(void)
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_empty_body),
 		cmocka_unit_test(test_secret_from),
+		cmocka_unit_test(test_sha256_hex),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
