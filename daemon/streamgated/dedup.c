@@ -65,8 +65,9 @@ key_make(char *buf, size_t len, const char *api_key, const char *id)
  * MiB).  Asked for in huge pages: ids land in random buckets, so in 4 KiB
  * pages the first ~15,000 webhooks each faulted one in twice (a read maps
  * the zero page, the write copies it, flushing the TLB of every core that
- * runs a worker); that was 7% of a worker's CPU in a 10 s benchmark.  In 2
- * MiB pages it is 4 faults.  Where THP is off this is the old behaviour.
+ * runs a worker); that was 6.8% of the workers' CPU in a 10 s benchmark.
+ * In 2 MiB pages it is 4 faults.  Where THP is off this is the old
+ * behaviour.
  */
 static struct entry **
 buckets_new(size_t n)
