@@ -2,6 +2,15 @@
 # tests/run.sh runs only those, never this file).  Runs from the top of the
 # tree with streamgate as $SG and a scratch directory $T, removed on exit.
 set -u
+# The command-line tests run in the root namespace's shell but act on none
+# of it: each suite re-runs itself in a network and mount namespace of its
+# own, with a private bpffs, so a refusal that regressed into an action
+# (`filter attach lo`, `nft apply`, `up --dev lo`) would change only that.
+if [ -z "${SG_CLI_ISOLATED:-}" ]; then
+	SG_CLI_ISOLATED=1 exec unshare --net --mount --propagation private -- \
+		bash -c 'ip link set lo up && mount -t bpf bpf /sys/fs/bpf &&
+		    exec bash "$@"' bash "$0" "$@"
+fi
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 SG=${BUILD:-build}/streamgate
 T=$(mktemp -d)

@@ -10,6 +10,8 @@ expect_err() {
 	check "$name" sh -c "[ $rc -eq $want ] && grep -q -- \"$pat\" '$T/e' || { echo 'rc $rc:'; cat '$T/e'; exit 1; }"
 }
 
+check "the suite runs in a network namespace of its own (lib.sh)" sh -c \
+	'[ "$(stat -L -c %i /proc/self/ns/net)" != "$(stat -L -c %i /proc/1/ns/net)" ]'
 check "regions: 25 rows and a header" sh -c "[ \$($SG regions | wc -l) -eq 26 ]"
 check "regions: zone and address split" sh -c "$SG regions | grep -Eq '^us-east +use1-az2 +34.225.10.29/32\$'"
 check "regions --json: 25 entries of region, zone, cidr" python3 -c '
