@@ -15,8 +15,10 @@
  * stored body's SHA-256 (a copy with another body is told apart) and when
  * it was stored.  32 bytes in a ring in insertion order (the oldest leaves
  * first), plus two 4-byte slots of an open-addressing table (linear
- * probing, at most half full): 40 bytes an id when the ring is full, up to
- * 80 just after it doubled.
+ * probing, at most half full): 40 bytes an id when the ring is full.  The
+ * ring doubles when full and the ids move over a few with each add, so for
+ * the next half-ring of adds both are held: up to 120 bytes an id just
+ * after a doubling, 80 once the old one is freed.
  *
  * At most max ids: past that the oldest leaves before its window is over
  * (counted in evicted; the effective window is then shorter).

@@ -9,6 +9,7 @@
 #define SG_REQLOG_H
 
 #include <stddef.h>
+#include <time.h>
 #include <stdint.h>
 
 #include "webhook.h"
@@ -18,6 +19,8 @@
 struct reqlog {
 	char	buf[REQLOG_BUF];
 	size_t	len;
+	time_t	ts_sec;		/* the second ts was formatted for */
+	char	ts[24];		/* "2026-12-05T23:41:19Z" */
 };
 
 /*

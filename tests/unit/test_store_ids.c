@@ -2,7 +2,8 @@
  * test_store_ids.c: the SQLite writer's dedup set (store_ids.h): the key
  * (SipHash-128 of the API key and the id, each with its NUL), lookups
  * with the body hash kept, expiry by time, a batch taken back, the cap
- * (the oldest leaves first, counted), growth, and a long random run
+ * (the oldest leaves first, counted), growth (the ids move a few per
+ * add, and every one stays found meanwhile), and a long random run
  * against a plain reference so that every deletion from the open-
  * addressing table keeps every other key reachable.
  */
@@ -136,6 +137,86 @@ test_rollback(void **state)
 	store_ids_free(ids);
 }
 
+static size_t
+bytes_of(struct store_ids *ids)
+{
+	struct store_ids_stats st;
+
+	store_ids_stats(ids, &st);
+	return st.bytes;
+}
+
+static int
+has_range(struct store_ids *ids, const char *pfx, int from, int to)
+{
+	char id[32];
+	int i;
+
+	for (i = from; i < to; i++) {
+		snprintf(id, sizeof(id), "%s-%d", pfx, i);
+		if (!has(ids, "k", id))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The ring doubles at 1024 ids: both generations are held while the old
+ * ids move (a few with each add, so no add pays for them all), every id
+ * is found all along, expiry and a rollback that reaches back over the
+ * doubling work meanwhile, and the old generation is freed once empty.
+ */
+static void
+test_grow_moves_gradually(void **state)
+{
+	struct store_ids *ids = store_ids_new(DAY_MS, 0);
+	size_t one, both;
+	uint64_t mark;
+	char id[32];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 1024; i++) {
+		snprintf(id, sizeof(id), "g-%d", i);
+		add(ids, "k", id, T0 + (i < 100 ? 0 : 5000));
+	}
+	one = bytes_of(ids);
+	mark = store_ids_mark(ids);
+	for (i = 1024; i < 1034; i++) {	/* the doubling, mid-batch */
+		snprintf(id, sizeof(id), "g-%d", i);
+		add(ids, "k", id, T0 + 6000);
+	}
+	both = bytes_of(ids);
+	assert_true(both > 2 * one);	/* old (1x) + new (2x) */
+	assert_true(has_range(ids, "g", 0, 1034));
+	/* the first 100 expire while most of them have not moved */
+	store_ids_expire(ids, T0 + DAY_MS);
+	assert_int_equal(store_ids_count(ids), 934);
+	assert_false(has(ids, "k", "g-0"));
+	assert_false(has(ids, "k", "g-99"));
+	assert_true(has_range(ids, "g", 100, 1034));
+	/* a batch that did not commit, reaching back before the doubling */
+	store_ids_rollback(ids, mark - 24);
+	assert_int_equal(store_ids_count(ids), 900);
+	assert_true(has_range(ids, "g", 100, 1000));
+	for (i = 1000; i < 1034; i++) {
+		snprintf(id, sizeof(id), "g-%d", i);
+		assert_false(has(ids, "k", id));
+	}
+	/* the same ids come back, and the rest moves over with the adds */
+	for (i = 1000; i < 1600; i++) {
+		snprintf(id, sizeof(id), "g-%d", i);
+		add(ids, "k", id, T0 + 7000);
+		assert_true(has(ids, "k", id));
+	}
+	assert_true(has_range(ids, "g", 100, 1600));
+	assert_int_equal(store_ids_count(ids), 1500);
+	/* only the new generation is left: twice the first one's arrays
+	 * (both = one + 2 arrays, final = struct + 2 arrays) */
+	assert_int_equal(both, 2 * bytes_of(ids) - one);
+	store_ids_free(ids);
+}
+
 /* At the cap the oldest leaves first, counted, with when it came. */
 static void
 test_cap(void **state)
@@ -223,6 +304,7 @@ main(void)
 		cmocka_unit_test(test_key),
 		cmocka_unit_test(test_find_expire),
 		cmocka_unit_test(test_rollback),
+		cmocka_unit_test(test_grow_moves_gradually),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_random_against_reference),
 	};
