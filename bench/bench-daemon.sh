@@ -2,7 +2,9 @@
 # bench-daemon.sh: streamgated (SQLite store) against nginx answering the same
 # load: wrk -t2 -c32 -d10s --latency with bench/wrk-signed.lua, signed 1.7 KB
 # message.new push bodies, a fresh X-Webhook-Id on every request, 32
-# keep-alive connections.  Everything listens on 127.0.0.1 only.
+# keep-alive connections.  Everything listens on 127.0.0.1 only.  Every
+# streamgated whose CPU is set against nginx's (empty store, TLS, 1M) is
+# started alike, with a plaintext, a TLS and a metrics listener (sg_start).
 #
 # The store lives on the real disk, $BUILD/bench/daemon/events.db (WAL,
 # synchronous=FULL), not on a tmpfs: durability is the point.  After the run
@@ -51,6 +53,8 @@
 #   env: BENCH_DURATION (default 10s), BENCH_CONNS (32), BENCH_THREADS (2),
 #        BENCH_BODIES (signed bodies to precompute, default 800000),
 #        BENCH_BIG (events in the big store, 1000000), BENCH_E2E (20s),
+#        BENCH_CHANNELS (the channels the bodies are spread over, 1000;
+#        see bench/make-bodies.py),
 #        BENCH_ROUNDS (3: pairs of nginx and streamgated runs behind each
 #        CPU ratio, see pairs()),
 #        BENCH_QUICK=1 (only the nginx and SQLite rows: for working on the
@@ -69,6 +73,7 @@ BODIES=${BENCH_BODIES:-800000}
 DELIVER=${BENCH_DELIVER:-50000}
 BIG=${BENCH_BIG:-1000000}
 E2E=${BENCH_E2E:-20s}
+CHANNELS=${BENCH_CHANNELS:-1000}
 ROUNDS=${BENCH_ROUNDS:-3}
 API_KEY=benchkey
 
@@ -114,7 +119,7 @@ trap 'exit 130' INT TERM HUP
 
 T0=$(date +%s)
 rm -rf "$DIR"
-mkdir -p "$DIR/reqs"
+mkdir -p "$DIR/reqs" "$DIR/reqs1"
 python3 -c 'import secrets; print(secrets.token_hex(32))' >"$DIR/secret"
 chmod 0600 "$DIR/secret"
 RUNTAG=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
@@ -125,7 +130,10 @@ free_port() {
 }
 
 # ---- the signed bodies: a message.new push as Stream sends it (~1.7 KB)
-python3 bench/make-bodies.py "$DIR/secret" "$DIR/reqs" "$BODIES" "$THREADS"
+python3 bench/make-bodies.py "$DIR/secret" "$DIR/reqs" "$BODIES" "$THREADS" "$CHANNELS"
+# and all in one channel, for the end-to-end row's worst case (wrk wraps
+# around them, with fresh ids)
+python3 bench/make-bodies.py "$DIR/secret" "$DIR/reqs1" 60000 "$THREADS" 1
 
 # http PORT METHOD PATH [ID]: one request (ID: signed probe with that webhook
 # id), prints the status; used for readiness and a check that signing works.
@@ -212,7 +220,7 @@ run_wrk() {
 	s0=$(cpu_ticks "$SRV_PID" sg-writer); m0=$(machine_busy)
 	timeout 60 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
 		-s bench/wrk-signed.lua "${3:-http}://127.0.0.1:$2/webhooks/stream/push" \
-		-- "$DIR/reqs" "$THREADS" "$API_KEY" "$RUNTAG" ${4:-} >"$out" 2>&1 ||
+		-- "${REQS:-$DIR/reqs}" "$THREADS" "$API_KEY" "$RUNTAG" ${4:-} >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk against $1 failed"; }
 	local line
 	line=$(grep '^SG_RESULT ' "$out") || { cat "$out" >&2; die "no SG_RESULT from wrk ($1)"; }
@@ -301,6 +309,7 @@ keep() {
 run_e2e() {
 	local d0 d1 s0 s1 saved=$DURATION
 	E2E_DB=$DIR/e2e.db
+	rm -f "$E2E_DB" "$E2E_DB-wal" "$E2E_DB-shm"	# each run its own
 	SG_PORT=$(free_port)
 	"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
 		--user root --store "sqlite:$E2E_DB" --upstream "http://127.0.0.1:$NGX_PORT/app" \
@@ -344,22 +353,38 @@ PY
 		printf "%.1f %.1f\n", d * us, s * us }')
 }
 
-# e2e_report: the end-to-end row's lines; every 200 must be a row there too.
+# e2e_report LABEL: the end-to-end row's lines.
 e2e_report() {
 	awk -v r="$EE_RPS" -v c="$EE_CPU" -v d="$E_DEL" -v t="$E_WIN" -v n="$E_IN" -v pre="$E_PRE" -v p5="$E_P5" \
 		-v pe="$E_PEND" -v pm="$E_PMAX" -v ok="$EE_OK" -v non="$EE_NON" -v dur="$E2E" -v dc="$E_CPU_DELIVER" \
-		-v wc="$E_CPU_WRITER" 'BEGIN {
+		-v wc="$E_CPU_WRITER" -v l="$1" 'BEGIN {
 		t = t > 0 ? t : 1
-		printf "end to end (%s, push upstream nginx): ingest %.0f events/s, delivered %.0f events/s (%.2fx ingest);" \
+		printf "%s (%s, push upstream nginx): ingest %.0f events/s, delivered %.0f events/s (%.2fx ingest);" \
 		    " pending %d at 5 s, %d at the end (max %d); %d 200s, %d non-200; CPU %.1f us per ingested event, delivery included\n",
-		    dur, n / t, d / t, d / n, p5, pe, pm, ok, non, c
+		    l, dur, n / t, d / t, d / n, p5, pe, pm, ok, non, c
 		printf "(within wrk'"'"'s %.1f s: %d events received, %d delivered; %d more before its clock started, which its %.0f req/s counts;" \
 		    " per delivered event: delivery thread %.1f us CPU, the writer (events and outcomes) %.1f us)\n", t, n, d, pre, r, dc, wc }'
-	[ "$EE_NON" -eq 0 ] || DURABLE=NO
-	if ! rows_match "$E_ROWS" "$EE_OK"; then
-		DURABLE=NO
-		echo "E2E STORE MISMATCH: $E_ROWS rows for $EE_OK answers of 200" >&2
-	fi
+}
+
+# e2e_durable: every 200 of the end-to-end run just made is a row.
+e2e_durable() {
+	[ "$EE_NON" -eq 0 ] || return 1
+	rows_match "$E_ROWS" "$EE_OK" && return 0
+	echo "E2E STORE MISMATCH: $E_ROWS rows for $EE_OK answers of 200" >&2
+	return 1
+}
+
+# run_e2es: the end-to-end row twice.  First every event in one channel,
+# whose order delivery keeps, so they go one at a time: the worst case,
+# reported, not judged (E1_REPORT).  Then the bodies spread over CHANNELS
+# channels as an app's traffic is: the row the target judges (E_*, EE_*).
+run_e2es() {
+	E2E_DURABLE=yes
+	REQS=$DIR/reqs1 run_e2e
+	E1_REPORT=$(e2e_report "end to end, one channel")
+	e2e_durable || E2E_DURABLE=NO
+	run_e2e
+	e2e_durable || E2E_DURABLE=NO
 }
 
 # e2e_target: issue 14's end-to-end target, judged.
@@ -419,14 +444,15 @@ nginx -e "$NGX/error.log" -c "$NGX/nginx.conf" -p "$NGX" &
 NGX_PID=$!
 wait_ready "$NGX_PID" "$NGX_PORT" || { cat "$NGX/error.log" >&2; die "nginx did not come up"; }
 if [ "$ONLY" = e2e ]; then
-	run_e2e
+	run_e2es
 	stop_pid "$NGX_PID"; NGX_PID=
-	DURABLE=yes
+	DURABLE=$E2E_DURABLE
 	echo "wrk -t$THREADS -c$CONNS -d$E2E --latency, signed ${BODIES} distinct bodies" \
 		"of $(stat -c %s "$DIR/reqs/probe.json") B, fresh X-Webhook-Id each; $(nproc) cores shared by wrk, streamgated and nginx"
-	e2e_report
+	e2e_report "end to end ($CHANNELS channels)"
+	echo "$E1_REPORT"
 	e2e_target
-	rm -f "$DIR"/reqs/vars.*
+	rm -f "$DIR"/reqs/vars.* "$DIR"/reqs1/vars.*
 	echo "(bench wall time $(( $(date +%s) - T0 )) s; logs and wrk output in $DIR)"
 	[ "$DURABLE" = yes ] || exit 1
 	exit 0
@@ -434,11 +460,24 @@ fi
 # ---- streamgated, in ROUNDS pairs with nginx (pairs) ----
 # --user root, here and below: the benchmark runs the daemon as whoever
 # runs it (as root, streamgated refuses to stay root unless told)
-SG_PORT=$(free_port)
+#
+# sg_start DB LOG: the daemon of the CPU rows (empty store, TLS, 1M), every
+# one started the same way: a plaintext listener (SG_PORT), a TLS one
+# (SG_TLS_PORT) and a metrics one, whichever the row loads.  The rows are
+# compared with each other (the 1M row with the empty store's), so they
+# must differ only in their store and their load, not in the daemon's
+# shape.  Leaves SG_PID; LOG is appended to.
+sg_start() {
+	SG_PORT=$(free_port)
+	SG_TLS_PORT=$(free_port)
+	"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --listen "127.0.0.1:$SG_TLS_PORT" \
+		--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem" \
+		--key "$API_KEY=$DIR/secret" --user root --store "sqlite:$1" \
+		--metrics "127.0.0.1:$(free_port)" 2>>"$2" &
+	SG_PID=$!
+}
 DB=$DIR/events.db
-"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --key "$API_KEY=$DIR/secret" \
-	--user root --store "sqlite:$DB" 2>"$DIR/streamgated.log" &
-SG_PID=$!
+sg_start "$DB" "$DIR/streamgated.log"
 wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated.log" >&2; die "streamgated did not come up"; }
 S_RSS0=$(rss_kb "$SG_PID")
 st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-$RUNTAG")
@@ -471,7 +510,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 		printf "nginx       %8.0f req/s  p50 %.3f ms  p99 %.3f ms  CPU %.1f us/req  idle %d%%\n", r, a / 1000, b / 1000, nc, ni
 		printf "streamgated %8.0f req/s  p50 %.3f ms  p99 %.3f ms  CPU %.1f us/req (workers %.1f, writer %.1f)  idle %d%%  %.1f MiB idle\n", s, c / 1000, d / 1000, sc, sw, ss, si, m / 1024
 		printf "streamgated/nginx req/s: %.2fx; 200s %d, rows %d (all rounds), non-200 %d\n", s / r, o, n, x }'
-	rm -f "$DIR"/reqs/vars.*
+	rm -f "$DIR"/reqs/vars.* "$DIR"/reqs1/vars.*
 	echo "CPU per request, streamgated/nginx, round by round: $S_RATIOS (median above)"
 	[ "$ROWS" -ge "$S_OK_ALL" ] && [ "$ROWS" -le $((S_OK_ALL + CONNS * ROUNDS)) ] &&
 		[ "$S_NON" -eq 0 ] ||
@@ -554,13 +593,8 @@ negotiated() {	# negotiated PORT: "TLSv1.3, Cipher is ..." as a default client g
 	openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null |
 		sed -n 's/^New, //p' | head -1
 }
-SG_PORT=$(free_port)
-SG_TLS_PORT=$(free_port)
 TDB=$DIR/tls.db
-"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --listen "127.0.0.1:$SG_TLS_PORT" \
-	--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem" \
-	--key "$API_KEY=$DIR/secret" --user root --store "sqlite:$TDB" 2>"$DIR/streamgated-tls.log" &
-SG_PID=$!
+sg_start "$TDB" "$DIR/streamgated-tls.log"
 wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated-tls.log" >&2; die "streamgated (tls) did not come up"; }
 NT_PROTO=$(negotiated "$NGX_TLS_PORT")
 ST_PROTO=$(negotiated "$SG_TLS_PORT")
@@ -616,14 +650,8 @@ st=$(http "$SG_PORT" POST /webhooks/stream/push "probe-b-$RUNTAG")
 [ "$st" = 200 ] || die "signed probe (big) answered $st, not 200"
 stop_pid "$SG_PID"; SG_PID=
 read -r B_ADDED B_FILL_S < <(python3 bench/fill-store.py "$BIG_DB" "$BIG")
-SG_PORT=$(free_port)
-SG_TLS_PORT=$(free_port)
 B_T0=$(date +%s.%N)
-"$BUILD/streamgated" --listen "127.0.0.1:$SG_PORT" --listen "127.0.0.1:$SG_TLS_PORT" \
-	--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem" \
-	--key "$API_KEY=$DIR/secret" --user root --store "sqlite:$BIG_DB" \
-	--metrics "127.0.0.1:$(free_port)" 2>>"$DIR/streamgated-big.log" &
-SG_PID=$!
+sg_start "$BIG_DB" "$DIR/streamgated-big.log"
 wait_ready "$SG_PID" "$SG_PORT" || { tail -20 "$DIR/streamgated-big.log" >&2; die "streamgated (big) did not come back"; }
 B_OPEN_S=$(awk -v a="$B_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 B_RSS0=$(rss_kb "$SG_PID")
@@ -653,7 +681,7 @@ B_RSS1=$(rss_kb "$SG_PID")
 stop_pid "$SG_PID"; SG_PID=
 rm -f "$BIG_DB" "$BIG_DB-wal" "$BIG_DB-shm"	# 2 GB
 
-run_e2e
+run_e2es
 
 # ---- delivery: pending events drained into nginx ----
 pending() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True).execute("select count(*) from events where state = \x27pending\x27").fetchone()[0])' "$DB"; }
@@ -767,7 +795,9 @@ big_row "sg https 1M" BT "$BT_RATIO" "$T_RATIO"
 echo "(each the median of $ROUNDS rounds with nginx; CPU per request streamgated/nginx round by round: plaintext $BP_RATIOS, TLS $BT_RATIOS)"
 echo "(rows added by seq: $([ -z "${B_BAD:-}" ] && echo "one per 200: durable" || echo MISMATCH))"
 [ -z "${B_BAD:-}" ] || DURABLE=NO
-e2e_report
+[ "$E2E_DURABLE" = yes ] || DURABLE=NO
+e2e_report "end to end ($CHANNELS channels)"
+echo "$E1_REPORT"
 
 echo
 awk -v s="$S_RPS" -v n="$N_RPS" -v sc="$S_CPU" -v nc="$N_CPU" -v tc="$ST_CPU" -v ntc="$NT_CPU" \
@@ -788,6 +818,6 @@ awk -v s="$S_RPS" -v n="$N_RPS" -v rss="$S_RSS0" -v d="$DURABLE" -v non="$S_NON"
 		printf "target: RSS <= 16 MiB idle: %s (%.1f MiB)\n", v(rss <= 16384), rss / 1024
 		printf "(issue 4: >= 1.0x nginx req/s: %s, %.2fx)\n", v(s >= n), s / n
 	}'
-rm -f "$DIR"/reqs/vars.*	# 100 MB, made anew by every run
+rm -f "$DIR"/reqs/vars.* "$DIR"/reqs1/vars.*	# 100 MB, made anew by every run
 echo "(bench wall time $(( $(date +%s) - T0 )) s; logs and wrk output in $DIR)"
 [ "$DURABLE" = yes ] || exit 1

@@ -94,8 +94,8 @@ struct mark_node {
 };
 
 /* The writer's statements. */
-enum { W_INSERT, W_MARK, W_RETIRE, W_REMEMBER, W_FORGET, W_SEEN_ANY,
-	W_GAUGES, W_MAX };
+enum { W_BEGIN, W_COMMIT, W_INSERT, W_MARK, W_RETIRE, W_REMEMBER,
+	W_FORGET, W_SEEN_ANY, W_GAUGES, W_MAX };
 /* The delivery thread's. */
 enum { R_PENDING, R_FETCH, R_BEGIN, R_COMMIT, R_MAX };
 
@@ -137,6 +137,9 @@ struct sqlite_store {
 };
 
 static const char *const writer_sql[W_MAX] = {
+	/* prepared once: sqlite3_exec would compile them at every commit */
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
 	/* dedup was decided before (store_ids) */
 	[W_INSERT] = "INSERT INTO events (webhook_id, kind,"
 	    " event_type, api_key, attempt, command, received_at, body, cid,"
@@ -460,7 +463,7 @@ batch_commit(struct sqlite_store *s, struct store_event *batch,
 
 	ids_expire(s, now);
 	mark = store_ids_mark(s->ids);
-	ok = !s->gone && exec(s, "BEGIN IMMEDIATE") == 0;
+	ok = !s->gone && step_done(s, s->w[W_BEGIN], "begin") == 0;
 	for (ev = batch; ev != NULL; ev = ev->next) {
 		int r = ok ? insert_one(s, ev, now) : -1;
 
@@ -471,7 +474,7 @@ batch_commit(struct sqlite_store *s, struct store_event *batch,
 	}
 	for (m = marks; ok && m != NULL; m = m->next)
 		ok = mark_apply(s, &m->m) == 0;
-	if (ok && exec(s, "COMMIT") != 0)
+	if (ok && step_done(s, s->w[W_COMMIT], "commit") != 0)
 		ok = 0;
 	else if (ok) {
 		/* the commit went to the files now at the path, or to none */
@@ -593,7 +596,7 @@ retain_chunk(struct sqlite_store *s)
 	int64_t now = clock_unix_ms();
 	int n = 0, forgot = 0;
 
-	if (exec(s, "BEGIN IMMEDIATE") != 0)
+	if (step_done(s, s->w[W_BEGIN], "begin") != 0)
 		return 0;
 	if (s->retention_ms > 0 && (n = retain_events(s, now)) < 0)
 		goto fail;
@@ -602,7 +605,7 @@ retain_chunk(struct sqlite_store *s)
 	if (step_done(s, st, "seen expiry") != 0)
 		goto fail;
 	forgot = sqlite3_changes(s->db);
-	if (exec(s, "COMMIT") != 0)
+	if (step_done(s, s->w[W_COMMIT], "commit") != 0)
 		goto fail;
 	pthread_mutex_lock(&s->base.q.lock);
 	s->base.q.stats.retained += n;

@@ -14,6 +14,7 @@
 static __thread char	*arena;
 static __thread size_t	 used;
 static __thread int	 active;
+static __thread int	 spilled;	/* malloc'd since begin */
 
 static void *
 arena_malloc(size_t n)
@@ -24,6 +25,7 @@ arena_malloc(size_t n)
 		used = at + n;
 		return arena + at;
 	}
+	spilled |= active;
 	return malloc(n);
 }
 
@@ -51,6 +53,13 @@ jsonarena_begin(void)
 		arena = malloc(ARENA_SIZE);	/* NULL: plain malloc, still correct */
 	used = 0;
 	active = 1;
+	spilled = 0;
+}
+
+int
+jsonarena_spilled(void)
+{
+	return spilled;
 }
 
 void

@@ -311,7 +311,8 @@ json_check(const struct config *cfg, struct http_request *req,
 	}
 	rc = 0;
 done:
-	cJSON_Delete(root);
+	if (jsonarena_spilled())
+		cJSON_Delete(root);
 	jsonarena_end();
 	return rc;
 }
