@@ -1,9 +1,10 @@
 /*
  * dedup.h: webhook ids known to be durable, kept in memory for the dedup
  * window, so a retry Stream sends while the first copy is already stored is
- * answered at once without touching the store.  The store's UNIQUE
- * (webhook_id, api_key) is the authority (it also catches ids from before
- * a restart, and copies that arrive together); this cache only saves the
+ * answered at once without touching the store.  The store is the
+ * authority (SQLite: its writer's in-memory id set; Redis: the claim key;
+ * NATS: JetStream's Msg-Id window): it also catches ids from before a
+ * restart, and copies that arrive together; this cache only saves the
  * round trip.
  *
  * An id is one event per API key: two apps behind one daemon may send the

@@ -15,6 +15,7 @@ static __thread char	*arena;
 static __thread size_t	 used;
 static __thread int	 active;
 static __thread int	 spilled;	/* malloc'd since begin */
+static int		 installed;	/* cJSON allocates through us */
 
 static void *
 arena_malloc(size_t n)
@@ -44,6 +45,7 @@ jsonarena_init(void)
 	cJSON_Hooks hooks = { arena_malloc, arena_free };
 
 	cJSON_InitHooks(&hooks);
+	installed = 1;
 }
 
 void
@@ -57,9 +59,9 @@ jsonarena_begin(void)
 }
 
 int
-jsonarena_spilled(void)
+jsonarena_must_free(void)
 {
-	return spilled;
+	return !installed || spilled;
 }
 
 void

@@ -10,8 +10,9 @@
 void	jsonarena_init(void);	/* install the hooks, once, before threads */
 void	jsonarena_begin(void);	/* this thread's cJSON calls use the arena */
 void	jsonarena_end(void);	/* everything allocated since begin is gone */
-/* Whether anything since begin came from malloc: only then does a tree
- * need cJSON_Delete (a walk of every node) before jsonarena_end. */
-int	jsonarena_spilled(void);
+/* Whether a tree parsed since begin needs cJSON_Delete (a walk of every
+ * node) before jsonarena_end: when part of it came from malloc, or when
+ * the hooks were never installed and all of it did. */
+int	jsonarena_must_free(void);
 
 #endif

@@ -311,7 +311,7 @@ json_check(const struct config *cfg, struct http_request *req,
 	}
 	rc = 0;
 done:
-	if (jsonarena_spilled())
+	if (jsonarena_must_free())
 		cJSON_Delete(root);
 	jsonarena_end();
 	return rc;

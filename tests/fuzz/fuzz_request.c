@@ -14,6 +14,8 @@
  * body, correctly signed (over the inflated bytes when it is gzip), with a
  * route, key and headers the first byte picks.  Such a request must get
  * past the signature check.  ASan/UBSan and LeakSanitizer do the rest.
+ * cJSON's allocation hooks stay libc's (no jsonarena_init): webhook.c must
+ * free its trees without the workers' arena too (test_webhook runs with it).
  */
 #include <stdint.h>
 #include <stdio.h>
