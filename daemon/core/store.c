@@ -102,6 +102,12 @@ store_fetch_batches(struct store *s)
 	return s->ops->fetch_many != NULL;
 }
 
+int
+store_dedups_window(struct store *s)
+{
+	return s->ops->dedup_window;
+}
+
 void
 store_record_free(struct store_record *r)
 {

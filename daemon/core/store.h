@@ -273,6 +273,11 @@ void	store_fetch_many(struct store *s, const int64_t *seqs, size_t n,
  * each: Redis, NATS). */
 int	store_fetch_batches(struct store *s);
 void	store_record_free(struct store_record *r);
+/* 1 when the store itself remembers every id for the whole dedup window
+ * (SQLite: the writer's id set; Redis: the claims' expiry), so a cache in
+ * front of it would only hold the same ids twice; 0 when its own window
+ * is shorter (NATS: JetStream's, at most an hour). */
+int	store_dedups_window(struct store *s);
 /* Record an outcome; no answer.  SQLite: queued to the writer and
  * committed with its next batch.  Redis: written at once on the delivery
  * connection: XACK (delivered), XADD to :dead + XACK (dead), HSET :tries

@@ -28,6 +28,9 @@ struct store_ops {
 	void	(*fetch_many)(struct store *, const int64_t *, size_t,
 		    struct store_record *, int *);
 	void	(*mark)(struct store *, const struct store_mark *);
+	/* 1: the store itself keeps every id for the whole dedup window
+	 * (store_dedups_window) */
+	int	dedup_window;
 };
 
 /* Every backend's struct starts with this. */

@@ -1474,4 +1474,5 @@ const struct store_ops store_redis_ops = {
 	.pending = redis_pending,
 	.fetch = redis_fetch,
 	.mark = redis_mark,
+	.dedup_window = 1,	/* claims expire with the window (PX) */
 };

@@ -1174,5 +1174,6 @@ const struct store_ops store_sqlite_ops = {
 	.pending = sqlite_pending,
 	.fetch = sqlite_fetch,
 	.fetch_many = sqlite_fetch_many,
+	.dedup_window = 1,	/* the writer's id set (store_ids) */
 	.mark = sqlite_mark,
 };

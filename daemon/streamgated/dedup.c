@@ -142,11 +142,12 @@ dedup_seen(struct dedup *d, const char *api_key, const char *id,
     int64_t now, uint8_t hash_out[DEDUP_HASH_LEN], int *known)
 {
 	char key[KEY_MAX];
-	size_t klen = key_make(key, sizeof(key), api_key, id);
+	size_t klen;
 	struct entry *e;
 	int seen;
 
-	if (klen == 0)
+	if (d == NULL ||
+	    (klen = key_make(key, sizeof(key), api_key, id)) == 0)
 		return 0;	/* never recorded either: the store decides */
 	pthread_mutex_lock(&d->lock);
 	expire(d, now);
@@ -165,10 +166,11 @@ dedup_add(struct dedup *d, const char *api_key, const char *id,
     const uint8_t hash_in[DEDUP_HASH_LEN], int64_t now)
 {
 	char key[KEY_MAX];
-	size_t klen = key_make(key, sizeof(key), api_key, id), b;
+	size_t klen, b;
 	struct entry *e;
 
-	if (klen == 0)
+	if (d == NULL ||
+	    (klen = key_make(key, sizeof(key), api_key, id)) == 0)
 		return;
 	pthread_mutex_lock(&d->lock);
 	if (find(d, key, klen) != NULL ||
@@ -203,6 +205,8 @@ dedup_size(struct dedup *d)
 {
 	size_t n;
 
+	if (d == NULL)
+		return 0;
 	pthread_mutex_lock(&d->lock);
 	n = d->n;
 	pthread_mutex_unlock(&d->lock);

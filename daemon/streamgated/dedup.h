@@ -23,7 +23,9 @@
 
 struct dedup;
 
-/* window in seconds; at most max ids remembered (oldest forgotten first) */
+/* window in seconds; at most max ids remembered (oldest forgotten first).
+ * A NULL cache (none: the store keeps the whole window) knows no id,
+ * records nothing and holds 0. */
 struct dedup *dedup_new(unsigned window_s, size_t max);
 void	dedup_free(struct dedup *d);
 /*

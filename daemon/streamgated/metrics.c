@@ -388,8 +388,9 @@ metrics_render(struct store *store, struct dedup *dedup, int nconns,
 	render_delivery(fp);
 	render_hooks(fp);
 	render_upstream(fp);
-	fprintf(fp, "# HELP streamgate_dedup_ids Webhook ids in the dedup "
-	    "cache.\n# TYPE streamgate_dedup_ids gauge\n"
+	fprintf(fp, "# HELP streamgate_dedup_ids Webhook ids in the workers' "
+	    "dedup cache (NATS only; 0 when the store keeps the whole "
+	    "window).\n# TYPE streamgate_dedup_ids gauge\n"
 	    "streamgate_dedup_ids %zu\n"
 	    "# HELP streamgate_connections Open client connections.\n"
 	    "# TYPE streamgate_connections gauge\n"

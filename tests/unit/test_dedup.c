@@ -23,6 +23,20 @@ seen(struct dedup *d, const char *key, const char *id, int64_t now)
 	return dedup_seen(d, key, id, now, NULL, NULL);
 }
 
+/* No cache (the store keeps the whole window): knows nothing, keeps
+ * nothing, and the store decides every copy. */
+static void
+test_none(void **state)
+{
+	int known = 1;
+
+	(void)state;
+	dedup_add(NULL, "k", "a", HA, 1000);
+	assert_false(dedup_seen(NULL, "k", "a", 1000, NULL, &known));
+	assert_int_equal(dedup_size(NULL), 0);
+	dedup_free(NULL);
+}
+
 static void
 test_window(void **state)
 {
@@ -121,6 +135,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_none),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_bound_forgets_oldest),
 		cmocka_unit_test(test_scoped_by_api_key),

@@ -315,8 +315,12 @@ open_store(int replicas, int deliver, const char *stream, char *err,
 		.deliver = deliver, .max_attempts = 3, .ack_wait_ms = 5000,
 		.consumer = "test",
 	};
+	struct store *s = store_open(uri, &opt, err, errlen);
 
-	return store_open(uri, &opt, err, errlen);
+	/* JetStream's window is an hour at most: the workers' cache stays */
+	if (s != NULL)
+		assert_int_equal(store_dedups_window(s), 0);
+	return s;
 }
 
 static void

@@ -369,6 +369,8 @@ open_store(int deliver, const char *consumer)
 	s = store_open(uri, &o, err, sizeof(err));
 	if (s == NULL)
 		fail_msg("store_open: %s", err);
+	/* the claims expire with the window: no cache in front */
+	assert_int_equal(store_dedups_window(s), 1);
 	return s;
 }
 
