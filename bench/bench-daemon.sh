@@ -134,6 +134,8 @@ python3 bench/make-bodies.py "$DIR/secret" "$DIR/reqs" "$BODIES" "$THREADS" "$CH
 # and all in one channel, for the end-to-end row's worst case (wrk wraps
 # around them, with fresh ids)
 python3 bench/make-bodies.py "$DIR/secret" "$DIR/reqs1" 60000 "$THREADS" 1
+# bodies_drop: the signed bodies (100 MB, made anew by every run) go at the end
+bodies_drop() { rm -f "$DIR"/reqs/vars.* "$DIR"/reqs1/vars.*; }
 
 # http PORT METHOD PATH [ID]: one request (ID: signed probe with that webhook
 # id), prints the status; used for readiness and a check that signing works.
@@ -241,9 +243,10 @@ run_wrk() {
 		printf "%.1f %.1f %.1f %.0f\n", c * us, w * us, s * us, 100 * idle / (busy + idle) }')
 }
 
-# rows_match ROWS OK: every 200 is a row, and a request still in flight
-# when wrk stops (at most one per connection) may be a row without its 200
-rows_match() { [ "$1" -ge "$2" ] && [ "$1" -le $(($2 + CONNS)) ]; }
+# rows_match ROWS OK [RUNS]: every 200 is a row, and a request still in
+# flight when wrk stops (at most one per connection, in each of RUNS runs,
+# default 1) may be a row without its 200
+rows_match() { [ "$1" -ge "$2" ] && [ "$1" -le $(($2 + CONNS * ${3:-1})) ]; }
 
 # pairs NGINX-NAME NGINX-PORT SG-NAME SG-PORT [SCHEME]: the CPU ratio to
 # nginx from ROUNDS pairs of runs, nginx and streamgated back to back (the
@@ -452,7 +455,7 @@ if [ "$ONLY" = e2e ]; then
 	e2e_report "end to end ($CHANNELS channels)"
 	echo "$E1_REPORT"
 	e2e_target
-	rm -f "$DIR"/reqs/vars.* "$DIR"/reqs1/vars.*
+	bodies_drop
 	echo "(bench wall time $(( $(date +%s) - T0 )) s; logs and wrk output in $DIR)"
 	[ "$DURABLE" = yes ] || exit 1
 	exit 0
@@ -510,9 +513,9 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 		printf "nginx       %8.0f req/s  p50 %.3f ms  p99 %.3f ms  CPU %.1f us/req  idle %d%%\n", r, a / 1000, b / 1000, nc, ni
 		printf "streamgated %8.0f req/s  p50 %.3f ms  p99 %.3f ms  CPU %.1f us/req (workers %.1f, writer %.1f)  idle %d%%  %.1f MiB idle\n", s, c / 1000, d / 1000, sc, sw, ss, si, m / 1024
 		printf "streamgated/nginx req/s: %.2fx; 200s %d, rows %d (all rounds), non-200 %d\n", s / r, o, n, x }'
-	rm -f "$DIR"/reqs/vars.* "$DIR"/reqs1/vars.*
+	bodies_drop
 	echo "CPU per request, streamgated/nginx, round by round: $S_RATIOS (median above)"
-	[ "$ROWS" -ge "$S_OK_ALL" ] && [ "$ROWS" -le $((S_OK_ALL + CONNS * ROUNDS)) ] &&
+	rows_match "$ROWS" "$S_OK_ALL" "$ROUNDS" &&
 		[ "$S_NON" -eq 0 ] ||
 		die "DURABILITY FAILURE or errors: $S_OK_ALL answers of 200, $ROWS rows, $S_NON non-200"
 	exit 0
@@ -609,7 +612,7 @@ T_RATIOS=$PAIR_RATIOS T_RATIO=$PAIR_RATIO
 eval "$PAIR_N"; keep NT
 eval "$PAIR_S"; keep ST
 # every 200 a row, at most one in flight per connection at each stop
-if [ $((n1 - n0)) -lt "$PAIR_OK" ] || [ $((n1 - n0)) -gt $((PAIR_OK + CONNS * ROUNDS)) ]; then
+if ! rows_match $((n1 - n0)) "$PAIR_OK" "$ROUNDS"; then
 	echo "TLS STORE MISMATCH (keep-alive): $((n1 - n0)) rows for $PAIR_OK answers of 200" >&2
 	T_BAD=1
 fi
@@ -671,7 +674,7 @@ for mode in http https; do
 	fi
 	kill -0 "$SG_PID" 2>/dev/null || die "streamgated (big) died under load (see $DIR/streamgated-big.log)"
 	n1=$(maxseq "$BIG_DB")
-	if [ $((n1 - n0)) -lt "$PAIR_OK" ] || [ $((n1 - n0)) -gt $((PAIR_OK + CONNS * ROUNDS)) ]; then
+	if ! rows_match $((n1 - n0)) "$PAIR_OK" "$ROUNDS"; then
 		echo "BIG STORE MISMATCH ($mode): $((n1 - n0)) rows for $PAIR_OK answers of 200" >&2
 		B_BAD=1
 	fi
@@ -818,6 +821,6 @@ awk -v s="$S_RPS" -v n="$N_RPS" -v rss="$S_RSS0" -v d="$DURABLE" -v non="$S_NON"
 		printf "target: RSS <= 16 MiB idle: %s (%.1f MiB)\n", v(rss <= 16384), rss / 1024
 		printf "(issue 4: >= 1.0x nginx req/s: %s, %.2fx)\n", v(s >= n), s / n
 	}'
-rm -f "$DIR"/reqs/vars.* "$DIR"/reqs1/vars.*	# 100 MB, made anew by every run
+bodies_drop
 echo "(bench wall time $(( $(date +%s) - T0 )) s; logs and wrk output in $DIR)"
 [ "$DURABLE" = yes ] || exit 1
