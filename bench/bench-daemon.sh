@@ -292,6 +292,7 @@ keep() {
 	printf -v "$1_NON" '%s' "$RES_non200"
 	printf -v "$1_ERR" '%s' "c${RES_err_connect}/r${RES_err_read}/w${RES_err_write}/t${RES_err_timeout}"
 	printf -v "$1_CPU" '%s' "$RES_cpu_us"
+	printf -v "$1_SPLIT" 'workers %s + writer %s' "${RES_cpu_worker_us:-}" "${RES_cpu_writer_us:-}"
 }
 
 # run_e2e: the end-to-end row.  wrk pushes for BENCH_E2E (20 s) while the
@@ -781,7 +782,8 @@ tls_row "sg https new" SN NN
 echo "(\"new\": Connection: close on every request: a new TCP connection and TLS handshake each, resumed by ticket;" \
 	"sg https: $(awk -v a="$ST_RSS0" -v b="$ST_RSS1" 'BEGIN { printf "%.1f MiB idle, %.1f MiB after", a / 1024, b / 1024 }');" \
 	"rows stored $T_ROWS for $T_OK answers of 200: $([ -z "${T_BAD:-}" ] && echo durable || echo MISMATCH))"
-echo "(keep-alive rows: the median of $ROUNDS rounds; CPU per request streamgated/nginx round by round: $T_RATIOS)"
+echo "(keep-alive rows: the median of $ROUNDS rounds; CPU per request streamgated/nginx round by round: $T_RATIOS;" \
+	"sg https: $ST_SPLIT us per request)"
 [ -z "${T_BAD:-}" ] || DURABLE=NO
 
 echo
@@ -795,7 +797,8 @@ big_row() {	# big_row LABEL PREFIX RATIO EMPTY-RATIO
 }
 big_row "sg 1M" BP "$BP_RATIO" "$S_RATIO"
 big_row "sg https 1M" BT "$BT_RATIO" "$T_RATIO"
-echo "(each the median of $ROUNDS rounds with nginx; CPU per request streamgated/nginx round by round: plaintext $BP_RATIOS, TLS $BT_RATIOS)"
+echo "(each the median of $ROUNDS rounds with nginx; CPU per request streamgated/nginx round by round: plaintext $BP_RATIOS, TLS $BT_RATIOS;" \
+	"us per request: sg 1M $BP_SPLIT, sg https 1M $BT_SPLIT)"
 echo "(rows added by seq: $([ -z "${B_BAD:-}" ] && echo "one per 200: durable" || echo MISMATCH))"
 [ -z "${B_BAD:-}" ] || DURABLE=NO
 [ "$E2E_DURABLE" = yes ] || DURABLE=NO

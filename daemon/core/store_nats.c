@@ -124,15 +124,6 @@ struct nats_store {
 	size_t			 nheld;
 };
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---------------------------------------------------------------- link */
 
 static void
@@ -217,7 +208,7 @@ ack_handler(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 	if (pa != NULL && pae == NULL) {
 		sl->res = pa->Duplicate ? STORE_DUPLICATE : STORE_STORED;
 		sl->ev->seq = (int64_t)pa->Sequence;
-		ack_observe(s, mono_us() - sl->t0_us);
+		ack_observe(s, clock_mono_us() - sl->t0_us);
 	} else if (s->ack_err[0] == '\0')
 		snprintf(s->ack_err, sizeof(s->ack_err), "%s",
 		    pae != NULL && pae->ErrText != NULL ? pae->ErrText :
@@ -292,7 +283,7 @@ publish_one(struct nats_store *s, size_t i, jsPubOptions *po)
 	sl->sent = 1;
 	pthread_mutex_lock(&s->alock);
 	sl->msg = m;		/* before: the ack may come at once */
-	sl->t0_us = mono_us();
+	sl->t0_us = clock_mono_us();
 	s->waiting++;
 	pthread_mutex_unlock(&s->alock);
 	if ((st = js_PublishMsgAsync(s->js, &m, po)) == NATS_OK)

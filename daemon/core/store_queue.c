@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_queue.h"
 
@@ -23,6 +24,9 @@ store_queue_init(struct store_queue *q)
 	pthread_cond_init(&q->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	q->tail = &q->head;
+	q->want = 1;
+	q->gather_want = 1;
+	q->probe_every = STORE_GATHER_PROBE;
 }
 
 void
@@ -64,7 +68,8 @@ store_queue_submit(struct store_queue *q, struct store_event *ev)
 	pthread_mutex_lock(&q->lock);
 	*q->tail = ev;
 	q->tail = &ev->next;
-	pthread_cond_signal(&q->wake);
+	if (++q->n >= q->want)
+		pthread_cond_signal(&q->wake);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -101,16 +106,53 @@ store_queue_take(struct store_queue *q, size_t max)
 	if (q->head == NULL)
 		q->tail = &q->head;
 	ev->next = NULL;
+	q->n -= n;
 	return batch;
+}
+
+/* The wake's clock is CLOCK_MONOTONIC (store_queue_init). */
+static struct timespec
+mono_at(int64_t at_us)
+{
+	struct timespec ts = { at_us / 1000000, (at_us % 1000000) * 1000 };
+
+	return ts;
+}
+
+struct store_event *
+store_queue_gather(struct store_queue *q, size_t max, int64_t wait_us)
+{
+	struct timespec ts;
+	size_t want = q->gather_want;
+	int probe = ++q->gathers >= q->probe_every;
+
+	if (probe) {
+		want++;
+		q->gathers = 0;
+	}
+	if (want > max)
+		want = max;
+	if (q->n < want && wait_us > 0) {
+		ts = mono_at(clock_mono_us() + wait_us);
+		q->want = want;	/* one wake when they are in, not one each */
+		while (q->n < want && !q->stopping &&
+		    pthread_cond_timedwait(&q->wake, &q->lock, &ts) != ETIMEDOUT)
+			;
+		q->want = 1;
+	}
+	if (probe && q->n < want && q->probe_every < STORE_GATHER_PROBE_MAX)
+		q->probe_every *= 2;
+	else if (probe && q->n >= want)
+		q->probe_every = STORE_GATHER_PROBE;
+	q->gather_want = q->n < max ? (q->n > 0 ? q->n : 1) : max;
+	return store_queue_take(q, max);
 }
 
 void
 store_queue_wait(struct store_queue *q, int64_t at_ms)
 {
-	struct timespec ts;
+	struct timespec ts = mono_at(at_ms * 1000);
 
-	ts.tv_sec = at_ms / 1000;
-	ts.tv_nsec = (at_ms % 1000) * 1000000;
 	(void)pthread_cond_timedwait(&q->wake, &q->lock, &ts);
 }
 

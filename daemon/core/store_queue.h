@@ -23,6 +23,12 @@ struct store_queue {
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 wake;		/* CLOCK_MONOTONIC */
 	struct store_event	*head, **tail;	/* FIFO */
+	size_t			 n;		/* events queued */
+	size_t			 want;		/* a submit wakes the writer at
+						 * n >= want (1 unless gathering) */
+	size_t			 gather_want;	/* see store_queue_gather */
+	unsigned		 gathers;	/* since the last probe */
+	unsigned		 probe_every;
 	int			 stopping;
 	struct store_stats	 stats;
 	void			(*notify)(void *);
@@ -55,6 +61,23 @@ void	store_queue_notify(struct store_queue *q, void (*fn)(void *),
  */
 struct store_event *store_queue_take(struct store_queue *q, size_t max);
 void	store_queue_wait(struct store_queue *q, int64_t at_ms);
+
+/*
+ * The writer's, with the lock held and an event queued: take a batch as
+ * store_queue_take does, after waiting up to wait_us for as many events
+ * as the batch before held.  Each commit costs the same whatever it holds
+ * (a sync, a few pages, the thread's wakes), so while requests are on
+ * their way a bigger batch costs less CPU an event; when they stop coming
+ * the wait ends at wait_us, and the next batch waits for no more than
+ * came.  Every STORE_GATHER_PROBE batches one waits for one event more, to
+ * find out whether more would come; a probe that waited in vain doubles
+ * that interval (up to STORE_GATHER_PROBE_MAX: a lone sender waits in
+ * one batch of a thousand), one that was answered resets it.
+ */
+#define STORE_GATHER_PROBE	16
+#define STORE_GATHER_PROBE_MAX	1024
+struct store_event *store_queue_gather(struct store_queue *q, size_t max,
+	    int64_t wait_us);
 
 /*
  * The writer's, without the lock: a batch taken is done.  res[i] is the

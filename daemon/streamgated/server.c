@@ -984,9 +984,12 @@ worker_init(struct server *s, struct worker *w, const struct worker *first,
 
 /*
  * By default one worker per core we may run on.  On 2 cores one worker
- * answered 8 to 10% more than two (the store's writer keeps a core busy),
- * but its tail was longer: a descheduled worker stalls every connection.
- * The operator may choose ("workers"; see the README's benchmark).
+ * (the store's writer keeps the other core busy) answered 8 to 10% more
+ * than two in 2026-11, and was 5 to 20% cheaper a request on one machine
+ * on 2026-12-06 but no cheaper on the next (three alternating rounds:
+ * -10% to +20%, plaintext and TLS), while its tail was longer and the
+ * end-to-end row fell behind: a descheduled worker stalls every
+ * connection.  The operator may choose ("workers"; see the README).
  */
 static int
 workers_default(void)

@@ -43,6 +43,7 @@
 #include <bpf/libbpf.h>
 
 #include "filter.h"
+#include "clock.h"
 #include "log.h"
 #include "nft.h"
 #include "nft_nl.h"
@@ -451,7 +452,6 @@ sysstats_serve(void)
 
 /* ---- the daemon's side ---- */
 
-static int64_t now_ms(void);
 
 /* Connect to the counters socket: 0, or -1 (ss->fd stays -1). */
 static int
@@ -540,18 +540,9 @@ sysstats_gone(struct sysstats *ss)
 	close(ss->fd);
 	ss->fd = -1;
 	ss->have = 0;
-	ss->retry_ms = now_ms() + 1000;
+	ss->retry_ms = clock_mono_ms() + 1000;
 	if (ss->pid > 0)
 		(void)waitpid(ss->pid, NULL, WNOHANG);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Whole answers in the buffer: 1 when ours was written to out, 0 when
@@ -601,7 +592,7 @@ answers_read(struct sysstats *ss)
 int
 sysstats_query(struct sysstats *ss, int timeout_ms, FILE *out)
 {
-	int64_t deadline = now_ms() + timeout_ms, left;
+	int64_t deadline = clock_mono_ms() + timeout_ms, left;
 	struct pollfd pfd;
 	uint8_t seq;
 	int rc;
@@ -610,10 +601,10 @@ sysstats_query(struct sysstats *ss, int timeout_ms, FILE *out)
 		return -1;
 	if (ss->fd == -1) {
 		/* over a socket: at most one reconnect a second */
-		if (ss->path[0] == '\0' || now_ms() < ss->retry_ms)
+		if (ss->path[0] == '\0' || clock_mono_ms() < ss->retry_ms)
 			return -1;
 		if (sysstats_dial(ss) == -1) {
-			ss->retry_ms = now_ms() + 1000;
+			ss->retry_ms = clock_mono_ms() + 1000;
 			return -1;
 		}
 	}
@@ -626,7 +617,7 @@ sysstats_query(struct sysstats *ss, int timeout_ms, FILE *out)
 	for (;;) {
 		if ((rc = answers_take(ss, seq, out)) != 0)
 			break;
-		if ((left = deadline - now_ms()) <= 0)
+		if ((left = deadline - clock_mono_ms()) <= 0)
 			return -1;
 		pfd.fd = ss->fd;
 		pfd.events = POLLIN;
