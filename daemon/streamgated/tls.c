@@ -471,7 +471,8 @@ tls_ctx_setup(SSL_CTX *ctx, const struct config_listen *l,
 	    SSL_OP_PRIORITIZE_CHACHA | SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* out may grow between a partial write and its retry; idle
-	 * connections give their buffers back */
+	 * connections give their buffers back (keeping them cost more CPU,
+	 * not less: 60-65 us a request against 54-61, 2026-12-06) */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	/* one recv for a whole record, not one for its header and one for
