@@ -48,6 +48,16 @@ clock_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A time in us as a timespec: for pthread_cond_timedwait's deadline on a
+ * condition made with CLOCK_MONOTONIC, given clock_mono_us() + a wait. */
+static inline struct timespec
+clock_ts_us(int64_t us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	return ts;
+}
+
 /* Monotonic seconds, for rates. */
 static inline double
 clock_mono_s(void)

@@ -310,12 +310,7 @@ acks_wait(struct nats_store *s, int64_t wait_ms)
 
 	pthread_mutex_lock(&s->alock);
 	while (s->waiting > 0 && clock_mono_ms() < until) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = clock_ts_us(clock_mono_us() + 100000);
 		pthread_cond_timedwait(&s->acked, &s->alock, &ts);
 	}
 	for (i = 0; i < s->nslots; i++)

@@ -110,15 +110,6 @@ store_queue_take(struct store_queue *q, size_t max)
 	return batch;
 }
 
-/* The wake's clock is CLOCK_MONOTONIC (store_queue_init). */
-static struct timespec
-mono_at(int64_t at_us)
-{
-	struct timespec ts = { at_us / 1000000, (at_us % 1000000) * 1000 };
-
-	return ts;
-}
-
 struct store_event *
 store_queue_gather(struct store_queue *q, size_t max, int64_t wait_us)
 {
@@ -133,7 +124,7 @@ store_queue_gather(struct store_queue *q, size_t max, int64_t wait_us)
 	if (want > max)
 		want = max;
 	if (q->n < want && wait_us > 0) {
-		ts = mono_at(clock_mono_us() + wait_us);
+		ts = clock_ts_us(clock_mono_us() + wait_us);
 		q->want = want;	/* one wake when they are in, not one each */
 		while (q->n < want && !q->stopping &&
 		    pthread_cond_timedwait(&q->wake, &q->lock, &ts) != ETIMEDOUT)
@@ -151,7 +142,7 @@ store_queue_gather(struct store_queue *q, size_t max, int64_t wait_us)
 void
 store_queue_wait(struct store_queue *q, int64_t at_ms)
 {
-	struct timespec ts = mono_at(at_ms * 1000);
+	struct timespec ts = clock_ts_us(at_ms * 1000);
 
 	(void)pthread_cond_timedwait(&q->wake, &q->lock, &ts);
 }

@@ -36,14 +36,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "filter.h"
 #include "clock.h"
+#include "filter.h"
 #include "log.h"
 #include "nft.h"
 #include "nft_nl.h"
@@ -451,7 +450,6 @@ sysstats_serve(void)
 }
 
 /* ---- the daemon's side ---- */
-
 
 /* Connect to the counters socket: 0, or -1 (ss->fd stays -1). */
 static int
